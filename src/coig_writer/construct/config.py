@@ -1,0 +1,51 @@
+"""Construction settings: thresholds, refinement rounds, per-stage sampling. Loadable from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+STAGES = ("screen", "reconstruct_prompt", "reasoning", "validate", "score")
+
+
+class StageParams(BaseModel):
+    temperature: float = 0.0
+    max_tokens: int = 512
+
+
+def _default_params() -> dict[str, StageParams]:
+    return {
+        "screen": StageParams(temperature=0.0, max_tokens=200),
+        "reconstruct_prompt": StageParams(temperature=0.7, max_tokens=400),
+        "reasoning": StageParams(temperature=0.7, max_tokens=1200),
+        "validate": StageParams(temperature=0.0, max_tokens=300),
+        "score": StageParams(temperature=0.0, max_tokens=300),
+    }
+
+
+class ConstructConfig(BaseModel):
+    """Defaults follow the paper: screen >= 8; every score >= 8 and their sum >= 50."""
+
+    lang: Literal["zh", "en"] = Field("zh", description="language of the instructions to the LLM")
+    template_dir: str | None = Field(None, description="folder with <lang>/<name>.yaml overrides")
+    screen_threshold: int = 8
+    min_each: int = 8
+    min_sum: int = 50
+    reject_below: int = Field(36, description="best six-score sum below this: rejected, "
+                                              "not needs_review")
+    max_rounds: int = Field(2, description="refinement rounds after the first attempt")
+    max_article_chars: int = Field(6000, description="longer texts are cut in prompts (not in "
+                                                     "the triplet)")
+    min_reasoning_chars: int = 100
+    json_retries: int = 1
+    seed: int = 0
+    stages: dict[str, StageParams] = Field(default_factory=_default_params)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: object) -> ConstructConfig:
+        data = yaml.safe_load(Path(path).read_text("utf-8")) if path else {}
+        data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.model_validate(data)

@@ -1,0 +1,243 @@
+"""The construction runner: screen -> prompt -> reasoning -> validate -> score, with refinement.
+
+Resumable by construction: every LLM answer is committed to the content-addressed cache before
+it is used, each stage result is upserted by (item, stage, round), and each item ends in exactly
+one triplet row. A rerun after kill -9 replays finished calls from the cache and continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..genres import load_taxonomy
+from ..llm import Backend, CachedBackend, ChatRequest, JSONOutputError, LLMError, chat_json
+from ..prompts import PromptTemplate, load_template
+from ..records import Scores, SourceText, StageResult, Triplet
+from ..store import Store
+from .config import STAGES, ConstructConfig
+from .stages import PARSERS, StageOutputError, copied_span
+
+
+@dataclass
+class Attempt:
+    """One round of prompt + reasoning + validation + scores."""
+
+    round: int
+    prompt: str
+    reasoning: str
+    validation: dict[str, Any]
+    scores: Scores | None
+    problems: list[str]
+
+    @property
+    def rank(self) -> tuple[bool, bool, int]:
+        return (not self.problems, bool(self.validation.get("coherent")),
+                self.scores.total if self.scores else -1)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    pending: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)
+    llm_calls: int = 0
+    cache_hits: int = 0
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "pending": self.pending, "statuses": dict(self.statuses),
+                "errors": self.errors, "llm_calls": self.llm_calls,
+                "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2)}
+
+
+def triplet_id(source_id: str) -> str:
+    return f"cw-{source_id}"
+
+
+class ConstructPipeline:
+    def __init__(self, store: Store, backend: Backend, config: ConstructConfig | None = None):
+        self.store = store
+        self.config = config or ConstructConfig()
+        self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
+        cfg = self.config
+        self.templates: dict[str, PromptTemplate] = {
+            name: load_template(name, cfg.lang, cfg.template_dir)
+            for name in (*STAGES, "feedback", "json_retry")}
+        self.genre_listing = load_taxonomy().listing(cfg.lang)
+
+    @property
+    def template_hashes(self) -> dict[str, str]:
+        return {n: t.sha256 for n, t in self.templates.items()}
+
+    # -- one stage ---------------------------------------------------------------------------
+    async def run_stage(self, stage: str, item_id: str, rnd: int, run_id: str,
+                        **variables: Any) -> StageResult:
+        tpl = self.templates[stage]
+        params = self.config.stages[stage]
+        tags = {stage: tpl.sha256}
+        if tpl.output == "json":
+            tags["json_retry"] = self.templates["json_retry"].sha256
+        req = ChatRequest.build(tpl.render(**variables), tags=tags,
+                                temperature=params.temperature, max_tokens=params.max_tokens,
+                                json_mode=tpl.output == "json", seed=self.config.seed + rnd)
+        result = StageResult(item_id=item_id, stage=stage, round=rnd, template=tpl.ref,
+                             template_hash=tpl.sha256, model=self.llm.model_id, run_id=run_id)
+        try:
+            if tpl.output == "json":
+                obj, resps = await chat_json(self.llm, req, self.templates["json_retry"].user,
+                                             retries=self.config.json_retries)
+                result.cache_keys = [r.key or "" for r in resps]
+                result.output = PARSERS[stage](obj)
+            else:
+                resp = await self.llm.chat(req)
+                result.cache_keys = [resp.key or ""]
+                result.output = PARSERS[stage](resp.text)
+        except (JSONOutputError, StageOutputError) as e:
+            result.ok, result.error = False, str(e)
+        self.store.put_stage(result)
+        return result
+
+    # -- one item ----------------------------------------------------------------------------
+    def _article(self, text: str) -> tuple[str, bool]:
+        n = self.config.max_article_chars
+        if len(text) <= n:
+            return text, False
+        cut = "\n……（后文略）" if self.config.lang == "zh" else "\n... (rest omitted)"
+        return text[:n] + cut, True
+
+    async def process(self, src: SourceText, run_id: str) -> Triplet:
+        cfg = self.config
+        article, truncated = self._article(src.text)
+        tax = load_taxonomy()
+        trip = Triplet(id=triplet_id(src.id), answer=src.text, source_id=src.id,
+                       provenance=src.provenance, model=self.llm.model_id,
+                       templates=self.template_hashes, run_id=run_id)
+        if truncated:
+            trip.reasons.append(f"article cut to {cfg.max_article_chars} chars in prompts")
+
+        screen = await self.run_stage("screen", src.id, 0, run_id, article=article,
+                                      title=src.provenance.title or "", genres=self.genre_listing)
+        trip.screen = screen.output
+        if not screen.ok:
+            return self._finish(trip, "needs_review", f"screen: {screen.error}")
+        trip.category, trip.genre = screen.output["category"], screen.output["genre"]
+        q, c = screen.output["quality"], screen.output["creativity"]
+        if min(q, c) < cfg.screen_threshold:
+            return self._finish(trip, "rejected", f"screen: quality={q} creativity={c} "
+                                                  f"< {cfg.screen_threshold}")
+        genre = tax.genres_by_key().get(trip.genre or "")
+        genre_name = getattr(genre, cfg.lang) if genre else ("文学" if cfg.lang == "zh" else "writing")
+
+        best: Attempt | None = None
+        feedback = ""
+        for rnd in range(cfg.max_rounds + 1):
+            trip.rounds = rnd + 1
+            attempt = await self._attempt(src.id, rnd, run_id, article, genre_name, feedback)
+            if isinstance(attempt, str):  # unusable output: next round samples anew
+                trip.reasons.append(f"round {rnd}: {attempt}")
+                continue
+            if best is None or attempt.rank > best.rank:
+                best = attempt
+            if not attempt.problems:
+                break
+            feedback = self.templates["feedback"].render(
+                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
+        if best is None:
+            return self._finish(trip, "needs_review", "no usable prompt and reasoning")
+        trip.query, trip.thought = best.prompt, best.reasoning
+        trip.validation, trip.scores = best.validation, best.scores
+        if not best.problems:
+            return self._finish(trip, "accepted", None)
+        total = best.scores.total if best.scores else 0
+        status = ("rejected" if total < cfg.reject_below or not best.validation.get("coherent")
+                  else "needs_review")
+        return self._finish(trip, status, "; ".join(best.problems))
+
+    async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
+                       feedback: str) -> Attempt | str:
+        """One round; returns the error text when the model gave no usable prompt/reasoning."""
+        cfg = self.config
+        p = await self.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
+                                 genre_name=genre_name, feedback=feedback)
+        if not p.ok:
+            return f"prompt: {p.error}"
+        prompt = p.output["prompt"]
+        r = await self.run_stage("reasoning", item, rnd, run_id, prompt=prompt, article=article,
+                                 feedback=feedback)
+        if not r.ok:
+            return f"reasoning: {r.error}"
+        reasoning = r.output["reasoning"]
+        v = await self.run_stage("validate", item, rnd, run_id, prompt=prompt,
+                                 reasoning=reasoning, article=article)
+        s = await self.run_stage("score", item, rnd, run_id, prompt=prompt, reasoning=reasoning,
+                                 article=article)
+        problems: list[str] = []
+        if copied := copied_span(prompt, article):
+            problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
+        if len(reasoning) < cfg.min_reasoning_chars:
+            problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
+        if not v.ok:
+            problems.append(f"validation: {v.error}")
+        elif not v.output["coherent"]:
+            problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
+            if v.output["suggestion"]:
+                problems.append(f"suggestion: {v.output['suggestion']}")
+        scores = Scores(**s.output["scores"]) if s.ok else None
+        if scores is None:
+            problems.append(f"scores: {s.error}")
+        else:
+            fails = scores.failures(cfg.min_each, cfg.min_sum)
+            if fails:
+                problems.append("low scores: " + ", ".join(fails))
+                if s.output["comment"]:
+                    problems.append(f"reviewer: {s.output['comment']}")
+        return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
+
+    def _finish(self, trip: Triplet, status: str, reason: str | None) -> Triplet:
+        trip.status = status  # type: ignore[assignment]
+        if reason:
+            trip.reasons.append(reason)
+        self.store.put_triplet(trip)
+        return trip
+
+    # -- the run -----------------------------------------------------------------------------
+    def pending(self, limit: int | None = None, redo: bool = False) -> list[SourceText]:
+        todo = [s for s in self.store.iter_sources("ok")
+                if redo or not self.store.has_triplet(triplet_id(s.id))]
+        return todo[:limit] if limit is not None else todo
+
+    async def run(self, *, limit: int | None = None, concurrency: int = 4, redo: bool = False,
+                  on_item: Callable[[Triplet | None], None] | None = None,
+                  on_start: Callable[[int], None] | None = None) -> RunSummary:
+        todo = self.pending(limit, redo)
+        run_id = self.store.start_run("construct", {
+            "config": self.config.model_dump(), "model": self.llm.model_id,
+            "templates": self.template_hashes, "limit": limit, "concurrency": concurrency})
+        summary = RunSummary(run_id=run_id, pending=len(todo))
+        if on_start:
+            on_start(len(todo))
+        sem = asyncio.Semaphore(max(1, concurrency))
+        t0 = time.perf_counter()
+
+        async def one(src: SourceText) -> None:
+            async with sem:
+                try:
+                    trip = await self.process(src, run_id)
+                    summary.statuses[trip.status] += 1
+                except LLMError as e:  # left without a triplet: the next run retries it
+                    trip = None
+                    summary.errors[src.id] = str(e)[:500]
+            if on_item:
+                on_item(trip)
+
+        await asyncio.gather(*(one(s) for s in todo))
+        summary.elapsed_s = time.perf_counter() - t0
+        summary.llm_calls, summary.cache_hits = self.llm.misses, self.llm.hits
+        self.store.finish_run(run_id, summary.as_dict())
+        return summary

@@ -1,0 +1,94 @@
+"""Export and import triplets as JSONL or Parquet, compatible with the released COIG-Writer
+fields (`id`, `query`, `thought`, `answer`); `--full` adds provenance, scores and status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .genres import load_taxonomy
+from .readers import read_rows
+from .records import QuarantineEntry, Triplet
+from .store import Store
+
+RELEASE_FIELDS = ("id", "query", "thought", "answer")
+FORMATS = ("jsonl", "parquet")
+
+
+def triplet_row(t: Triplet, full: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {k: getattr(t, k) for k in RELEASE_FIELDS}
+    row["category"], row["genre"] = t.category, t.genre
+    if full:
+        data = json.loads(t.model_dump_json())
+        for k in RELEASE_FIELDS:
+            data.pop(k)
+        row.update({k: v for k, v in data.items() if k not in row})
+    return row
+
+
+def write_rows(rows: Iterable[dict[str, Any]], path: Path) -> int:
+    """Write rows as JSONL or Parquet (by suffix); returns the count. Writes atomically."""
+    rows = list(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        flat = [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                 for k, v in r.items()} for r in rows]
+        pq.write_table(pa.Table.from_pylist(flat), tmp)
+    elif path.suffix == ".jsonl":
+        with tmp.open("w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    else:
+        raise ValueError(f"{path}: choose a .jsonl or .parquet file name")
+    tmp.replace(path)
+    return len(rows)
+
+
+def export_triplets(store: Store, path: Path, status: str | None = "accepted",
+                    full: bool = False) -> int:
+    return write_rows((triplet_row(t, full) for t in store.iter_triplets(status)), path)
+
+
+def iter_triplet_rows(path: Path) -> Iterator[tuple[str, int | None, Triplet | None, str, str]]:
+    """Yield (path, line, triplet or None, raw, error) for a released-format file."""
+    tax = load_taxonomy()
+    for row in read_rows(path):
+        if row.error or row.data is None:
+            yield row.path, row.line, None, row.raw, row.error or "empty row"
+            continue
+        d = dict(row.data)
+        for k in ("scores", "screen", "validation", "provenance", "templates", "reasons"):
+            if isinstance(d.get(k), str):  # parquet exports keep nested values as JSON text
+                d[k] = json.loads(d[k])
+        missing = [k for k in RELEASE_FIELDS if d.get(k) in (None, "")]
+        if missing:
+            yield row.path, row.line, None, row.raw, f"missing fields {missing}"
+            continue
+        if "query_type" in d and not d.get("category"):
+            d["category"] = tax.resolve(str(d["query_type"]))[0] or str(d["query_type"])
+        d["id"] = str(d["id"])
+        d.setdefault("status", "accepted")
+        try:
+            yield row.path, row.line, Triplet.model_validate(d), row.raw, ""
+        except ValueError as e:
+            yield row.path, row.line, None, row.raw, f"invalid triplet: {e}"
+
+
+def import_triplets(store: Store, path: Path) -> tuple[int, list[QuarantineEntry]]:
+    """Load triplets (e.g. the released dataset) into the store; bad rows are quarantined."""
+    added, bad = 0, []
+    for p, line, trip, raw, err in iter_triplet_rows(path):
+        if trip is None:
+            entry = QuarantineEntry(path=p, line=line, error=err, raw=raw)
+            store.quarantine(entry)
+            bad.append(entry)
+        else:
+            store.put_triplet(trip)
+            added += 1
+    return added, bad

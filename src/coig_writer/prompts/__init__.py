@@ -1,0 +1,93 @@
+"""Versioned prompt templates and rubrics, stored as YAML files under `templates/<lang>/`.
+
+A template has `name`, `version`, `output` (`json` or `text`), `system` and `user` texts with
+`$variables` (string.Template syntax, so JSON braces need no escaping). Its sha256 over the file
+bytes goes into every cache key and output record, so editing a prompt invalidates exactly the
+calls that used it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+import yaml
+
+LANGS = ("zh", "en")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    lang: str
+    version: int
+    output: str
+    system: str
+    user: str
+    sha256: str
+    source: str
+
+    @property
+    def ref(self) -> str:
+        """Human-readable identity: name@version/lang#hash-prefix."""
+        return f"{self.name}@v{self.version}/{self.lang}#{self.sha256[:12]}"
+
+    def render(self, **variables: object) -> list[dict[str, str]]:
+        """Chat messages with variables substituted; a missing variable is an error."""
+        try:
+            msgs = []
+            if self.system.strip():
+                msgs.append({"role": "system",
+                             "content": Template(self.system).substitute(variables).strip()})
+            msgs.append({"role": "user",
+                         "content": Template(self.user).substitute(variables).strip()})
+            return msgs
+        except KeyError as e:
+            raise TemplateError(f"template {self.ref} needs variable {e}") from None
+
+
+def parse_template(text: str, source: str, lang: str) -> PromptTemplate:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise TemplateError(f"{source}: invalid YAML: {e}") from None
+    missing = {"name", "version", "output", "user"} - set(raw or {})
+    if missing:
+        raise TemplateError(f"{source}: missing keys {sorted(missing)}")
+    if raw["output"] not in ("json", "text"):
+        raise TemplateError(f"{source}: output must be json or text")
+    return PromptTemplate(
+        name=raw["name"], lang=lang, version=int(raw["version"]), output=raw["output"],
+        system=raw.get("system", ""), user=raw["user"],
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), source=source)
+
+
+@cache
+def load_template(name: str, lang: str = "zh", template_dir: str | None = None) -> PromptTemplate:
+    """Load `name` for `lang` from the package, or from `template_dir/<lang>/<name>.yaml`."""
+    if lang not in LANGS:
+        raise TemplateError(f"unknown language {lang!r}; choose one of {LANGS}")
+    if template_dir:
+        path = Path(template_dir) / lang / f"{name}.yaml"
+        if not path.exists():
+            raise TemplateError(f"no template {path}")
+        return parse_template(path.read_text("utf-8"), str(path), lang)
+    res = resources.files("coig_writer.prompts").joinpath(f"templates/{lang}/{name}.yaml")
+    if not res.is_file():
+        raise TemplateError(f"no packaged template {lang}/{name}.yaml")
+    return parse_template(res.read_text("utf-8"), f"coig_writer/prompts/templates/{lang}/{name}.yaml",
+                          lang)
+
+
+def list_templates(lang: str = "zh") -> list[str]:
+    folder = resources.files("coig_writer.prompts").joinpath(f"templates/{lang}")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                  if p.name.endswith(".yaml"))

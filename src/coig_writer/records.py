@@ -1,0 +1,142 @@
+"""Pydantic records shared by every stage: source texts, triplets, stage results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TripletStatus = Literal["accepted", "needs_review", "rejected"]
+SCORE_DIMENSIONS = (
+    "prompt_quality",
+    "prompt_creativity",
+    "reasoning_quality",
+    "reasoning_creativity",
+    "text_quality",
+    "text_creativity",
+)
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, unified newlines, trimmed lines: the form used for hashing and dedup."""
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.strip() for line in text.split("\n")).strip()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+class Provenance(BaseModel):
+    """Where a text came from."""
+
+    source_url: str | None = None
+    date: dt.date | None = None
+    license: str | None = None
+    title: str | None = None
+    author: str | None = None
+    origin: str | None = Field(None, description="file:line it was ingested from")
+
+
+class SourceText(BaseModel):
+    """One corpus text. `status` is `ok` or `filtered` (with `filter_reason`): nothing is dropped."""
+
+    id: str
+    text: str
+    provenance: Provenance = Field(default_factory=Provenance)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["ok", "filtered"] = "ok"
+    filter_reason: str | None = None
+    duplicate_of: str | None = None
+    ingested_at: str = Field(default_factory=utcnow)
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.text)
+
+
+class Scores(BaseModel):
+    """Six-dimension scores (1-10), as in the paper's acceptance rule."""
+
+    prompt_quality: int = Field(ge=0, le=10)
+    prompt_creativity: int = Field(ge=0, le=10)
+    reasoning_quality: int = Field(ge=0, le=10)
+    reasoning_creativity: int = Field(ge=0, le=10)
+    text_quality: int = Field(ge=0, le=10)
+    text_creativity: int = Field(ge=0, le=10)
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, d) for d in SCORE_DIMENSIONS)
+
+    def failures(self, min_each: int, min_sum: int) -> list[str]:
+        out = [f"{d}={getattr(self, d)}<{min_each}" for d in SCORE_DIMENSIONS
+               if getattr(self, d) < min_each]
+        if self.total < min_sum:
+            out.append(f"sum={self.total}<{min_sum}")
+        return out
+
+
+class StageResult(BaseModel):
+    """The parsed result of one LLM stage for one item and round, with its raw call key."""
+
+    item_id: str
+    stage: str
+    round: int = 0
+    ok: bool = True
+    output: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    template: str
+    template_hash: str
+    cache_keys: list[str] = Field(default_factory=list)
+    model: str
+    run_id: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+
+
+class Triplet(BaseModel):
+    """A (query, thought, answer) triplet with its provenance, scores and review status.
+
+    `id`, `query`, `thought`, `answer` are the released COIG-Writer fields.
+    """
+
+    id: str
+    query: str = ""
+    thought: str = ""
+    answer: str
+    source_id: str | None = None
+    category: str | None = None
+    genre: str | None = None
+    status: TripletStatus = "needs_review"
+    reasons: list[str] = Field(default_factory=list)
+    screen: dict[str, Any] = Field(default_factory=dict)
+    validation: dict[str, Any] = Field(default_factory=dict)
+    scores: Scores | None = None
+    rounds: int = 0
+    provenance: Provenance = Field(default_factory=Provenance)
+    model: str | None = None
+    templates: dict[str, str] = Field(default_factory=dict, description="template name -> sha256")
+    run_id: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+
+
+class QuarantineEntry(BaseModel):
+    """Input that could not be read: kept with file, line and error."""
+
+    path: str
+    line: int | None = None
+    error: str
+    raw: str = ""
+    created_at: str = Field(default_factory=utcnow)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else self.path

@@ -1,0 +1,189 @@
+"""Embedded SQLite store: corpus, stage results, triplets, LLM request cache, runs, quarantine.
+
+This is the one module that knows SQL. Every write commits before it returns, so work that a
+caller has been told about survives a kill -9 (WAL journal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .records import QuarantineEntry, SourceText, StageResult, Triplet, utcnow
+
+DEFAULT_DB = "coig-writer.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+  id TEXT PRIMARY KEY, hash TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sources_hash ON sources(hash);
+CREATE TABLE IF NOT EXISTS quarantine (
+  path TEXT NOT NULL, line INTEGER NOT NULL, error TEXT NOT NULL, raw TEXT NOT NULL,
+  created_at TEXT NOT NULL, PRIMARY KEY (path, line));
+CREATE TABLE IF NOT EXISTS llm_cache (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL,
+  usage TEXT, latency_s REAL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_results (
+  item_id TEXT NOT NULL, stage TEXT NOT NULL, round INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (item_id, stage, round));
+CREATE TABLE IF NOT EXISTS triplets (
+  id TEXT PRIMARY KEY, status TEXT NOT NULL, category TEXT, genre TEXT, data TEXT NOT NULL,
+  updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
+  finished_at TEXT, summary TEXT);
+"""
+
+
+class Store:
+    """A project store in one SQLite file (created on first use)."""
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_DB):
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self.db:  # one transaction, committed on exit
+            return self.db.execute(sql, tuple(params))
+
+    # -- corpus -----------------------------------------------------------------------------
+    def add_source(self, src: SourceText) -> bool:
+        """Insert a source text; returns False when its id is already stored."""
+        cur = self._write(
+            "INSERT OR IGNORE INTO sources(id, hash, status, data) VALUES (?,?,?,?)",
+            (src.id, src.hash, src.status, src.model_dump_json()),
+        )
+        return cur.rowcount == 1
+
+    def get_source(self, source_id: str) -> SourceText | None:
+        row = self.db.execute("SELECT data FROM sources WHERE id=?", (source_id,)).fetchone()
+        return SourceText.model_validate_json(row[0]) if row else None
+
+    def source_with_hash(self, digest: str) -> str | None:
+        row = self.db.execute(
+            "SELECT id FROM sources WHERE hash=? AND status='ok' LIMIT 1", (digest,)).fetchone()
+        return row[0] if row else None
+
+    def iter_sources(self, status: str | None = "ok") -> Iterator[SourceText]:
+        sql, args = "SELECT data FROM sources", ()
+        if status:
+            sql, args = sql + " WHERE status=?", (status,)
+        for (data,) in self.db.execute(sql + " ORDER BY rowid", args).fetchall():
+            yield SourceText.model_validate_json(data)
+
+    def count_sources(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM sources GROUP BY status"))
+
+    # -- quarantine -------------------------------------------------------------------------
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO quarantine(path, line, error, raw, created_at) "
+            "VALUES (?,?,?,?,?)",
+            (entry.path, entry.line if entry.line is not None else 0, entry.error,
+             entry.raw[:100_000], entry.created_at),
+        )
+
+    def iter_quarantine(self) -> Iterator[QuarantineEntry]:
+        for path, line, error, raw, at in self.db.execute(
+                "SELECT path, line, error, raw, created_at FROM quarantine ORDER BY rowid"):
+            yield QuarantineEntry(path=path, line=line or None, error=error, raw=raw,
+                                  created_at=at)
+
+    # -- LLM cache --------------------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT response, usage FROM llm_cache WHERE key=?", (key,)).fetchone()
+        if not row:
+            return None
+        return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None}
+
+    def cache_put(self, key: str, model: str, request: dict[str, Any], text: str,
+                  usage: dict[str, Any] | None, latency_s: float) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO llm_cache(key, model, request, response, usage, latency_s, "
+            "created_at) VALUES (?,?,?,?,?,?,?)",
+            (key, model, json.dumps(request, ensure_ascii=False), text,
+             json.dumps(usage) if usage else None, latency_s, utcnow()),
+        )
+
+    def cache_rows(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT key, model, request, response, latency_s FROM llm_cache ORDER BY rowid")
+        return [{"key": k, "model": m, "request": json.loads(r), "response": t, "latency_s": s}
+                for k, m, r, t, s in rows]
+
+    # -- stage results ----------------------------------------------------------------------
+    def put_stage(self, result: StageResult) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO stage_results(item_id, stage, round, data) VALUES (?,?,?,?)",
+            (result.item_id, result.stage, result.round, result.model_dump_json()),
+        )
+
+    def stages_for(self, item_id: str) -> list[StageResult]:
+        rows = self.db.execute(
+            "SELECT data FROM stage_results WHERE item_id=? ORDER BY round, rowid", (item_id,))
+        return [StageResult.model_validate_json(d) for (d,) in rows]
+
+    # -- triplets ---------------------------------------------------------------------------
+    def put_triplet(self, t: Triplet) -> None:
+        t.updated_at = utcnow()
+        self._write(
+            "INSERT OR REPLACE INTO triplets(id, status, category, genre, data, updated_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (t.id, t.status, t.category, t.genre, t.model_dump_json(), t.updated_at),
+        )
+
+    def get_triplet(self, triplet_id: str) -> Triplet | None:
+        row = self.db.execute("SELECT data FROM triplets WHERE id=?", (triplet_id,)).fetchone()
+        return Triplet.model_validate_json(row[0]) if row else None
+
+    def has_triplet(self, triplet_id: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM triplets WHERE id=?", (triplet_id,)).fetchone() is not None
+
+    def iter_triplets(self, status: str | None = None) -> Iterator[Triplet]:
+        sql, args = "SELECT data FROM triplets", ()
+        if status:
+            sql, args = sql + " WHERE status=?", (status,)
+        for (data,) in self.db.execute(sql + " ORDER BY rowid", args).fetchall():
+            yield Triplet.model_validate_json(data)
+
+    def count_triplets(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM triplets GROUP BY status"))
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, kind: str, config: dict[str, Any]) -> str:
+        run_id = f"{kind}-{utcnow().replace(':', '')}-{uuid.uuid4().hex[:6]}"
+        self._write("INSERT INTO runs(id, kind, config, started_at) VALUES (?,?,?,?)",
+                    (run_id, kind, json.dumps(config, ensure_ascii=False, default=str), utcnow()))
+        return run_id
+
+    def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        self._write("UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+                    (utcnow(), json.dumps(summary, ensure_ascii=False), run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, kind, started_at, finished_at, summary FROM runs ORDER BY rowid")
+        return [{"id": i, "kind": k, "started_at": s, "finished_at": f,
+                 "summary": json.loads(m) if m else None} for i, k, s, f, m in rows]

@@ -1,0 +1,54 @@
+"""The construction pipeline on the embedded backend with the real 0.5B GGUF model."""
+
+import asyncio
+
+import pytest
+
+from coig_writer.construct.ingest import ingest
+from coig_writer.construct.pipeline import ConstructPipeline, triplet_id
+from coig_writer.llm.local_llama import LocalLlamaBackend
+from coig_writer.records import SCORE_DIMENSIONS
+
+from .conftest import SAMPLE, fast_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_embedded_backend_builds_a_triplet_and_replays_from_cache(store, small_model):
+    ingest([SAMPLE], store)
+    backend = LocalLlamaBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096)
+    pipe = ConstructPipeline(store, backend, fast_config(max_rounds=1, screen_threshold=0))
+    summary = asyncio.run(pipe.run(limit=1, concurrency=1))
+    assert summary.pending == 1 and not summary.errors
+    src = next(store.iter_sources())
+    trip = store.get_triplet(triplet_id(src.id))
+    assert trip.answer == src.text and trip.provenance.source_url.startswith("npm:chinese-poetry")
+    assert trip.status in ("accepted", "needs_review", "rejected") and trip.reasons or trip.status == "accepted"
+    assert trip.model == "llama.cpp:qwen2.5-coder-0.5b"
+    assert set(trip.templates) >= {"screen", "reconstruct_prompt", "reasoning", "validate", "score"}
+    stages = store.stages_for(src.id)
+    assert stages[0].stage == "screen" and stages[0].ok
+    assert {s.stage for s in stages} >= {"screen", "reconstruct_prompt"}
+    # every stage result points at raw calls kept verbatim in the store
+    rows = {r["key"]: r for r in store.cache_rows()}
+    assert summary.llm_calls == len(rows) > 1
+    for s in stages:
+        assert s.template_hash == trip.templates[s.stage]
+        for k in s.cache_keys:
+            assert rows[k]["request"]["tags"][s.stage] == s.template_hash
+    if trip.scores:
+        assert set(trip.scores.model_dump()) == set(SCORE_DIMENSIONS)
+
+    # a rerun of the same item replays every call from the cache and gives the same triplet
+    again = asyncio.run(ConstructPipeline(store, backend, fast_config(max_rounds=1, screen_threshold=0))
+                        .run(limit=1, redo=True))
+    assert again.llm_calls == 0 and again.cache_hits == summary.llm_calls
+    replayed = store.get_triplet(trip.id)
+    assert (replayed.query, replayed.thought, replayed.status) == (trip.query, trip.thought, trip.status)
+
+    # a stricter screen (no text scores 11) rejects the item without any new call
+    strict = asyncio.run(ConstructPipeline(store, backend, fast_config(screen_threshold=11))
+                         .run(limit=1, redo=True))
+    assert strict.llm_calls == 0 and strict.statuses == {"rejected": 1}
+    assert store.get_triplet(trip.id).reasons[-1].startswith("screen: quality=")
+    assert len(list(store.iter_triplets())) == 1
