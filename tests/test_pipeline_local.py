@@ -23,7 +23,7 @@ def test_embedded_backend_builds_a_triplet_and_replays_from_cache(store, small_m
     src = next(store.iter_sources())
     trip = store.get_triplet(triplet_id(src.id))
     assert trip.answer == src.text and trip.provenance.source_url.startswith("npm:chinese-poetry")
-    assert trip.status in ("accepted", "needs_review", "rejected") and trip.reasons or trip.status == "accepted"
+    assert trip.status == "accepted" or trip.reasons  # anything else says why
     assert trip.model == "llama.cpp:qwen2.5-coder-0.5b"
     assert set(trip.templates) >= {"screen", "reconstruct_prompt", "reasoning", "validate", "score"}
     stages = store.stages_for(src.id)

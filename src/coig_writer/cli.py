@@ -7,12 +7,20 @@ import datetime as dt
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -58,10 +66,10 @@ def ingest_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
-    after: Optional[str] = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
+    after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
     near_dup: float = typer.Option(0.8, help="MinHash Jaccard threshold for near duplicates."),
-    license: Optional[str] = typer.Option(None, help="License for rows that name none."),
+    license: str | None = typer.Option(None, help="License for rows that name none."),
 ) -> None:
     """Read a corpus into the store, with dedup and filters; bad rows are quarantined.
 
@@ -93,15 +101,15 @@ def run_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     backend: str = typer.Option("local", help="local (embedded llama.cpp) or openai (any "
                                               "OpenAI-compatible server)."),
-    model: Optional[str] = typer.Option(None, help="Embedded model name or .gguf path (local), "
+    model: str | None = typer.Option(None, help="Embedded model name or .gguf path (local), "
                                                    "or the server's model name (openai)."),
-    base_url: Optional[str] = typer.Option(None, help="e.g. http://127.0.0.1:8000/v1"),
+    base_url: str | None = typer.Option(None, help="e.g. http://127.0.0.1:8000/v1"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
     concurrency: int = typer.Option(4, help="Items and requests in flight."),
-    limit: Optional[int] = typer.Option(None, help="Process at most this many pending texts."),
-    config: Optional[Path] = typer.Option(None, help="YAML with ConstructConfig fields."),
-    lang: Optional[str] = typer.Option(None, help="Prompt language: zh or en (default zh)."),
-    max_rounds: Optional[int] = typer.Option(None, help="Refinement rounds after the first."),
+    limit: int | None = typer.Option(None, help="Process at most this many pending texts."),
+    config: Path | None = typer.Option(None, help="YAML with ConstructConfig fields."),
+    lang: str | None = typer.Option(None, help="Prompt language: zh or en (default zh)."),
+    max_rounds: int | None = typer.Option(None, help="Refinement rounds after the first."),
     redo: bool = typer.Option(False, help="Reprocess texts that already have a triplet."),
     n_ctx: int = typer.Option(8192, help="Context window of the local model."),
 ) -> None:
@@ -175,7 +183,7 @@ def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
 def demo_cmd(
     db: DbOpt = Path("out/demo.sqlite"),
     limit: int = typer.Option(3, help="How many sample texts to construct."),
-    model: Optional[str] = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
+    model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
@@ -239,7 +247,7 @@ def import_cmd(
 @data_app.command("stats")
 def stats_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    file: Optional[Path] = typer.Option(None, help="Describe a triplet file instead of the store."),
+    file: Path | None = typer.Option(None, help="Describe a triplet file instead of the store."),
     by: str = typer.Option("category", help="category or genre"),
     status: str = typer.Option("all", help="Triplet status to include, or all."),
     lang: str = typer.Option("en", help="Names in zh or en."),
@@ -310,6 +318,32 @@ def models_fetch(name: str = typer.Argument("qwen2.5-coder-1.5b")) -> None:
     except ModelError as e:
         raise fail(str(e)) from None
     console.print(f"{name}: {path}")
+
+
+@models_app.command("serve")
+def models_serve(
+    name: str = typer.Argument("qwen2.5-coder-1.5b"),
+    port: int = typer.Option(8765, help="Port on 127.0.0.1."),
+    n_ctx: int = typer.Option(8192, help="Context window."),
+) -> None:
+    """Serve an embedded model over an OpenAI-compatible API (llama.cpp server), e.g. to share
+    one model between several runs.
+
+    Example: coig-writer models serve qwen2.5-coder-0.5b --port 8765
+    """
+    import os
+    import sys
+
+    from .llm.models import ModelError, ensure_model
+
+    try:
+        path = ensure_model(name)
+    except ModelError as e:
+        raise fail(str(e)) from None
+    err.print(f"serving {name} at http://127.0.0.1:{port}/v1 as model {name!r}")
+    os.execv(sys.executable, [sys.executable, "-m", "llama_cpp.server", "--model", str(path),
+                              "--model_alias", name, "--host", "127.0.0.1", "--port", str(port),
+                              "--n_ctx", str(n_ctx)])
 
 
 @prompts_app.command("list")

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv and install coig-writer with its test tools.
+# llama-cpp-python compiles from source once (5-8 minutes on 2 cores); pip caches the wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+echo "coig-writer installed in .venv ($(.venv/bin/coig-writer --help >/dev/null && echo ok))"
