@@ -32,10 +32,13 @@ construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", n
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
 models_app = typer.Typer(help="Embedded local models.", no_args_is_help=True)
 prompts_app = typer.Typer(help="Versioned prompt templates and rubrics.", no_args_is_help=True)
+eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity.",
+                       no_args_is_help=True)
 app.add_typer(construct_app, name="construct")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(eval_app, name="eval")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -57,6 +60,21 @@ def progress_bar() -> Progress:
 def fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(2)
+
+
+def _backend(backend: str, model: str | None, base_url: str | None, api_key_env: str,
+             concurrency: int, n_ctx: int = 8192):
+    import os
+
+    from .llm import LLMError, make_backend
+    from .llm.models import ModelError
+
+    try:
+        return make_backend(backend, model=model, base_url=base_url,
+                            api_key=os.environ.get(api_key_env), concurrency=concurrency,
+                            n_ctx=n_ctx)
+    except (LLMError, ModelError) as e:
+        raise fail(str(e)) from None
 
 
 # -- construct --------------------------------------------------------------------------------
@@ -91,9 +109,10 @@ def ingest_cmd(
             raise fail(str(e)) from None
     for q in report.quarantined:
         err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+    why = f" {dict(report.filtered)}" if report.filtered else ""
     console.print(f"read {report.read}, added {report.added}, already stored "
-                  f"{report.already_stored}, filtered {sum(report.filtered.values())} "
-                  f"{dict(report.filtered) or ''}, quarantined {len(report.quarantined)} -> {db}")
+                  f"{report.already_stored}, filtered {sum(report.filtered.values())}{why}, "
+                  f"quarantined {len(report.quarantined)} -> {db}")
 
 
 @construct_app.command("run")
@@ -118,23 +137,14 @@ def run_cmd(
 
     Example: coig-writer construct run --backend openai --base-url http://127.0.0.1:8000/v1 --model qwen
     """
-    import os
-
     from .construct.config import ConstructConfig
     from .construct.pipeline import ConstructPipeline
-    from .llm import LLMError, make_backend
-    from .llm.models import ModelError
 
     cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds)
     with Store(db) as store:
         if not store.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
-        try:
-            be = make_backend(backend, model=model, base_url=base_url,
-                              api_key=os.environ.get(api_key_env), concurrency=concurrency,
-                              n_ctx=n_ctx)
-        except (LLMError, ModelError) as e:
-            raise fail(str(e)) from None
+        be = _backend(backend, model, base_url, api_key_env, concurrency, n_ctx)
         pipe = ConstructPipeline(store, be, cfg)
         with progress_bar() as bar:
             task = bar.add_task("construct", total=None)
@@ -182,21 +192,22 @@ def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
 @construct_app.command("demo")
 def demo_cmd(
     db: DbOpt = Path("out/demo.sqlite"),
-    limit: int = typer.Option(3, help="How many sample texts to construct."),
+    limit: int = typer.Option(2, help="How many sample texts to construct."),
+    max_rounds: int = typer.Option(1, help="Refinement rounds after the first."),
     model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
     embedded local model, and export them.
 
-    Example: coig-writer construct demo --limit 2
+    Example: coig-writer construct demo --limit 5 --max-rounds 2
     """
     sample = resources.files("coig_writer").joinpath("data/sample/classical_zh.jsonl")
     with resources.as_file(sample) as path:
         ingest_cmd([path], db=db, min_chars=12, max_chars=50_000, after=None,
                    require_date=False, near_dup=0.8, license=None)
     run_cmd(db=db, backend="local", model=model, base_url=None, api_key_env="OPENAI_API_KEY",
-            concurrency=1, limit=limit, config=None, lang=None, max_rounds=None, redo=False,
+            concurrency=1, limit=limit, config=None, lang=None, max_rounds=max_rounds, redo=False,
             n_ctx=8192)
     export_cmd(out=out, db=db, status="all", full=True)
     console.print(f"[green]triplets written to {out.resolve()}[/green] (store: {db.resolve()})")
@@ -286,6 +297,157 @@ def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
         console.print(f"[bold]{c.key}[/bold] {getattr(c, lang)} (paper: {c.paper_count})")
         for g in c.genres:
             console.print(f"  {g.key:<20} {getattr(g, lang)}")
+
+
+# -- evaluation -------------------------------------------------------------------------------
+def _eval_prompts(store: Store, prompt_set: str | None, lang: str | None):
+    prompts = store.eval_prompts(prompt_set, lang)
+    if not prompts:
+        raise fail("no evaluation prompts selected; add some with `coig-writer eval prompts`")
+    return prompts
+
+
+@eval_app.command("prompts")
+def eval_prompts_cmd(
+    sources: Annotated[list[str], typer.Argument(help="bundled-zh, bundled-en, or .jsonl/.parquet files.")],
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Add evaluation prompt sets (rows: id, lang, prompt, genre?, constraints?).
+
+    Example: coig-writer eval prompts bundled-zh bundled-en my_prompts.jsonl
+    """
+    from .evaluate.prompt_sets import add_prompt_set
+
+    with Store(db) as store:
+        for src in sources:
+            try:
+                n, bad = add_prompt_set(store, src)
+            except FileNotFoundError as e:
+                raise fail(str(e)) from None
+            for q in bad:
+                err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+            console.print(f"{src}: {n} prompts")
+
+
+@eval_app.command("generate")
+def eval_generate_cmd(
+    name: str = typer.Option(..., "--name", help="Name of the model under test in reports, e.g. CW+20k."),
+    db: DbOpt = Path(DEFAULT_DB),
+    backend: str = typer.Option("local", help="local or openai."),
+    model: str | None = typer.Option(None, help="Embedded model / .gguf, or the server's model name."),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
+    prompt_set: str | None = typer.Option(None, "--set", help="Only this prompt set."),
+    lang: str | None = typer.Option(None, help="Only zh or en prompts."),
+    temperature: float = typer.Option(0.7),
+    max_tokens: int = typer.Option(2048),
+    seed: int = typer.Option(0),
+    system: str | None = typer.Option(None, help="Optional system prompt."),
+    concurrency: int = typer.Option(4),
+) -> None:
+    """Generate answers for the stored prompts; resumable; <think> segments are split off.
+
+    Example: coig-writer eval generate --name G --backend openai --base-url http://host:8000/v1 --model g7b
+    """
+    from .evaluate.generate import generate
+
+    with Store(db) as store:
+        prompts = _eval_prompts(store, prompt_set, lang)
+        be = _backend(backend, model, base_url, api_key_env, concurrency)
+        with progress_bar() as bar:
+            task = bar.add_task(f"generate {name}", total=len(prompts))
+            counts = asyncio.run(generate(
+                store, be, name, prompts, temperature=temperature, max_tokens=max_tokens,
+                seed=seed, system=system, concurrency=concurrency,
+                on_item=lambda g: bar.advance(task)))
+            bar.update(task, completed=len(prompts))
+    console.print(f"{name}: {counts['done']} new answers, {counts['skipped']} already there")
+    for pid, e in counts["errors"].items():
+        err.print(f"[red]failed[/red] {pid}: {e} (rerun to retry)")
+    if counts["errors"]:
+        raise typer.Exit(1)
+
+
+@eval_app.command("judge")
+def eval_judge_cmd(
+    models: Annotated[list[str], typer.Argument(help="Model names (as given to eval generate).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    mode: str = typer.Option("pairwise", help="pairwise (both orders) or ranking (K-way)."),
+    backend: str = typer.Option("local"),
+    model: str | None = typer.Option(None, help="Judge model."),
+    base_url: str | None = typer.Option(None),
+    api_key_env: str = typer.Option("OPENAI_API_KEY"),
+    judge_name: str | None = typer.Option(None, help="Name recorded with verdicts."),
+    prompt_set: str | None = typer.Option(None, "--set"),
+    lang: str | None = typer.Option(None),
+    max_tokens: int = typer.Option(300),
+    concurrency: int = typer.Option(4),
+) -> None:
+    """LLM-judge the models' answers: pairwise in both orders (disagreement = tie) or ranking.
+
+    Example: coig-writer eval judge CW+20k G --backend openai --base-url http://host:8000/v1 --model j
+    """
+    from .evaluate.judge import Judge
+
+    if mode not in ("pairwise", "ranking"):
+        raise fail("--mode must be pairwise or ranking")
+    with Store(db) as store:
+        prompts = _eval_prompts(store, prompt_set, lang)
+        judge = Judge(store, _backend(backend, model, base_url, api_key_env, concurrency),
+                      judge_name, max_tokens=max_tokens, concurrency=concurrency)
+        with progress_bar() as bar:
+            task = bar.add_task("judge", total=judge.planned(prompts, models, mode))
+            n = asyncio.run(judge.run(prompts, models, mode, on_item=lambda: bar.advance(task)))
+    console.print(f"{n} new verdicts by {judge.name}")
+    for key, e in judge.failures.items():
+        err.print(f"[yellow]no verdict[/yellow] {key}: {e} (rerun to retry)")
+
+
+@eval_app.command("import-human")
+def eval_import_human_cmd(path: Path, db: DbOpt = Path(DEFAULT_DB)) -> None:
+    """Import human blind rankings (JSONL rows: prompt_id, rater, ranks or order).
+
+    Example: coig-writer eval import-human rankings.jsonl
+    """
+    from .evaluate.human import import_human_rankings
+
+    if not path.exists():
+        raise fail(f"no such file: {path}")
+    with Store(db) as store:
+        n, bad = import_human_rankings(store, path)
+    for q in bad:
+        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+    console.print(f"imported {n} rankings, quarantined {len(bad)}")
+
+
+@eval_app.command("report")
+def eval_report_cmd(
+    out: Path = typer.Option(Path("out/report"), help="Output folder."),
+    db: DbOpt = Path(DEFAULT_DB),
+    source: str = typer.Option("judge", help="judge or human verdicts."),
+    judge_name: str | None = typer.Option(None, help="Only this judge's verdicts."),
+    models: list[str] | None = typer.Option(None, "--model", help="Models to include (repeat)."),
+    rounds: int = typer.Option(1000, help="Bootstrap rounds."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Win-rate matrix with CIs, sign tests, Bradley-Terry, length control, per-language and
+    per-genre breakdowns, cross-lingual gap, contamination, diversity; HTML + PNG + JSON.
+
+    Example: coig-writer eval report --out out/report --source human
+    """
+    from .evaluate.analysis import analyze
+    from .evaluate.report import write_report
+
+    with Store(db) as store:
+        try:
+            result = analyze(store, source=source, judge=judge_name, models=models or None,
+                             rounds=rounds, seed=seed)
+        except ValueError as e:
+            raise fail(str(e)) from None
+        lengths = {m: [len(g.answer) for g in store.generations(m)]
+                   for m in result["overall"]["models"]}
+    files = write_report(result, lengths, out)
+    console.print(f"report: {files['html']} (JSON: {files['json']}, {len(files) - 2} plots)")
 
 
 # -- models and prompts -----------------------------------------------------------------------

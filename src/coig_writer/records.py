@@ -140,3 +140,52 @@ class QuarantineEntry(BaseModel):
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+class EvalPrompt(BaseModel):
+    """A writing prompt for evaluation."""
+
+    id: str
+    lang: Literal["zh", "en"]
+    prompt: str
+    category: str | None = None
+    genre: str | None = None
+    constraints: list[str] = Field(default_factory=list)
+    set_name: str = "custom"
+
+
+class Generation(BaseModel):
+    """One model's answer to one evaluation prompt; `thinking` is split off when present."""
+
+    model: str
+    prompt_id: str
+    raw: str
+    thinking: str = ""
+    answer: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    backend_model: str | None = None
+    cache_key: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+
+
+class Judgment(BaseModel):
+    """A pairwise verdict (`kind='pair'`: models [A, B] in shown order, winner A/B/tie) or a
+    ranking (`kind='rank'`: `ranks` model -> 1..K). `source` is `judge` or `human`."""
+
+    prompt_id: str
+    kind: Literal["pair", "rank"]
+    models: list[str]
+    winner: str | None = None
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    ranks: dict[str, float] = Field(default_factory=dict)
+    source: str = "judge"
+    judge: str
+    template_hash: str | None = None
+    cache_keys: list[str] = Field(default_factory=list)
+    reason: str = ""
+    created_at: str = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.source}|{self.judge}|{self.prompt_id}|{'>'.join(self.models)}"

@@ -14,7 +14,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .records import QuarantineEntry, SourceText, StageResult, Triplet, utcnow
+from .records import (
+    EvalPrompt,
+    Generation,
+    Judgment,
+    QuarantineEntry,
+    SourceText,
+    StageResult,
+    Triplet,
+    utcnow,
+)
 
 DEFAULT_DB = "coig-writer.sqlite"
 
@@ -34,6 +43,14 @@ CREATE TABLE IF NOT EXISTS stage_results (
 CREATE TABLE IF NOT EXISTS triplets (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, category TEXT, genre TEXT, data TEXT NOT NULL,
   updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS eval_prompts (
+  id TEXT PRIMARY KEY, set_name TEXT NOT NULL, lang TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (
+  model TEXT NOT NULL, prompt_id TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (model, prompt_id));
+CREATE TABLE IF NOT EXISTS judgments (
+  key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
+  judge TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT, summary TEXT);
@@ -170,6 +187,49 @@ class Store:
 
     def count_triplets(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM triplets GROUP BY status"))
+
+    # -- evaluation -------------------------------------------------------------------------
+    def put_eval_prompt(self, p: EvalPrompt) -> None:
+        self._write("INSERT OR REPLACE INTO eval_prompts(id, set_name, lang, data) VALUES (?,?,?,?)",
+                    (p.id, p.set_name, p.lang, p.model_dump_json()))
+
+    def eval_prompts(self, set_name: str | None = None, lang: str | None = None) -> list[EvalPrompt]:
+        sql, args = "SELECT data FROM eval_prompts WHERE 1=1", []
+        if set_name:
+            sql, args = sql + " AND set_name=?", [*args, set_name]
+        if lang:
+            sql, args = sql + " AND lang=?", [*args, lang]
+        return [EvalPrompt.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+
+    def put_generation(self, g: Generation) -> None:
+        self._write("INSERT OR REPLACE INTO generations(model, prompt_id, data) VALUES (?,?,?)",
+                    (g.model, g.prompt_id, g.model_dump_json()))
+
+    def generations(self, model: str | None = None) -> list[Generation]:
+        sql, args = "SELECT data FROM generations", ()
+        if model:
+            sql, args = sql + " WHERE model=?", (model,)
+        return [Generation.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+
+    def has_generation(self, model: str, prompt_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM generations WHERE model=? AND prompt_id=?",
+                               (model, prompt_id)).fetchone() is not None
+
+    def put_judgment(self, j: Judgment) -> None:
+        self._write("INSERT OR REPLACE INTO judgments(key, prompt_id, kind, source, judge, data) "
+                    "VALUES (?,?,?,?,?,?)", (j.key, j.prompt_id, j.kind, j.source, j.judge,
+                                             j.model_dump_json()))
+
+    def judgments(self, source: str | None = None, judge: str | None = None) -> list[Judgment]:
+        sql, args = "SELECT data FROM judgments WHERE 1=1", []
+        if source:
+            sql, args = sql + " AND source=?", [*args, source]
+        if judge:
+            sql, args = sql + " AND judge=?", [*args, judge]
+        return [Judgment.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+
+    def has_judgment(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM judgments WHERE key=?", (key,)).fetchone() is not None
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, kind: str, config: dict[str, Any]) -> str:

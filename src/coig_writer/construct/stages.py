@@ -41,6 +41,7 @@ def as_bool(value: Any) -> bool:
 _LABEL = re.compile(r"^\s*(写作指令|指令|用户指令|思考过程|instruction|prompt|thinking)\s*[:：]\s*",
                     re.IGNORECASE)
 _THINK = re.compile(r"</?think>", re.IGNORECASE)
+_PREAMBLE = re.compile(r"^[^\n]{0,60}(指令|instruction|prompt)[^\n]{0,12}[:：]\s*\n", re.IGNORECASE)
 
 
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|={3,})\s*$", re.M)
@@ -55,6 +56,7 @@ def clean_text(text: str) -> str:
         t = max(blocks[1:-1], key=len)
     if t.startswith("```"):
         t = t.strip("`").split("\n", 1)[-1].strip()
+    t = _PREAMBLE.sub("", t, count=1).strip()
     t = _LABEL.sub("", t, count=1).strip()
     if len(t) > 1 and t[0] + t[-1] in ('""', "“”", "「」"):
         t = t[1:-1].strip()

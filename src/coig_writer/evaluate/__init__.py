@@ -1,0 +1,1 @@
+"""Evaluation: prompt sets, generation, LLM judging, statistics, diversity and reports."""

@@ -1,0 +1,211 @@
+"""Win-rate statistics over pairwise outcomes: matrices, bootstrap CIs, sign tests,
+Bradley-Terry ratings, length-controlled win rates, agreement and correlations.
+
+Outcomes are stored in a tensor S[p, i, j]: the score of model i against model j on prompt p
+(1 win, 0.5 tie, 0 loss; the mean when several judges or raters compared them), NaN when not
+compared. S[p, j, i] = 1 - S[p, i, j].
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+
+@dataclass(frozen=True)
+class Outcome:
+    prompt_id: str
+    a: str
+    b: str
+    score: float  # for a against b: 1 win, 0.5 tie, 0 loss
+
+
+def outcomes_from_ranking(prompt_id: str, ranks: Mapping[str, float]) -> list[Outcome]:
+    """Pairwise outcomes from one ranking (model -> rank, 1 is best; equal ranks tie)."""
+    models = sorted(ranks)
+    out = []
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            s = 0.5 if ranks[a] == ranks[b] else float(ranks[a] < ranks[b])
+            out.append(Outcome(prompt_id, a, b, s))
+    return out
+
+
+@dataclass
+class ScoreTensor:
+    prompts: list[str]
+    models: list[str]
+    S: np.ndarray  # (P, K, K)
+
+    @classmethod
+    def build(cls, outcomes: Iterable[Outcome], models: Sequence[str] | None = None
+              ) -> ScoreTensor:
+        acc: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+        for o in outcomes:
+            acc[(o.prompt_id, o.a, o.b)].append(o.score)
+            acc[(o.prompt_id, o.b, o.a)].append(1 - o.score)
+        prompts = sorted({k[0] for k in acc})
+        models = list(models) if models else sorted({k[1] for k in acc})
+        pi = {p: n for n, p in enumerate(prompts)}
+        mi = {m: n for n, m in enumerate(models)}
+        S = np.full((len(prompts), len(models), len(models)), np.nan)
+        for (p, a, b), scores in acc.items():
+            if a in mi and b in mi:
+                S[pi[p], mi[a], mi[b]] = float(np.mean(scores))
+        return cls(prompts, models, S)
+
+    def subset(self, prompt_ids: Iterable[str]) -> ScoreTensor:
+        keep = set(prompt_ids)
+        idx = [n for n, p in enumerate(self.prompts) if p in keep]
+        return ScoreTensor([self.prompts[n] for n in idx], self.models, self.S[idx])
+
+
+def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    n = np.sum(~np.isnan(x), axis=axis)
+    total = np.nansum(x, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def win_rates(t: ScoreTensor) -> np.ndarray:
+    """M[i, j]: share of prompts where i beat j, ties counting half."""
+    return _nanmean(t.S, axis=0)
+
+
+def bootstrap_ci(t: ScoreTensor, rounds: int = 1000, seed: int = 0, alpha: float = 0.05
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile CIs of the win-rate matrix, resampling prompts with replacement."""
+    rng = np.random.default_rng(seed)
+    P = len(t.prompts)
+    boots = np.empty((rounds, *t.S.shape[1:]))
+    for r in range(rounds):
+        boots[r] = _nanmean(t.S[rng.integers(0, P, P)], axis=0)
+    with warnings.catch_warnings():  # the diagonal and uncompared pairs are all-NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanpercentile(boots, 100 * alpha / 2, axis=0)
+        hi = np.nanpercentile(boots, 100 * (1 - alpha / 2), axis=0)
+    return lo, hi
+
+
+def sign_test(t: ScoreTensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact two-sided binomial (sign) test per pair, ties dropped.
+    Returns (wins, losses, p-values)."""
+    K = len(t.models)
+    wins = np.sum(t.S > 0.5, axis=0)
+    losses = np.sum(t.S < 0.5, axis=0)
+    p = np.full((K, K), np.nan)
+    for i in range(K):
+        for j in range(K):
+            n = int(wins[i, j] + losses[i, j])
+            if i != j and n:
+                p[i, j] = stats.binomtest(int(wins[i, j]), n, 0.5).pvalue
+    return wins, losses, p
+
+
+def bradley_terry(t: ScoreTensor, prior: float = 0.1, iters: int = 10_000,
+                  tol: float = 1e-10) -> np.ndarray:
+    """Bradley-Terry log-strengths (mean 0) by Hunter's MM algorithm; ties count half a win
+    each way; `prior` virtual ties per compared pair keep unbeaten models finite."""
+    K = len(t.models)
+    W = np.nansum(t.S, axis=0)  # W[i, j]: wins of i over j
+    N = W + W.T
+    compared = N > 0
+    W = W + prior / 2 * compared
+    N = N + prior * compared
+    p = np.ones(K)
+    for _ in range(iters):
+        denom = np.array([np.sum(N[i] / (p[i] + p)) for i in range(K)])
+        new = np.where(denom > 0, W.sum(axis=1) / np.where(denom > 0, denom, 1), p)
+        new = new / np.exp(np.mean(np.log(new)))
+        if np.max(np.abs(new - p)) < tol:
+            p = new
+            break
+        p = new
+    return np.log(p)
+
+
+def bradley_terry_ci(t: ScoreTensor, rounds: int = 1000, seed: int = 0, alpha: float = 0.05
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    P = len(t.prompts)
+    boots = np.array([bradley_terry(ScoreTensor(t.prompts, t.models,
+                                                t.S[rng.integers(0, P, P)]), iters=2000)
+                      for _ in range(rounds)])
+    return (np.percentile(boots, 100 * alpha / 2, axis=0),
+            np.percentile(boots, 100 * (1 - alpha / 2), axis=0))
+
+
+def _logistic_loss(beta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Log-loss of sigmoid(b0 + b1 x) against fractional targets y, lightly L2-regularized."""
+    z = beta[0] + beta[1] * x
+    return float(np.sum(np.logaddexp(0, z) - y * z) + 1e-3 * beta @ beta)
+
+
+def length_controlled(t: ScoreTensor, lengths: np.ndarray) -> np.ndarray:
+    """Length-controlled win rates: per pair, fit P(i beats j) = sigmoid(b0 + b1 * x) with
+    x = tanh(dlen / sd(dlen)) on the user's own outcomes; report sigmoid(b0), the predicted
+    win rate at equal lengths. `lengths[p, k]`: answer length of model k on prompt p."""
+    K = len(t.models)
+    diffs = lengths[:, :, None] - lengths[:, None, :]
+    valid = ~np.isnan(t.S) & ~np.isnan(diffs)
+    sd = float(np.std(diffs[valid])) or 1.0
+    out = np.full((K, K), np.nan)
+    for i in range(K):
+        for j in range(i + 1, K):
+            m = valid[:, i, j]
+            if m.sum() < 2:
+                continue
+            y, x = t.S[m, i, j], np.tanh(diffs[m, i, j] / sd)
+            b0 = optimize.minimize(_logistic_loss, np.zeros(2), args=(x, y), method="BFGS").x[0]
+            out[i, j] = 1 / (1 + math.exp(-b0))
+            out[j, i] = 1 - out[i, j]
+    return out
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
+    """Cohen's kappa between two labelings of the same items."""
+    if len(a) != len(b) or not a:
+        raise ValueError("need two equally long, non-empty label lists")
+    labels = sorted(set(a) | set(b))
+    n = len(a)
+    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pe = sum((a.count(c) / n) * (b.count(c) / n) for c in labels)
+    return 1.0 if pe == 1 else (po - pe) / (1 - pe)
+
+
+@dataclass
+class Correlation:
+    n: int
+    pearson: float
+    pearson_ci: tuple[float, float]
+    pearson_p: float
+    spearman: float
+    spearman_ci: tuple[float, float]
+    spearman_p: float
+
+
+def _fisher_ci(r: float, n: int, se_scale: float = 1.0, alpha: float = 0.05
+               ) -> tuple[float, float]:
+    if n <= 3 or abs(r) >= 1:
+        return (float("nan"), float("nan"))
+    z, se = math.atanh(r), se_scale / math.sqrt(n - 3)
+    q = stats.norm.ppf(1 - alpha / 2)
+    return (math.tanh(z - q * se), math.tanh(z + q * se))
+
+
+def correlation(x: Sequence[float], y: Sequence[float]) -> Correlation:
+    """Pearson and Spearman correlation with 95% CIs (Fisher z; Fieller's 1.06 for Spearman)."""
+    n = len(x)
+    if n < 3:
+        raise ValueError("correlation needs at least 3 points")
+    pr = stats.pearsonr(x, y)
+    sr = stats.spearmanr(x, y)
+    return Correlation(n, float(pr.statistic), _fisher_ci(float(pr.statistic), n),
+                       float(pr.pvalue), float(sr.statistic),
+                       _fisher_ci(float(sr.statistic), n, math.sqrt(1.06)), float(sr.pvalue))
