@@ -6,5 +6,8 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# torch first, pinned: its CPU build is what this project tests with (a bare "torch" would pull
+# a multi-GB CUDA build); on a GPU machine install the CUDA build of your choice instead.
+.venv/bin/python -m pip install -q --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,train]"
 echo "coig-writer installed in .venv ($(.venv/bin/coig-writer --help >/dev/null && echo ok))"

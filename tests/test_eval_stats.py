@@ -7,7 +7,8 @@ import pytest
 from scipy import stats as sps
 
 from coig_writer.evaluate import stats as st
-from coig_writer.evaluate.diversity import detect_language, mattr, measure, mtld, tokens, ttr
+from coig_writer.evaluate.diversity import mattr, measure, mtld, tokens, ttr
+from coig_writer.langid import detect_language
 
 
 def tensor_abc() -> st.ScoreTensor:

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from ..langid import detect_language
 from ..records import EvalPrompt, Generation
 from ..store import Store
 from . import stats as st
-from .diversity import detect_language, measure, summarize
+from .diversity import measure, summarize
 from .judge import pair_outcomes, rank_outcomes
 
 

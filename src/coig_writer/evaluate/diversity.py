@@ -15,7 +15,6 @@ from functools import cache
 
 _EN_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*|\d+(?:\.\d+)?")
 _CHAR = re.compile(r"[^\W_]", re.UNICODE)
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @cache
@@ -91,16 +90,6 @@ class Diversity:
 def measure(text: str, lang: str, level: str = "word", window: int = 50) -> Diversity:
     t = tokens(text, lang, level)
     return Diversity(len(t), ttr(t), mattr(t, window), mtld(t))
-
-
-def detect_language(text: str) -> str | None:
-    """`zh` when Han characters are at least half of (Han characters + English words), else
-    `en`; None for text with neither. A Han character carries about a word's weight."""
-    han = len(_HAN.findall(text))
-    words = len(re.findall(r"[A-Za-z]+", text))
-    if han + words == 0:
-        return None
-    return "zh" if han >= words else "en"
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:

@@ -1,0 +1,1 @@
+"""SFT launcher (TRL, full or LoRA) and a tiny model for CPU runs."""

