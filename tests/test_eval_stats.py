@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from coig_writer.agreement import cohen_kappa, krippendorff_alpha
 from coig_writer.evaluate import stats as st
 from coig_writer.evaluate.diversity import mattr, measure, mtld, tokens, ttr
 from coig_writer.langid import detect_language
@@ -106,8 +107,17 @@ def test_cohen_kappa_hand_computed():
     a = ["A", "A", "B", "B", "tie", "A"]
     b = ["A", "B", "B", "B", "tie", "A"]
     # po = 5/6; pe = (3/6*2/6) + (2/6*3/6) + (1/6*1/6) = 13/36
-    assert st.cohen_kappa(a, b) == pytest.approx((5 / 6 - 13 / 36) / (1 - 13 / 36))
-    assert st.cohen_kappa(a, a) == 1.0
+    assert cohen_kappa(a, b) == pytest.approx((5 / 6 - 13 / 36) / (1 - 13 / 36))
+    assert cohen_kappa(a, a) == 1.0
+
+
+def test_krippendorff_alpha_hand_computed():
+    # units (a,a), (a,b), (b,b), (b,b): o_aa=2, o_ab=o_ba=1, o_bb=4; n_a=3, n_b=5, n=8
+    # alpha = 1 - (n-1) * 2 / (2 * 3 * 5) = 1 - 14/30
+    units = {1: ["a", "a"], 2: ["a", "b"], 3: ["b", "b"], 4: ["b", "b"], 5: ["a"]}
+    assert krippendorff_alpha(units) == pytest.approx(1 - 14 / 30)
+    assert krippendorff_alpha({1: ["x", "x", "x"], 2: ["y", "y"]}) == 1.0
+    assert krippendorff_alpha({1: ["x"]}) is None
 
 
 def test_correlation_matches_scipy():

@@ -51,6 +51,19 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
   key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
   judge TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  username TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS assignments (
+  item_id TEXT NOT NULL, reviewer TEXT NOT NULL, created_at TEXT NOT NULL,
+  PRIMARY KEY (item_id, reviewer));
+CREATE TABLE IF NOT EXISTS reviews (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, reviewer TEXT NOT NULL,
+  decision TEXT NOT NULL, reason TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS triplet_versions (
+  item_id TEXT NOT NULL, version INTEGER NOT NULL, editor TEXT NOT NULL, data TEXT NOT NULL,
+  diff TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (item_id, version));
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT, summary TEXT);
@@ -230,6 +243,84 @@ class Store:
 
     def has_judgment(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM judgments WHERE key=?", (key,)).fetchone() is not None
+
+    # -- review: users, sessions, assignments, decisions, versions -----------------------------
+    def add_user(self, username: str, pw_hash: str, role: str) -> None:
+        self._write("INSERT OR REPLACE INTO users(username, pw_hash, role, created_at) "
+                    "VALUES (?,?,?,?)", (username, pw_hash, role, utcnow()))
+
+    def get_user(self, username: str) -> dict[str, str] | None:
+        row = self.db.execute("SELECT username, pw_hash, role FROM users WHERE username=?",
+                              (username,)).fetchone()
+        return {"username": row[0], "pw_hash": row[1], "role": row[2]} if row else None
+
+    def users(self, role: str | None = None) -> list[dict[str, str]]:
+        sql, args = "SELECT username, role FROM users", ()
+        if role:
+            sql, args = sql + " WHERE role=?", (role,)
+        return [{"username": u, "role": r} for u, r in self.db.execute(sql + " ORDER BY username", args)]
+
+    def put_session(self, token_hash: str, username: str, csrf: str, expires: float) -> None:
+        self._write("INSERT INTO sessions(token_hash, username, csrf, expires) VALUES (?,?,?,?)",
+                    (token_hash, username, csrf, expires))
+
+    def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT username, csrf, expires FROM sessions WHERE token_hash=?",
+                              (token_hash,)).fetchone()
+        return {"username": row[0], "csrf": row[1], "expires": row[2]} if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        self._write("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    def assign(self, item_id: str, reviewer: str) -> bool:
+        cur = self._write("INSERT OR IGNORE INTO assignments(item_id, reviewer, created_at) "
+                          "VALUES (?,?,?)", (item_id, reviewer, utcnow()))
+        return cur.rowcount == 1
+
+    def assignments(self, reviewer: str | None = None) -> list[tuple[str, str]]:
+        sql, args = "SELECT item_id, reviewer FROM assignments", ()
+        if reviewer:
+            sql, args = sql + " WHERE reviewer=?", (reviewer,)
+        return list(self.db.execute(sql + " ORDER BY rowid", args))
+
+    def add_review(self, item_id: str, reviewer: str, decision: str, reason: str,
+                   version: int) -> None:
+        self._write("INSERT INTO reviews(item_id, reviewer, decision, reason, version, created_at) "
+                    "VALUES (?,?,?,?,?,?)", (item_id, reviewer, decision, reason, version, utcnow()))
+
+    def reviews(self, item_id: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT id, item_id, reviewer, decision, reason, version, created_at FROM reviews", ()
+        if item_id:
+            sql, args = sql + " WHERE item_id=?", (item_id,)
+        keys = ("id", "item_id", "reviewer", "decision", "reason", "version", "created_at")
+        return [dict(zip(keys, r, strict=True)) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def triplet_version(self, item_id: str) -> int:
+        row = self.db.execute("SELECT MAX(version) FROM triplet_versions WHERE item_id=?",
+                              (item_id,)).fetchone()
+        return row[0] or 0
+
+    def save_edit(self, t: Triplet, expected_version: int, editor: str, diff: str) -> int | None:
+        """Store `t` as the next version if the current one is still `expected_version`;
+        None (nothing written) when someone else saved first."""
+        t.updated_at = utcnow()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT MAX(version) FROM triplet_versions WHERE item_id=?",
+                                  (t.id,)).fetchone()
+            if (row[0] or 0) != expected_version:
+                return None
+            self.db.execute("INSERT INTO triplet_versions(item_id, version, editor, data, diff, "
+                            "created_at) VALUES (?,?,?,?,?,?)", (t.id, expected_version + 1, editor,
+                                                                 t.model_dump_json(), diff, utcnow()))
+            self.db.execute("UPDATE triplets SET status=?, data=?, updated_at=? WHERE id=?",
+                            (t.status, t.model_dump_json(), t.updated_at, t.id))
+        return expected_version + 1
+
+    def versions(self, item_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT version, editor, diff, created_at FROM triplet_versions "
+                               "WHERE item_id=? ORDER BY version", (item_id,))
+        return [{"version": v, "editor": e, "diff": d, "created_at": c} for v, e, d, c in rows]
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, kind: str, config: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..agreement import cohen_kappa
 from ..langid import detect_language
 from ..records import EvalPrompt, Generation
 from ..store import Store
@@ -114,7 +115,7 @@ def agreement(a: list[st.Outcome], b: list[st.Outcome]) -> dict[str, Any] | None
     la = [label(float(np.mean(ia[k]))) for k in common]
     lb = [label(float(np.mean(ib[k]))) for k in common]
     return {"n": len(common), "percent_agreement": sum(x == y for x, y in zip(la, lb, strict=True))
-            / len(common), "cohen_kappa": st.cohen_kappa(la, lb)}
+            / len(common), "cohen_kappa": cohen_kappa(la, lb)}
 
 
 def analyze(store: Store, *, source: str = "judge", judge: str | None = None,

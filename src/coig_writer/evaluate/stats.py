@@ -168,17 +168,6 @@ def length_controlled(t: ScoreTensor, lengths: np.ndarray) -> np.ndarray:
     return out
 
 
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
-    """Cohen's kappa between two labelings of the same items."""
-    if len(a) != len(b) or not a:
-        raise ValueError("need two equally long, non-empty label lists")
-    labels = sorted(set(a) | set(b))
-    n = len(a)
-    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pe = sum((a.count(c) / n) * (b.count(c) / n) for c in labels)
-    return 1.0 if pe == 1 else (po - pe) / (1 - pe)
-
-
 @dataclass
 class Correlation:
     n: int

@@ -1,0 +1,1 @@
+"""Expert review web app: reviewers accept, reject or edit triplets; raters rank outputs blind."""
