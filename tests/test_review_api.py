@@ -55,9 +55,18 @@ def test_roles(db):
     login(c, "rater1")
     for url in ("/admin", "/review", "/admin/export", "/review/cw-1"):
         assert c.get(url).status_code == 403, url
+    with Store(db) as s:
+        pairs = set(s.assignments())
+    rev, other = next((r, t) for r in ("rev1", "rev2", "rev3") for t in ("cw-1", "cw-2", "cw-3")
+                      if (t, r) not in pairs)
     c2 = client(db)
-    login(c2, "rev1")
+    token = login(c2, rev)
     assert c2.get("/admin").status_code == 403 and c2.get("/rank").status_code == 403
+    assert c2.get(f"/review/{other}").status_code == 403
+    r = c2.post(f"/review/{other}", data={"decision": "accept", "version": "0", "csrf": token})
+    assert r.status_code == 403
+    with Store(db) as s:
+        assert s.reviews(other) == []
 
 
 def test_review_edit_and_status(db):

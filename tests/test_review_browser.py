@@ -94,6 +94,8 @@ def test_review_edit_escape_and_persistence(server, browser):
     assert "<script>window.__pwned = 1; alert('xss')</script>" in answer  # shown as text
     assert page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
     assert page.locator("#answer script, #answer img").count() == 0
+    # the stylesheet loads under the CSP (inline styles would be blocked)
+    assert page.evaluate("getComputedStyle(document.querySelector('#answer')).whiteSpace") == "pre-wrap"
     page.check("#d-edit")
     page.click("#edit-box summary")
     page.fill("#e-query", "写一个关于山的童话故事，不超过五百字")

@@ -64,8 +64,29 @@ def progress_bar() -> Progress:
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    warn("error:", message, "red")
     return typer.Exit(2)
+
+
+def warn(label: str, text: str, style: str = "yellow") -> None:
+    """A styled label, then `text` printed literally (it may quote file or model contents)."""
+    err.print(f"[{style}]{label}[/{style}] ", end="")
+    err.print(text, markup=False)
+
+
+def print_quarantined(entries: list, verb: str = "quarantined") -> None:
+    for q in entries:
+        warn(verb, f"{q.where}: {q.error}")
+
+
+def _import_file(db: Path, path: Path, importer, what: str) -> None:
+    """Run `importer(store, path)` -> (count, quarantined rows) and report both."""
+    if not path.exists():
+        raise fail(f"no such file: {path}")
+    with Store(db) as store:
+        n, bad = importer(store, path)
+    print_quarantined(bad)
+    console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
 def _backend(backend: str, model: str | None, base_url: str | None, api_key_env: str,
@@ -113,8 +134,7 @@ def ingest_cmd(
             report = ingest(paths, store, opts)
         except FileNotFoundError as e:
             raise fail(str(e)) from None
-    for q in report.quarantined:
-        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+    print_quarantined(report.quarantined)
     why = f" {dict(report.filtered)}" if report.filtered else ""
     console.print(f"read {report.read}, added {report.added}, already stored "
                   f"{report.already_stored}, filtered {sum(report.filtered.values())}{why}, "
@@ -167,7 +187,7 @@ def run_cmd(
                   f"{dict(summary.statuses)}; LLM calls {summary.llm_calls}, cache hits "
                   f"{summary.cache_hits}")
     for sid, e in summary.errors.items():
-        err.print(f"[red]failed[/red] {sid}: {e} (rerun to retry)")
+        warn("failed", f"{sid}: {e} (rerun to retry)", "red")
     if summary.errors:
         raise typer.Exit(1)
 
@@ -252,13 +272,7 @@ def import_cmd(
     """
     from .dataset_io import import_triplets
 
-    if not path.exists():
-        raise fail(f"no such file: {path}")
-    with Store(db) as store:
-        added, bad = import_triplets(store, path)
-    for q in bad:
-        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
-    console.print(f"imported {added} triplets, quarantined {len(bad)}")
+    _import_file(db, path, import_triplets, "triplets")
 
 
 @data_app.command("stats")
@@ -364,8 +378,7 @@ def mix_build_cmd(
         if not f.exists():
             raise fail(f"no such file: {f}")
         good, bad = read_general(f)
-        for q in bad:
-            err.print(f"[yellow]skipped malformed row[/yellow] {q.where}: {q.error}")
+        print_quarantined(bad, "skipped malformed row")
         pool_g += good
     try:
         mix = build_mixture(pool_c, pool_g, spec)
@@ -542,8 +555,7 @@ def eval_prompts_cmd(
                 n, bad = add_prompt_set(store, src)
             except FileNotFoundError as e:
                 raise fail(str(e)) from None
-            for q in bad:
-                err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
+            print_quarantined(bad)
             console.print(f"{src}: {n} prompts")
 
 
@@ -581,7 +593,7 @@ def eval_generate_cmd(
             bar.update(task, completed=len(prompts))
     console.print(f"{name}: {counts['done']} new answers, {counts['skipped']} already there")
     for pid, e in counts["errors"].items():
-        err.print(f"[red]failed[/red] {pid}: {e} (rerun to retry)")
+        warn("failed", f"{pid}: {e} (rerun to retry)", "red")
     if counts["errors"]:
         raise typer.Exit(1)
 
@@ -618,7 +630,7 @@ def eval_judge_cmd(
             n = asyncio.run(judge.run(prompts, models, mode, on_item=lambda: bar.advance(task)))
     console.print(f"{n} new verdicts by {judge.name}")
     for key, e in judge.failures.items():
-        err.print(f"[yellow]no verdict[/yellow] {key}: {e} (rerun to retry)")
+        warn("no verdict", f"{key}: {e} (rerun to retry)")
 
 
 @eval_app.command("import-human")
@@ -629,13 +641,7 @@ def eval_import_human_cmd(path: Path, db: DbOpt = Path(DEFAULT_DB)) -> None:
     """
     from .evaluate.human import import_human_rankings
 
-    if not path.exists():
-        raise fail(f"no such file: {path}")
-    with Store(db) as store:
-        n, bad = import_human_rankings(store, path)
-    for q in bad:
-        err.print(f"[yellow]quarantined[/yellow] {q.where}: {q.error}")
-    console.print(f"imported {n} rankings, quarantined {len(bad)}")
+    _import_file(db, path, import_human_rankings, "rankings")
 
 
 @eval_app.command("report")

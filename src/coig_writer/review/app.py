@@ -53,6 +53,13 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         if user["role"] not in allowed:
             raise Forbidden(f"this page is for {' or '.join(allowed)} accounts")
 
+    def may_review(store: Store, user: dict[str, str], item_id: str) -> None:
+        """Admins may review anything; reviewers only what is assigned to them."""
+        role(user, "reviewer", "admin")
+        if user["role"] == "reviewer" and (item_id, user["username"]) not in set(
+                store.assignments(user["username"])):
+            raise Forbidden("this item is not assigned to you")
+
     def check_csrf(user: dict[str, str], token: str | None) -> None:
         if not auth.csrf_ok(user["csrf"], token):
             raise Forbidden("invalid or missing CSRF token")
@@ -67,6 +74,12 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         if exc.status_code == 303:
             return RedirectResponse(exc.headers["Location"], status_code=303)
         return page(request, "error.html", exc.status_code, message=exc.detail, user=None)
+
+    css = (Path(__file__).parent / "templates" / "app.css").read_text("utf-8")
+
+    @app.get("/static/app.css")
+    def stylesheet() -> Response:
+        return Response(css, media_type="text/css", headers=HEADERS)
 
     # -- login ---------------------------------------------------------------------------------
     @app.get("/login")
@@ -117,10 +130,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     @app.get("/review/{item_id}")
     def review_item(request: Request, item_id: str, store: StoreDep, user: UserDep,
                     notice: str | None = None) -> HTMLResponse:
-        role(user, "reviewer", "admin")
-        if user["role"] == "reviewer" and (item_id, user["username"]) not in set(
-                store.assignments(user["username"])):
-            raise Forbidden("this item is not assigned to you")
+        may_review(store, user, item_id)
         t = store.get_triplet(item_id)
         if t is None:
             raise HTTPException(404, "no such item")
@@ -137,7 +147,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
                       query: Annotated[str | None, Form()] = None,
                       thought: Annotated[str | None, Form()] = None,
                       answer: Annotated[str | None, Form()] = None) -> Response:
-        role(user, "reviewer", "admin")
+        may_review(store, user, item_id)
         check_csrf(user, csrf)
         edits = {k: v for k, v in (("query", query), ("thought", thought), ("answer", answer))
                  if v is not None}
