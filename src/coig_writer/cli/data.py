@@ -1,0 +1,98 @@
+"""Dataset export, import and statistics commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..store import DEFAULT_DB, Store
+from .common import (
+    DbOpt,
+    console,
+    fail,
+    import_file,
+)
+
+data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
+
+
+@data_app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet file.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    full: bool = typer.Option(False, help="Add provenance, scores, status and template hashes."),
+) -> None:
+    """Write triplets in the released COIG-Writer format (id, query, thought, answer).
+
+    Example: coig-writer data export out/cw.parquet --status accepted
+    """
+    from ..dataset_io import export_triplets
+
+    with Store(db) as store:
+        try:
+            n = export_triplets(store, out, None if status == "all" else status, full)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    console.print(f"wrote {n} triplets to {out}")
+
+
+@data_app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="A .jsonl, .json or .parquet triplet file.")],
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Load triplets (e.g. the released COIG-Writer data) into the store.
+
+    Example: coig-writer data import COIG-Writer.jsonl
+    """
+    from ..dataset_io import import_triplets
+
+    import_file(db, path, import_triplets, "triplets")
+
+
+@data_app.command("stats")
+def stats_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    file: Path | None = typer.Option(None, help="Describe a triplet file instead of the store."),
+    by: str = typer.Option("category", help="category or genre"),
+    status: str = typer.Option("all", help="Triplet status to include, or all."),
+    lang: str = typer.Option("en", help="Names in zh or en."),
+) -> None:
+    """Count, share and min/mean/max characters of prompt, reasoning and text per group.
+
+    Example: coig-writer data stats --by genre --lang zh
+    """
+    from ..analysis.stats import group_stats
+    from ..dataset_io import iter_triplet_rows
+
+    if file:
+        triplets = [t for *_, t, _, _ in iter_triplet_rows(file) if t is not None]
+    else:
+        with Store(db) as store:
+            triplets = list(store.iter_triplets(None if status == "all" else status))
+    rows, total = group_stats(triplets, by=by, lang=lang)
+    table = Table(title=f"{total.count} triplets by {by}")
+    for col in ("group", "count", "share", "prompt min/mean/max", "reasoning min/mean/max",
+                "text min/mean/max"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for r in [*rows, total]:
+        table.add_row(r.name, str(r.count), f"{r.share:.1%}",
+                      *(f"{s.min:,} / {s.mean:,.0f} / {s.max:,}" for s in r.lengths.values()),
+                      end_section=r is rows[-1] if rows else False)
+    console.print(table)
+
+
+@data_app.command("genres")
+def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
+    """Print the genre taxonomy (7 categories and their genres)."""
+    from ..genres import load_taxonomy
+
+    tax = load_taxonomy()
+    for c in tax.categories:
+        console.print(f"[bold]{c.key}[/bold] {getattr(c, lang)} (paper: {c.paper_count})")
+        for g in c.genres:
+            console.print(f"  {g.key:<20} {getattr(g, lang)}")
