@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -52,11 +53,18 @@ def review_add_user(
     console.print(f"user {username} ({role}) saved")
 
 
+# assign, serve and export must share one policy, or statuses would not match assignments
+KOpt = Annotated[int, typer.Option("--k", help="Reviewers per item.")]
+SpecialistOpt = Annotated[list[str], typer.Option(
+    "--specialist", help="genre=N or category=N reviewers for specialist items (repeat).")]
+SPECIALIST_DEFAULT = ["poetry=4", "script=4"]
+
+
 @review_app.command("assign")
 def review_assign(
     db: DbOpt = Path(DEFAULT_DB),
-    k: int = typer.Option(2, help="Reviewers per item."),
-    specialist: list[str] = typer.Option([], help="genre=N reviewers for specialist genres (repeat)."),
+    k: KOpt = 2,
+    specialist: SpecialistOpt = SPECIALIST_DEFAULT,
 ) -> None:
     """Assign k reviewers to every triplet awaiting review (least-loaded first)."""
     from ..review.service import assign_reviews
@@ -74,8 +82,8 @@ def review_serve(
     db: DbOpt = Path(DEFAULT_DB),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8600),
-    k: int = typer.Option(2, help="Reviewers per item."),
-    specialist: list[str] = typer.Option(["poetry=4", "script=4"], help="genre=N (repeat)."),
+    k: KOpt = 2,
+    specialist: SpecialistOpt = SPECIALIST_DEFAULT,
     secure_cookies: bool = typer.Option(False, help="Mark cookies Secure (behind HTTPS)."),
     no_ties: bool = typer.Option(False, help="Forbid ties in blind ranking."),
 ) -> None:
@@ -93,8 +101,8 @@ def review_serve(
 
 
 @review_app.command("export")
-def review_export(out: Path, db: DbOpt = Path(DEFAULT_DB), k: int = typer.Option(2),
-                  specialist: list[str] = typer.Option(["poetry=4", "script=4"])) -> None:
+def review_export(out: Path, db: DbOpt = Path(DEFAULT_DB), k: KOpt = 2,
+                  specialist: SpecialistOpt = SPECIALIST_DEFAULT) -> None:
     """Export every review decision, edit diff, ranking and agreement statistic as JSON."""
     from ..review.service import export_decisions
 
