@@ -155,8 +155,9 @@ class ConstructPipeline:
         if not best.problems:
             return self._finish(trip, "accepted", None)
         total = best.scores.total if best.scores else 0
-        status = ("rejected" if total < cfg.reject_below or not best.validation.get("coherent")
-                  else "needs_review")
+        # an unparseable validation is not a verdict of incoherence: leave that to a human
+        incoherent = best.validation.get("coherent") is False
+        status = "rejected" if total < cfg.reject_below or incoherent else "needs_review"
         return self._finish(trip, status, "; ".join(best.problems))
 
     async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
