@@ -134,7 +134,7 @@ def test_blind_ranking(db):
     assert "model-a" not in page and "model-b" not in page and "&lt;script&gt;" in page
     outputs = re.findall(r'id="output-(\d)">([^<]*)', page)
     assert len(outputs) == 3
-    bad = c.post(first, data={"csrf": token, "slot0": "1", "slot1": "2"})
+    bad = c.post(first, data={"csrf": token, "slot0": "1", "slot1": "2", "slot2": ""})
     assert "rank every output" in bad.headers["location"].replace("%20", " ")
     r = c.post(first, data={"csrf": token, "slot0": "1", "slot1": "2", "slot2": "2"})
     assert r.status_code == 303

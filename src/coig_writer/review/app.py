@@ -69,6 +69,13 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         resp.headers.update(HEADERS)
         return resp
 
+    def next_or_done(request: Request, user: dict[str, str], target: str | None,
+                     queue: str) -> Response:
+        """Go to the next task of a queue (`review` or `rank`), or say the queue is empty."""
+        if target is None:
+            return page(request, "done.html", user=user, what=queue)
+        return RedirectResponse(f"/{queue}/{target}", status_code=303)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 303:
@@ -122,10 +129,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     @app.get("/review")
     def review_next(request: Request, store: StoreDep, user: UserDep) -> Response:
         role(user, "reviewer", "admin")
-        item = service.next_item(store, user["username"])
-        if item is None:
-            return page(request, "done.html", user=user, what="review")
-        return RedirectResponse(f"/review/{item}", status_code=303)
+        return next_or_done(request, user, service.next_item(store, user["username"]), "review")
 
     @app.get("/review/{item_id}")
     def review_item(request: Request, item_id: str, store: StoreDep, user: UserDep,
@@ -166,10 +170,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     @app.get("/rank")
     def rank_next(request: Request, store: StoreDep, user: UserDep) -> Response:
         role(user, "rater", "admin")
-        prompt_id = service.next_ranking(store, user["username"])
-        if prompt_id is None:
-            return page(request, "done.html", user=user, what="ranking")
-        return RedirectResponse(f"/rank/{prompt_id}", status_code=303)
+        return next_or_done(request, user, service.next_ranking(store, user["username"]), "rank")
 
     @app.get("/rank/{prompt_id}")
     def rank_item(request: Request, prompt_id: str, store: StoreDep, user: UserDep,
@@ -192,7 +193,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         check_csrf(user, str(form.get("csrf") or ""))
         try:
             ranks = {int(k.removeprefix("slot")): float(str(v)) for k, v in form.items()
-                     if k.startswith("slot")}
+                     if k.startswith("slot") and str(v).strip()}  # "–" (unranked) is empty
             service.save_ranking(store, user["username"], prompt_id, ranks, allow_ties)
         except ValueError as e:
             return RedirectResponse(f"/rank/{prompt_id}?notice=" + _q(str(e)), 303)
