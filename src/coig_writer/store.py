@@ -92,6 +92,12 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _select(self, sql: str, order: str = "rowid", **filters: object) -> sqlite3.Cursor:
+        """`sql` with an equality WHERE clause for each filter that is not None."""
+        used = {k: v for k, v in filters.items() if v is not None}
+        where = " WHERE " + " AND ".join(f"{k}=?" for k in used) if used else ""
+        return self.db.execute(f"{sql}{where} ORDER BY {order}", tuple(used.values()))
+
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.db:  # one transaction, committed on exit
             return self.db.execute(sql, tuple(params))
@@ -115,10 +121,7 @@ class Store:
         return row[0] if row else None
 
     def iter_sources(self, status: str | None = "ok") -> Iterator[SourceText]:
-        sql, args = "SELECT data FROM sources", ()
-        if status:
-            sql, args = sql + " WHERE status=?", (status,)
-        for (data,) in self.db.execute(sql + " ORDER BY rowid", args).fetchall():
+        for (data,) in self._select("SELECT data FROM sources", status=status or None).fetchall():
             yield SourceText.model_validate_json(data)
 
     def count_sources(self) -> dict[str, int]:
@@ -192,10 +195,7 @@ class Store:
             "SELECT 1 FROM triplets WHERE id=?", (triplet_id,)).fetchone() is not None
 
     def iter_triplets(self, status: str | None = None) -> Iterator[Triplet]:
-        sql, args = "SELECT data FROM triplets", ()
-        if status:
-            sql, args = sql + " WHERE status=?", (status,)
-        for (data,) in self.db.execute(sql + " ORDER BY rowid", args).fetchall():
+        for (data,) in self._select("SELECT data FROM triplets", status=status or None).fetchall():
             yield Triplet.model_validate_json(data)
 
     def count_triplets(self) -> dict[str, int]:
@@ -207,22 +207,19 @@ class Store:
                     (p.id, p.set_name, p.lang, p.model_dump_json()))
 
     def eval_prompts(self, set_name: str | None = None, lang: str | None = None) -> list[EvalPrompt]:
-        sql, args = "SELECT data FROM eval_prompts WHERE 1=1", []
-        if set_name:
-            sql, args = sql + " AND set_name=?", [*args, set_name]
-        if lang:
-            sql, args = sql + " AND lang=?", [*args, lang]
-        return [EvalPrompt.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+        rows = self._select("SELECT data FROM eval_prompts", set_name=set_name or None,
+                            lang=lang or None)
+        return [EvalPrompt.model_validate_json(d) for (d,) in rows]
 
     def put_generation(self, g: Generation) -> None:
         self._write("INSERT OR REPLACE INTO generations(model, prompt_id, data) VALUES (?,?,?)",
                     (g.model, g.prompt_id, g.model_dump_json()))
 
-    def generations(self, model: str | None = None) -> list[Generation]:
-        sql, args = "SELECT data FROM generations", ()
-        if model:
-            sql, args = sql + " WHERE model=?", (model,)
-        return [Generation.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+    def generations(self, model: str | None = None, prompt_id: str | None = None
+                    ) -> list[Generation]:
+        rows = self._select("SELECT data FROM generations", model=model or None,
+                            prompt_id=prompt_id)
+        return [Generation.model_validate_json(d) for (d,) in rows]
 
     def has_generation(self, model: str, prompt_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM generations WHERE model=? AND prompt_id=?",
@@ -234,12 +231,9 @@ class Store:
                                              j.model_dump_json()))
 
     def judgments(self, source: str | None = None, judge: str | None = None) -> list[Judgment]:
-        sql, args = "SELECT data FROM judgments WHERE 1=1", []
-        if source:
-            sql, args = sql + " AND source=?", [*args, source]
-        if judge:
-            sql, args = sql + " AND judge=?", [*args, judge]
-        return [Judgment.model_validate_json(d) for (d,) in self.db.execute(sql + " ORDER BY rowid", args)]
+        rows = self._select("SELECT data FROM judgments", source=source or None,
+                            judge=judge or None)
+        return [Judgment.model_validate_json(d) for (d,) in rows]
 
     def has_judgment(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM judgments WHERE key=?", (key,)).fetchone() is not None
@@ -255,10 +249,8 @@ class Store:
         return {"username": row[0], "pw_hash": row[1], "role": row[2]} if row else None
 
     def users(self, role: str | None = None) -> list[dict[str, str]]:
-        sql, args = "SELECT username, role FROM users", ()
-        if role:
-            sql, args = sql + " WHERE role=?", (role,)
-        return [{"username": u, "role": r} for u, r in self.db.execute(sql + " ORDER BY username", args)]
+        rows = self._select("SELECT username, role FROM users", "username", role=role or None)
+        return [{"username": u, "role": r} for u, r in rows]
 
     def put_session(self, token_hash: str, username: str, csrf: str, expires: float) -> None:
         self._write("INSERT INTO sessions(token_hash, username, csrf, expires) VALUES (?,?,?,?)",
@@ -278,10 +270,8 @@ class Store:
         return cur.rowcount == 1
 
     def assignments(self, reviewer: str | None = None) -> list[tuple[str, str]]:
-        sql, args = "SELECT item_id, reviewer FROM assignments", ()
-        if reviewer:
-            sql, args = sql + " WHERE reviewer=?", (reviewer,)
-        return list(self.db.execute(sql + " ORDER BY rowid", args))
+        return list(self._select("SELECT item_id, reviewer FROM assignments",
+                                 reviewer=reviewer or None))
 
     def add_review(self, item_id: str, reviewer: str, decision: str, reason: str,
                    version: int) -> None:
@@ -289,11 +279,9 @@ class Store:
                     "VALUES (?,?,?,?,?,?)", (item_id, reviewer, decision, reason, version, utcnow()))
 
     def reviews(self, item_id: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT id, item_id, reviewer, decision, reason, version, created_at FROM reviews", ()
-        if item_id:
-            sql, args = sql + " WHERE item_id=?", (item_id,)
         keys = ("id", "item_id", "reviewer", "decision", "reason", "version", "created_at")
-        return [dict(zip(keys, r, strict=True)) for r in self.db.execute(sql + " ORDER BY id", args)]
+        rows = self._select(f"SELECT {', '.join(keys)} FROM reviews", "id", item_id=item_id or None)
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def triplet_version(self, item_id: str) -> int:
         row = self.db.execute("SELECT MAX(version) FROM triplet_versions WHERE item_id=?",

@@ -19,17 +19,15 @@ def make_backend(kind: str = "local", *, model: str | None = None, base_url: str
     """Build a backend. `local`: an embedded model name or a .gguf path (default: the
     embedded Qwen2.5-Coder-1.5B). `openai`: an OpenAI-compatible server at `base_url`."""
     if kind == "local":
+        from .local_llama import LocalLlamaBackend
+
         name = model or DEFAULT_MODEL
         if name in MODELS:
-            from .local_llama import LocalLlamaBackend
-
             return LocalLlamaBackend(ensure_model(name), name=name, n_ctx=n_ctx)
         path = Path(name)
         if path.suffix != ".gguf" or not path.exists():
             raise LLMError(f"--model must be one of {sorted(MODELS)} or an existing .gguf file, "
                            f"got {name!r}")
-        from .local_llama import LocalLlamaBackend
-
         return LocalLlamaBackend(path, n_ctx=n_ctx)
     if kind == "openai":
         if not base_url or not model:

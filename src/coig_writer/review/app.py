@@ -176,11 +176,10 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     def rank_item(request: Request, prompt_id: str, store: StoreDep, user: UserDep,
                   notice: str | None = None) -> HTMLResponse:
         role(user, "rater", "admin")
-        models = service.ranking_tasks(store).get(prompt_id)
-        if not models:
+        gens = {g.model: g for g in store.generations(prompt_id=prompt_id)}
+        if len(gens) < 2:
             raise HTTPException(404, "no such ranking task")
-        gens = {g.model: g for g in store.generations() if g.prompt_id == prompt_id}
-        order = service.blind_order(user["username"], prompt_id, models)
+        order = service.blind_order(user["username"], prompt_id, list(gens))
         prompt = next((p for p in store.eval_prompts() if p.id == prompt_id), None)
         return page(request, "rank.html", user=user, prompt=prompt, prompt_id=prompt_id,
                     outputs=[gens[m].answer for m in order], notice=notice, allow_ties=allow_ties)

@@ -119,6 +119,12 @@ def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str
 
 
 # -- blind ranking ----------------------------------------------------------------------------
+def task_models(store: Store, prompt_id: str) -> list[str]:
+    """The models that answered one prompt, when there are 2+ to rank; else []."""
+    models = sorted(g.model for g in store.generations(prompt_id=prompt_id))
+    return models if len(models) >= 2 else []
+
+
 def ranking_tasks(store: Store) -> dict[str, list[str]]:
     """prompt id -> models that answered it (prompts with 2+ answers)."""
     by: dict[str, list[str]] = defaultdict(list)
@@ -142,7 +148,7 @@ def next_ranking(store: Store, rater: str) -> str | None:
 def save_ranking(store: Store, rater: str, prompt_id: str, ranks_by_slot: dict[int, float],
                  allow_ties: bool = True) -> Judgment:
     """Store a ranking given per display slot (0-based) -> rank (1 best)."""
-    models = ranking_tasks(store).get(prompt_id)
+    models = task_models(store, prompt_id)
     if not models:
         raise KeyError(prompt_id)
     order = blind_order(rater, prompt_id, models)
