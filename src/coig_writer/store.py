@@ -27,22 +27,36 @@ from .records import (
 
 DEFAULT_DB = "coig-writer.sqlite"
 
-SCHEMA = """
+# One schema string per area, so each area's tables stay together. All are applied on open;
+# new columns of existing tables are added by `_add_columns` (old stores keep working).
+SCHEMA_CORPUS = """
 CREATE TABLE IF NOT EXISTS sources (
   id TEXT PRIMARY KEY, hash TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sources_hash ON sources(hash);
 CREATE TABLE IF NOT EXISTS quarantine (
   path TEXT NOT NULL, line INTEGER NOT NULL, error TEXT NOT NULL, raw TEXT NOT NULL,
   created_at TEXT NOT NULL, PRIMARY KEY (path, line));
+"""
+
+SCHEMA_LLM = """
 CREATE TABLE IF NOT EXISTS llm_cache (
   key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL,
   usage TEXT, latency_s REAL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
+  finished_at TEXT, summary TEXT);
+"""
+
+SCHEMA_CONSTRUCT = """
 CREATE TABLE IF NOT EXISTS stage_results (
   item_id TEXT NOT NULL, stage TEXT NOT NULL, round INTEGER NOT NULL, data TEXT NOT NULL,
   PRIMARY KEY (item_id, stage, round));
 CREATE TABLE IF NOT EXISTS triplets (
   id TEXT PRIMARY KEY, status TEXT NOT NULL, category TEXT, genre TEXT, data TEXT NOT NULL,
   updated_at TEXT NOT NULL);
+"""
+
+SCHEMA_EVAL = """
 CREATE TABLE IF NOT EXISTS eval_prompts (
   id TEXT PRIMARY KEY, set_name TEXT NOT NULL, lang TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (
@@ -51,6 +65,9 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
   key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
   judge TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+SCHEMA_REVIEW = """
 CREATE TABLE IF NOT EXISTS users (
   username TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -64,10 +81,16 @@ CREATE TABLE IF NOT EXISTS reviews (
 CREATE TABLE IF NOT EXISTS triplet_versions (
   item_id TEXT NOT NULL, version INTEGER NOT NULL, editor TEXT NOT NULL, data TEXT NOT NULL,
   diff TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (item_id, version));
-CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
-  finished_at TEXT, summary TEXT);
 """
+
+SCHEMA_USEFULNESS = """
+"""
+
+SCHEMAS = (SCHEMA_CORPUS, SCHEMA_LLM, SCHEMA_CONSTRUCT, SCHEMA_EVAL, SCHEMA_REVIEW,
+           SCHEMA_USEFULNESS)
+
+# Columns added after a table was first released: table -> {column: declaration}.
+ADDED_COLUMNS: dict[str, dict[str, str]] = {}
 
 
 class Store:
@@ -81,7 +104,17 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.executescript(SCHEMA)
+        for schema in SCHEMAS:
+            self.db.executescript(schema)
+        for table, cols in ADDED_COLUMNS.items():
+            self._add_columns(table, cols)
+
+    def _add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Add the columns a store created by an older version lacks."""
+        have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         self.db.close()
