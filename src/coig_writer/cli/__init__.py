@@ -2,6 +2,8 @@
 
 import typer
 
+from . import publish as _publish  # noqa: F401  (registers `data publish`)
+from . import usefulness as _usefulness  # noqa: F401  (registers `construct usefulness`, `data usefulness`)
 from .construct import construct_app
 from .data import data_app
 from .evaluate import eval_app

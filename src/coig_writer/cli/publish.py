@@ -1,0 +1,45 @@
+"""`data publish`: a folder that `datasets.load_dataset` loads, with a generated dataset card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..store import DEFAULT_DB, Store
+from .common import DbOpt, console, fail
+from .data import data_app
+
+
+@data_app.command("publish")
+def publish_cmd(
+    out: Annotated[Path, typer.Argument(help="Output folder (Parquet shards + README.md).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
+                                              "policy: every reviewer accepts or edits)."),
+    reviewers: int = typer.Option(2, help="Reviewers an item needs (review policy k)."),
+    shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
+    license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
+                                                  "single licence, else other)."),
+    name: str | None = typer.Option(None, help="Dataset title in the card."),
+) -> None:
+    """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
+    optional columns, plus a README.md dataset card computed from the store.
+
+    Example: coig-writer data publish release/ --reviewed && python -c
+    "import datasets; print(datasets.load_dataset('release'))"
+    """
+    from ..publish import PublishOptions, publish
+
+    opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
+                          shard_rows=shard_rows, license=license, policy_k=reviewers)
+    if name:
+        opts.name = name
+    with Store(db) as store:
+        try:
+            rep = publish(store, out, opts)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

@@ -1,0 +1,130 @@
+"""`construct usefulness` (perplexity-based usefulness of the reasoning, optional gate) and
+`data usefulness` (its distribution per genre)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+import yaml
+from rich.table import Table
+
+from ..store import DEFAULT_DB, Store
+from .common import DbOpt, console, fail, progress_bar
+from .construct import construct_app
+from .data import data_app
+
+
+def load_usefulness_config(path: Path | None, **overrides: object):
+    """The `usefulness:` section of a construct config YAML, with CLI overrides."""
+    from ..construct.usefulness import UsefulnessConfig
+
+    data = {}
+    if path:
+        if not path.exists():
+            raise fail(f"no such config file: {path}")
+        data = (yaml.safe_load(path.read_text("utf-8")) or {}).get("usefulness") or {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return UsefulnessConfig.model_validate(data)
+
+
+@construct_app.command("usefulness")
+def usefulness_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    scorer: str = typer.Option("transformers", help="transformers (in-process), vllm or sglang."),
+    model: str | None = typer.Option(None, help="transformers: model folder, .gguf or embedded "
+                                                "name (qwen2.5-coder-0.5b); vllm/sglang: the "
+                                                "served model name."),
+    base_url: str | None = typer.Option(None, help="vllm/sglang server, e.g. "
+                                                   "http://127.0.0.1:8000/v1"),
+    tokenizer: str | None = typer.Option(None, help="vllm/sglang: local tokenizer folder "
+                                                    "(default: the server's /tokenize)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
+    device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
+    batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
+    config: Path | None = typer.Option(None, help="Construct config YAML; its `usefulness:` "
+                                                  "section is read."),
+    window_chars: int | None = typer.Option(None, help="Longest text piece scored at once."),
+    min_gain: float | None = typer.Option(None, help="Overrides min_usefulness_gain."),
+    gate: bool = typer.Option(False, help="Accepted items with gain < min_usefulness_gain go to "
+                                          "needs_review, the reason named."),
+    limit: int | None = typer.Option(None, help="Score at most this many triplets."),
+    redo: bool = typer.Option(False, help="Score again what was already scored."),
+) -> None:
+    """Clipped mean NLL of each text given prompt only, prompt + its reasoning, and prompt +
+    another triplet's reasoning (REER measure); stores values and gains. Resumable.
+
+    Example: coig-writer construct usefulness --scorer transformers --model qwen2.5-coder-0.5b
+    """
+    from ..construct.usefulness import run_usefulness
+    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+
+    cfg = load_usefulness_config(config, window_chars=window_chars, min_usefulness_gain=min_gain)
+    if gate and cfg.min_usefulness_gain is None:
+        raise fail("--gate needs min_usefulness_gain (--min-gain or the config's usefulness "
+                   "section)")
+    with Store(db) as store:
+        try:
+            sc = make_scorer(scorer, model=model, base_url=base_url, tokenizer=tokenizer,
+                             api_key=os.environ.get(api_key_env), device=device,
+                             batch_size=batch_size)
+        except ScorerError as e:
+            raise fail(str(e)) from None
+        cached = CachedScorer(sc, store)
+        with progress_bar() as bar:
+            task = bar.add_task("usefulness", total=None)
+
+            async def go():
+                try:
+                    return await run_usefulness(
+                        store, cached, cfg, status=None if status == "all" else status,
+                        redo=redo, gate=gate, limit=limit,
+                        on_item=lambda t, r: bar.advance(task))
+                finally:
+                    await cached.aclose()
+
+            try:
+                summary = asyncio.run(go())
+            except ScorerError as e:
+                raise fail(f"{e} (rerun to resume)") from None
+    console.print(f"scored {summary.scored}, already scored {summary.skipped}, in "
+                  f"{summary.seconds:.1f}s; scorer cache hits {cached.hits}, calls "
+                  f"{cached.misses}; gated to needs_review: {len(summary.gated)}")
+
+
+@data_app.command("usefulness")
+def usefulness_stats_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    by: str = typer.Option("genre", help="genre or category"),
+    scorer: str | None = typer.Option(None, help="Only this scorer model."),
+    min_gain: float | None = typer.Option(None, help="Also show the share below this gain."),
+) -> None:
+    """Distribution of usefulness gains per genre (or category): mean, median, min, max gain,
+    gain over the control reasoning, share positive.
+
+    Example: coig-writer data usefulness --by category --min-gain 0.05
+    """
+    from ..construct.usefulness import distribution
+
+    with Store(db) as store:
+        rows = store.usefulness_rows(scorer)
+    if not rows:
+        raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
+    table = Table(title=f"usefulness of {len({r['triplet_id'] for r in rows})} triplets by {by}")
+    cols = ["group", "n", "mean gain", "median", "min", "max", "vs control", "nll own", "gain>0"]
+    if min_gain is not None:
+        cols.append(f"<{min_gain}")
+    for c in cols:
+        table.add_column(c, justify="left" if c == "group" else "right")
+    for d in distribution(rows, by=by, min_gain=min_gain):
+        cells = [d["group"], str(d["count"]), *(f"{d[k]:+.3f}" for k in
+                 ("mean_gain", "median_gain", "min_gain", "max_gain")),
+                 "n/a" if d["mean_gain_vs_control"] is None else f"{d['mean_gain_vs_control']:+.3f}",
+                 f"{d['mean_nll_own']:.3f}", f"{d['positive']:.0%}"]
+        if min_gain is not None:
+            cells.append(f"{d['below_min']:.0%}")
+        table.add_row(*cells)
+    console.print(table)

@@ -1,0 +1,297 @@
+"""A publishable dataset folder: Parquet shards plus a README dataset card built from the store.
+
+`datasets.load_dataset(DIR)` loads the folder (the card's `configs` names the shards). Rows hold
+the released COIG-Writer fields `{id, query, thought, answer}` plus category, genre, status,
+review status, scores, usefulness, source URL, date and licence.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .analysis.stats import group_stats
+from .langid import detect_language
+from .records import SCORE_DIMENSIONS, Triplet
+from .store import Store
+
+USEFULNESS_FIELDS = ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control")
+SIZE_BUCKETS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"))
+_SPDX = re.compile(r"^[a-z0-9][a-z0-9.\-+]*$")
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("id", pa.string()), ("query", pa.string()), ("thought", pa.string()),
+        ("answer", pa.string()), ("category", pa.string()), ("genre", pa.string()),
+        ("status", pa.string()), ("review_status", pa.string()),
+        ("scores", pa.struct([(d, pa.int32()) for d in SCORE_DIMENSIONS])),
+        ("score_sum", pa.int32()),
+        ("usefulness", pa.struct([(f, pa.float64()) for f in USEFULNESS_FIELDS])),
+        ("source_url", pa.string()), ("date", pa.string()), ("license", pa.string())])
+
+
+@dataclass
+class PublishOptions:
+    status: str | None = "accepted"
+    reviewed: bool = False
+    shard_rows: int = 10_000
+    license: str | None = None
+    name: str = "COIG-Writer-style creative writing with reasoning"
+    policy_k: int = 2
+
+
+@dataclass
+class PublishReport:
+    rows: int
+    shards: list[str]
+    card: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str | None]:
+    prov = t.provenance
+    if not (prov.license or prov.source_url) and t.source_id:
+        src = store.get_source(t.source_id)
+        if src is not None:
+            prov = src.provenance
+    return prov.source_url, prov.date.isoformat() if prov.date else None, prov.license
+
+
+def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
+    url, date, lic = _license_of(store, t)
+    u = store.usefulness(t.id)
+    return {"id": t.id, "query": t.query, "thought": t.thought, "answer": t.answer,
+            "category": t.category, "genre": t.genre, "status": t.status,
+            "review_status": review_status,
+            "scores": t.scores.model_dump() if t.scores else None,
+            "score_sum": t.scores.total if t.scores else None,
+            "usefulness": {f: u.get(f) for f in USEFULNESS_FIELDS} if u else None,
+            "source_url": url, "date": date, "license": lic}
+
+
+def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
+    """(triplet, review status) pairs to publish: of `opts.status`, and with `reviewed` only
+    those the reviewers accepted under the review policy."""
+    from .review.service import ReviewPolicy, item_status
+
+    policy = ReviewPolicy(k=opts.policy_k)
+    out = []
+    for t in store.iter_triplets(opts.status):
+        rs = item_status(store, t, policy)
+        if opts.reviewed and rs != "accepted":
+            continue
+        out.append((t, rs))
+    return out
+
+
+def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> PublishReport:
+    """Write `out/data/train-XXXXX-of-YYYYY.parquet` and `out/README.md`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    opts = opts or PublishOptions()
+    chosen = select(store, opts)
+    if not chosen:
+        raise ValueError("nothing to publish: no triplet matches the filters "
+                         f"(status={opts.status or 'all'}, reviewed={opts.reviewed})")
+    rows = [_row(store, t, rs) for t, rs in chosen]
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for old in data.glob("train-*.parquet"):
+        old.unlink()
+    n_shards = (len(rows) + opts.shard_rows - 1) // opts.shard_rows
+    shards = []
+    for i in range(n_shards):
+        name = f"train-{i:05d}-of-{n_shards:05d}.parquet"
+        part = rows[i * opts.shard_rows:(i + 1) * opts.shard_rows]
+        tmp = data / (name + ".tmp")
+        pq.write_table(pa.Table.from_pylist(part, schema=_schema()), tmp)
+        tmp.replace(data / name)
+        shards.append(f"data/{name}")
+    card = dataset_card(store, [t for t, _ in chosen], [rs for _, rs in chosen], rows, opts)
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return PublishReport(len(rows), shards, str(out / "README.md"),
+                         dict(Counter(t.category or "(unknown)" for t, _ in chosen)))
+
+
+# -- the card -----------------------------------------------------------------------------------
+def size_category(n: int) -> str:
+    return next((name for limit, name in SIZE_BUCKETS if n < limit), "n>10M")
+
+
+def _metadata(triplets: Sequence[Triplet], rows: Sequence[dict[str, Any]],
+              opts: PublishOptions) -> dict[str, Any]:
+    langs = sorted({lang for t in triplets if (lang := detect_language(t.answer))})
+    lics = {r["license"] for r in rows if r["license"]}
+    lic = opts.license or (next(iter(lics)).lower() if len(lics) == 1
+                           and _SPDX.match(next(iter(lics)).lower()) else "other")
+    meta: dict[str, Any] = {
+        "pretty_name": opts.name, "license": lic, "language": langs or ["zh"],
+        "task_categories": ["text-generation"],
+        "tags": ["creative-writing", "reasoning", "process-supervision", "coig-writer"],
+        "size_categories": [size_category(len(rows))],
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]}
+    if lic == "other":
+        meta["license_name"] = "mixed, per row (see the `license` column)"
+    return meta
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _fmt(v: float | None, nd: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def _latest_run_config(store: Store) -> dict[str, Any] | None:
+    runs = [r for r in store.runs() if r["kind"] == "construct"]
+    return store.run_config(runs[-1]["id"]) if runs else None
+
+
+def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str],
+                 rows: Sequence[dict[str, Any]], opts: PublishOptions) -> str:
+    """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
+    filters, usefulness and limitations, all computed from the store."""
+    from .construct.usefulness import distribution
+    from .review.service import agreement_stats
+
+    n = len(triplets)
+    parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
+                                   sort_keys=False).strip(), "---", "", f"# {opts.name}", ""]
+    parts.append(
+        f"{n} (prompt, reasoning, text) triplets in the COIG-Writer format (`id`, `query`, "
+        "`thought`, `answer`), built with coig-writer: texts were screened, a prompt was "
+        "reverse-engineered for each, then a reasoning process that plans the text; LLM "
+        "validation and six-dimension scores decided acceptance. "
+        f"Selection: status `{opts.status or 'all'}`"
+        + (", accepted by human review" if opts.reviewed else "") + ".")
+    parts += ["", "```python", "from datasets import load_dataset",
+              'ds = load_dataset("path/to/this/folder")["train"]', "```", ""]
+
+    parts += ["## Counts per category and genre", ""]
+    for by in ("category", "genre"):
+        groups, total = group_stats(triplets, by=by, lang="en")
+        parts += [_table([by, "count", "share"],
+                         [[g.name, g.count, f"{g.share:.1%}"] for g in groups]
+                         + [["Total", total.count, "100%"]]), ""]
+
+    parts += ["## Length statistics (characters)", "",
+              "Min / mean / max characters of prompt, reasoning and text per category, as in "
+              "the paper's table.", ""]
+    groups, total = group_stats(triplets, by="category", lang="en")
+    parts += [_table(["category", "count", "prompt", "reasoning", "text"],
+                     [[g.name, g.count, *(f"{s.min:,} / {s.mean:,.0f} / {s.max:,}"
+                                          for s in g.lengths.values())]
+                      for g in [*groups, total]]), ""]
+
+    parts += ["## Construction: thresholds, templates, models", ""]
+    cfg = _latest_run_config(store)
+    if cfg:
+        c = cfg.get("config", {})
+        keys = ("lang", "screen_threshold", "min_each", "min_sum", "reject_below", "max_rounds",
+                "min_reasoning_chars")
+        parts += [_table(["setting", "value"], [[k, c.get(k)] for k in keys if k in c]), ""]
+    else:
+        parts += ["No construction run is recorded in the store (triplets were imported).", ""]
+    hashes: Counter[tuple[str, str]] = Counter()
+    for t in triplets:
+        hashes.update(t.templates.items())
+    if hashes:
+        parts += [_table(["template", "sha256", "triplets"],
+                         [[k, f"`{h[:16]}`", c] for (k, h), c in sorted(hashes.items())]), ""]
+    models = Counter(t.model or "(unknown)" for t in triplets)
+    parts += ["Annotator (construction) models: "
+              + ", ".join(f"`{m}` ({c})" for m, c in models.most_common()) + "."]
+    urows = [r for r in store.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
+    scorers = Counter(f"{r['scorer']} (template `{r['template_hash'][:12]}`)" for r in urows)
+    parts += ["Usefulness scorer models: "
+              + (", ".join(f"`{s}` ({c})" for s, c in scorers.items()) if scorers else "none")
+              + ".", ""]
+
+    parts += ["## Review", ""]
+    rs = Counter(review)
+    parts += [f"Review policy: each item needs {opts.policy_k} reviewers (more for specialist "
+              "genres where configured); an item is accepted when every reviewer accepts or "
+              "edits it, rejected when all reject, disputed otherwise.", "",
+              _table(["review status", "items"], sorted(rs.items())), ""]
+    status = Counter(t.status for t in store.iter_triplets(None))
+    acc = status.get("accepted", 0) / sum(status.values()) if status else 0.0
+    parts += [f"Pipeline acceptance over the whole store: {status.get('accepted', 0)} of "
+              f"{sum(status.values())} triplets accepted ({acc:.1%}); "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(status.items())) + "."]
+    agree = agreement_stats(store)["reviewers"]
+    kappas = ", ".join(f"{k} {v:.2f}" for k, v in agree["kappa"].items()) or "n/a"
+    alpha = agree["alpha"]
+    parts += [f"Reviewer agreement over {agree['items']} reviewed items: Krippendorff's alpha "
+              f"{_fmt(alpha if isinstance(alpha, float) else None, 2)}; pairwise Cohen's kappa: "
+              f"{kappas}.", ""]
+
+    parts += ["## Provenance and licences", ""]
+    lics = Counter(r["license"] or "(none recorded)" for r in rows)
+    parts += [_table(["licence", "triplets"], lics.most_common()), ""]
+    dates = sorted(r["date"] for r in rows if r["date"])
+    hosts = Counter(re.sub(r"^(\w+:(//)?[^/#]+).*", r"\1", r["source_url"])
+                    for r in rows if r["source_url"])
+    parts += [f"Source dates: {dates[0]} to {dates[-1]} ({len(dates)} dated)." if dates
+              else "Source dates: none recorded.",
+              "Sources: " + (", ".join(f"`{h}` ({c})" for h, c in hosts.most_common(10))
+                             if hosts else "none recorded") + ".", ""]
+
+    parts += ["## Filters applied to the corpus", ""]
+    srcs = store.count_sources()
+    reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split("(")[0].strip()
+                      for s in store.iter_sources("filtered"))
+    parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
+              f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
+    if reasons:
+        parts += ["", _table(["filter reason", "texts"], reasons.most_common())]
+    parts += [""]
+
+    parts += ["## Usefulness of the reasoning", ""]
+    dist = distribution(urows)
+    if dist:
+        parts += ["Clipped mean NLL of the text under a base model (REER / DeepWriter measure: "
+                  "token log-probabilities clipped to [-2, 0]); `gain` = NLL with the prompt "
+                  "alone minus NLL with the prompt and this reasoning, `vs control` = NLL with "
+                  "another triplet's reasoning of the same genre minus NLL with this one. "
+                  "Positive: the reasoning makes the text more predictable.", "",
+                  _table(["genre", "n", "mean gain", "median", "min", "max", "vs control",
+                          "gain > 0"],
+                         [[d["group"], d["count"], _fmt(d["mean_gain"]),
+                           _fmt(d["median_gain"]), _fmt(d["min_gain"]), _fmt(d["max_gain"]),
+                           _fmt(d["mean_gain_vs_control"]), f"{d['positive']:.0%}"]
+                          for d in dist]), ""]
+    else:
+        parts += ["Not measured (run `coig-writer construct usefulness`).", ""]
+
+    scored = [t.scores.total for t in triplets if t.scores]
+    if scored:
+        parts += ["## Scores", "",
+                  f"Six-dimension score sums of {len(scored)} scored triplets: min {min(scored)}, "
+                  f"median {statistics.median(scored)}, max {max(scored)}.", ""]
+
+    parts += ["## Known limitations", "",
+              "- Prompts and reasoning are reverse-engineered by an LLM from existing texts; "
+              "the reasoning describes a plausible process, not the author's.",
+              "- LLM scores come from one judge model and can be lenient; the usefulness "
+              "measure depends on the scorer model and its chat template (hashes above).",
+              "- Texts keep their original licences (see the `license` column); check them "
+              "before redistribution or training.",
+              "- Genre labels come from the screening model and may be wrong for mixed forms.",
+              ""]
+    return "\n".join(parts)
