@@ -48,12 +48,16 @@ DECISION_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
                "improve", "reconsider", "double-check", "on reflection", "avoid")},
 }
 
-REQUIREMENT_MARKERS = ("要求", "需要", "必须", "应该", "应当", "请", "字数", "不少于", "不超过",
+REQUIREMENT_MARKERS = ("要", "需", "必须", "应该", "应当", "请", "字", "不少于", "不超过", "语言",
+                       "押韵", "结尾", "开头", "篇幅", "格式",
                        "左右", "以内", "风格", "语气", "采用", "使用", "包含", "围绕", "体现",
                        "主题", "题为", "写一", "创作", "描写", "表达", "must", "should",
                        "include", "use ", "words", "style", "tone", "about", "write", "describe",
                        "focus", "set in", "theme", "no more", "at least")
-_SPLIT = re.compile(r"[，。；;,.!?！？、：:\n（）()“”\"]+")
+_SPLIT = re.compile(r"[，。；;,.!?！？、：:\n]+")
+_QUOTED = re.compile(r"[“「《\"]([^”」》\"]{2,40})[”」》\"]")
+# instruction words that say nothing about the piece itself: dropped before matching
+_FILLER = re.compile(r"请|以|为|写一[篇首个部段]|创作|要求|需要|必须|应该|应当|要|的|和|并|一下")
 _WORD = re.compile(r"[A-Za-z]+|\d+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are",
@@ -139,20 +143,23 @@ def ngram_overlap(reasoning: str, text: str, n: int) -> tuple[float, float]:
 
 
 def _units(phrase: str) -> set[str]:
-    """Matching units of a phrase: Han character bigrams and lower-case content words."""
-    han = "".join(_HAN.findall(phrase))
+    """Matching units of a phrase: Han character bigrams (instruction words dropped) and
+    lower-case content words."""
+    han = "".join(_HAN.findall(_FILLER.sub(" ", phrase)))
     units = {han[i:i + 2] for i in range(len(han) - 1)} or set(han)
     units |= {w.lower() for w in _WORD.findall(phrase) if w.lower() not in _STOP}
     return units
 
 
 def requirement_phrases(prompt: str) -> list[str]:
-    """Clauses of the prompt that state a requirement (a marker word or a number); all clauses
-    when none does."""
-    clauses = [c.strip() for c in _SPLIT.split(prompt) if len(_units(c.strip())) >= 1]
+    """Quoted titles or themes, and clauses of the prompt that state a requirement (a marker
+    word or a number); all clauses when none does."""
+    quoted = [q.strip() for q in _QUOTED.findall(prompt)]
+    clauses = [c.strip(" “”「」《》\"'") for c in _SPLIT.split(prompt)]
+    clauses = [c for c in clauses if _units(c)]
     marked = [c for c in clauses
               if any(m in c.lower() for m in REQUIREMENT_MARKERS) or re.search(r"\d", c)]
-    return marked or clauses
+    return list(dict.fromkeys(quoted + (marked or clauses)))
 
 
 def requirement_coverage(prompt: str, reasoning: str) -> tuple[list[str], list[str]]:
