@@ -148,6 +148,14 @@ def _metadata(triplets: Sequence[Triplet], rows: Sequence[dict[str, Any]],
     return meta
 
 
+def _names(by: str) -> dict[str, str]:
+    from .genres import load_taxonomy
+
+    tax = load_taxonomy()
+    items = tax.categories if by == "category" else tax.genres
+    return {x.key: f"{x.en} / {x.zh}" for x in items}
+
+
 def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in body]
@@ -185,10 +193,12 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
 
     parts += ["## Counts per category and genre", ""]
     for by in ("category", "genre"):
-        groups, total = group_stats(triplets, by=by, lang="en")
-        parts += [_table([by, "count", "share"],
-                         [[g.name, g.count, f"{g.share:.1%}"] for g in groups]
-                         + [["Total", total.count, "100%"]]), ""]
+        counts = Counter(getattr(t, by) or "(unknown)" for t in triplets)
+        names = _names(by)
+        parts += [_table([by, "name", "count", "share"],
+                         [[f"`{k}`", names.get(k, ""), c, f"{c / n:.1%}"]
+                          for k, c in sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))]
+                         + [["Total", "", n, "100%"]]), ""]
 
     parts += ["## Length statistics (characters)", "",
               "Min / mean / max characters of prompt, reasoning and text per category, as in "
@@ -218,9 +228,10 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     parts += ["Annotator (construction) models: "
               + ", ".join(f"`{m}` ({c})" for m, c in models.most_common()) + "."]
     urows = [r for r in store.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
-    scorers = Counter(f"{r['scorer']} (template `{r['template_hash'][:12]}`)" for r in urows)
+    scorers = Counter((r["scorer"], r["template_hash"][:12]) for r in urows)
     parts += ["Usefulness scorer models: "
-              + (", ".join(f"`{s}` ({c})" for s, c in scorers.items()) if scorers else "none")
+              + (", ".join(f"`{s}` with chat template `{h}` ({c})" for (s, h), c in
+                           scorers.items()) if scorers else "none")
               + ".", ""]
 
     parts += ["## Review", ""]
@@ -254,7 +265,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
 
     parts += ["## Filters applied to the corpus", ""]
     srcs = store.count_sources()
-    reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split("(")[0].strip()
+    reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split(" ")[0]
                       for s in store.iter_sources("filtered"))
     parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
               f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
