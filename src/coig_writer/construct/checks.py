@@ -163,12 +163,18 @@ def requirement_phrases(prompt: str) -> list[str]:
 
 
 def requirement_coverage(prompt: str, reasoning: str) -> tuple[list[str], list[str]]:
-    """(covered, missed) requirement phrases: covered when half of its units recur."""
+    """(covered, missed) requirement phrases. A phrase is covered when a third of its units
+    (Han bigrams, English words) recur in the reasoning, or half of its Han characters do:
+    a plan paraphrases ("七言四句" for "七言绝句"), so exact echoes are not required."""
     have = _units(reasoning)
+    chars = set(_HAN.findall(reasoning))
     covered, missed = [], []
     for p in requirement_phrases(prompt):
         units = _units(p)
-        (covered if units and len(units & have) / len(units) >= 0.5 else missed).append(p)
+        han = set(_HAN.findall(_FILLER.sub(" ", p)))
+        ok = bool(units) and (len(units & have) / len(units) >= 1 / 3
+                              or (len(han) >= 2 and len(han & chars) / len(han) >= 0.5))
+        (covered if ok else missed).append(p)
     return covered, missed
 
 

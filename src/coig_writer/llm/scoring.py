@@ -123,7 +123,7 @@ class TransformersScorer:
         else:
             kw, src = {}, str(model)
         self.tokenizer = AutoTokenizer.from_pretrained(src, **kw)
-        self.model = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32, **kw)
+        self.model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, **kw)
         self.model.to(device).eval()
         self.device = device
         self.batch_size = batch_size
