@@ -220,12 +220,13 @@ def test_usefulness_run_resumes_and_gates(tiny: TransformersScorer, tmp_path: Pa
         assert dist[-1]["count"] == 3 and dist[-1]["below_min"] == 1.0
 
 
-def test_cli_refuses_llamacpp_and_prints_distribution(tiny: TransformersScorer,
-                                                      tmp_path: Path) -> None:
+def test_cli_scores_gates_and_prints_distribution(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from coig_writer.cli import app
+    from coig_writer.train.tiny import build_tiny_model
 
+    model = build_tiny_model(tmp_path / "tiny")
     db = tmp_path / "c.sqlite"
     runner = CliRunner()
     r = runner.invoke(app, ["construct", "usefulness", "--db", str(db), "--scorer", "local"])
@@ -235,7 +236,18 @@ def test_cli_refuses_llamacpp_and_prints_distribution(tiny: TransformersScorer,
     with Store(db) as store:
         for t in _triplets():
             store.put_triplet(t)
-        asyncio.run(run_usefulness(store, tiny, UsefulnessConfig()))
+    cfg = tmp_path / "construct.yaml"
+    cfg.write_text("usefulness:\n  min_usefulness_gain: 5.0\n  window_chars: 10\n")
+    args = ["construct", "usefulness", "--db", str(db), "--scorer", "transformers", "--model",
+            str(model), "--config", str(cfg)]
+    r = runner.invoke(app, [*args, "--gate"])
+    assert r.exit_code == 0, r.output
+    assert "scored 3" in r.output and "gated to needs_review: 3" in r.output
+    with Store(db) as store:
+        assert store.usefulness("t1")["windows"] == 2
+        assert store.count_triplets() == {"needs_review": 3}
+    r = runner.invoke(app, [*args, "--status", "all"])  # resumed: nothing scored twice
+    assert r.exit_code == 0 and "scored 0, already scored 3" in r.output
     r = runner.invoke(app, ["data", "usefulness", "--db", str(db), "--min-gain", "0.1"])
     assert r.exit_code == 0, r.output
     assert "poetry" in r.output and "all" in r.output
