@@ -131,6 +131,9 @@ class TransformersScorer:
         self.model_id = name or (path.name if path.suffix == ".gguf" else str(model))
         self.template = self.tokenizer.chat_template or CHATML_TEMPLATE
         self._lock = asyncio.Lock()
+        import inspect
+
+        self._keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
     def chat_prompt(self, user: str) -> str:
         if self.tokenizer.chat_template:
@@ -158,12 +161,18 @@ class TransformersScorer:
         for i, s in enumerate(full):
             ids[i, :len(s)] = torch.tensor(s)
             mask[i, :len(s)] = 1
+        # logits only from the first position that predicts a continuation token on: the
+        # vocabulary projection of the prefix positions is never needed
+        first = min(len(p) for p, _ in seqs) - 1
+        kw = {"logits_to_keep": width - first} if self._keep else {}
+        if not self._keep:
+            first = 0
         with torch.no_grad():
             logits = self.model(input_ids=ids.to(self.device),
-                                attention_mask=mask.to(self.device)).logits
+                                attention_mask=mask.to(self.device), **kw).logits
         out = []
         for i, (p, c) in enumerate(seqs):
-            rows = logits[i, len(p) - 1:len(p) + len(c) - 1].float()
+            rows = logits[i, len(p) - 1 - first:len(p) + len(c) - 1 - first].float()
             lp = torch.log_softmax(rows, dim=-1)
             target = torch.tensor(c, device=lp.device)[:, None]
             out.append(lp.gather(-1, target)[:, 0].tolist())
