@@ -165,7 +165,8 @@ def main() -> None:
               f"(median {d['median_gain']:+.3f}, min {d['min_gain']:+.3f}, max "
               f"{d['max_gain']:+.3f}); vs control {d['mean_gain_vs_control']:+.3f}; "
               f"gain > 0: {d['positive']:.0%}")
-    pasted_flagged = sum(bool(reasoning_problems(t.query, t.thought, t.answer)) for t in pasted)
+    pasted_flagged = sum(any(p.startswith("reasoning_copies_text") for p in
+                             reasoning_problems(t.query, t.thought, t.answer)) for t in pasted)
     gains_pasted = [next(r["nll_prompt"] for r in rows if r["triplet_id"] == k) - v
                     for k, v in pasted_nll.items()]
     print(f"\npasted text as reasoning: mean gain {statistics.fmean(gains_pasted):+.3f}; "
