@@ -45,6 +45,9 @@ SCHEMA_LLM = """
 CREATE TABLE IF NOT EXISTS llm_cache (
   key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL,
   usage TEXT, latency_s REAL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_requests (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, item_id TEXT, stage TEXT,
+  wave TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT, summary TEXT);
@@ -273,6 +276,20 @@ class Store:
         with self.transaction():
             self.db.executemany(f"INSERT OR IGNORE INTO llm_cache({_CACHE_COLS}) VALUES "
                                 f"({','.join('?' * len(_CACHE_COLS.split(',')))})", rows)
+
+    def put_batch_requests(self, rows: list[tuple[Any, ...]]) -> None:
+        """(key, model, request JSON, item_id, stage, wave file) of requests sent as a batch."""
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO batch_requests(key, model, request, item_id, "
+                                "stage, wave) VALUES (?,?,?,?,?,?)", rows)
+
+    def batch_request(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT model, request, item_id, stage, wave FROM batch_requests "
+                              "WHERE key=?", (key,)).fetchone()
+        if not row:
+            return None
+        return {"model": row[0], "request": json.loads(row[1]), "item_id": row[2],
+                "stage": row[3], "wave": row[4]}
 
     def merge_from(self, path: str | os.PathLike[str]) -> dict[str, int]:
         """Copy a shard store's results into this store in one transaction (idempotent: cache

@@ -78,3 +78,52 @@ def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] |
                             json_schema=json_schema)
     except (LLMError, ModelError) as e:
         raise fail(str(e)) from None
+
+
+def call_logger():
+    """A CachedBackend listener printing one plain line per LLM answer to stderr: elapsed time,
+    stage, item, tokens and tokens/s (readable on a terminal and in a log file alike)."""
+    import time
+
+    t0 = time.monotonic()
+
+    def log(request, resp) -> None:
+        el = time.monotonic() - t0
+        stamp = f"{int(el // 60):02d}:{el % 60:04.1f}"
+        if resp.cached:
+            what = "cached"
+        else:
+            n = resp.completion_tokens
+            rate = n / resp.latency_s if resp.latency_s else 0.0
+            what = f"{n} tokens in {resp.latency_s:.1f}s ({rate:.1f} tok/s)"
+            if resp.truncated:
+                what += " TRUNCATED"
+        err.print(f"[{stamp}] {request.stage or '-':<18} {request.item or '-':<24} {what}",
+                  markup=False, highlight=False)
+
+    return log
+
+
+def print_summary(summary) -> None:
+    """The run's counts, then tokens, latency and cost per stage and model."""
+    console.print(f"run {summary.run_id} ({summary.executor}): {summary.pending} texts in "
+                  f"{summary.elapsed_s:.1f}s; {dict(summary.statuses)}; LLM calls "
+                  f"{summary.llm_calls}, cache hits {summary.cache_hits}")
+    if summary.accounting:
+        console.print(accounting_table(summary.accounting))
+    for sid, e in summary.errors.items():
+        warn("failed", f"{sid}: {e} (rerun to retry)", "red")
+
+
+def accounting_table(rows: list[dict]):
+    from rich.table import Table
+
+    t = Table("stage", "model", "calls", "cache hits", "prompt tok", "completion tok",
+              "truncated", "unusable", "p50 s", "p95 s", "cost $", title="LLM usage")
+    for r in rows:
+        cost = r.get("cost_usd")
+        t.add_row(r["stage"], r["model"], str(r["calls"]), str(r["cache_hits"]),
+                  f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", str(r["truncated"]),
+                  str(r.get("unusable", 0)), str(r["latency_p50_s"] or "-"),
+                  str(r["latency_p95_s"] or "-"), f"{cost:.4f}" if cost is not None else "-")
+    return t

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..llm import LLMError
+from ..llm import Deferred, LLMError
 from .base import ItemResult, Job, Outcome
 
 
@@ -14,7 +14,8 @@ async def run_local(job: Job, items: Iterable[Any], *, concurrency: int = 4,
                     on_item: Callable[[ItemResult], None] | None = None) -> Outcome:
     """Process `items` with `concurrency` workers pulling from one shared iterator, so neither
     the items nor their coroutines are materialised up front. An item whose LLM calls failed
-    after retries is reported in `errors` and left pending for the next run."""
+    after retries is reported in `errors` and left pending for the next run; in batch mode an
+    item that needs an answer not yet in the cache is counted as `deferred`."""
     out = Outcome()
     it = iter(items)
 
@@ -22,6 +23,9 @@ async def run_local(job: Job, items: Iterable[Any], *, concurrency: int = 4,
         for item in it:
             try:
                 res = await job.process(item)
+            except Deferred:  # batch mode: the item waits for its next answer
+                res = ItemResult(job.item_id(item), "deferred", None)
+                out.labels["deferred"] += 1
             except LLMError as e:
                 res = ItemResult(job.item_id(item), "error", None)
                 out.errors[res.item_id] = str(e)[:500]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from ..store import Store
 from .accounting import Accounting
@@ -35,6 +36,8 @@ class CachedBackend:
         self.accounting = accounting or Accounting()
         self.defer = defer
         self.deferred: dict[str, ChatRequest] = {}
+        # called with (request, response) after every answer, cached or not (progress, logs)
+        self.listeners: list[Callable[[ChatRequest, ChatResponse], None]] = []
         self.hits = 0
         self.misses = 0
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
@@ -48,6 +51,7 @@ class CachedBackend:
                                 finish_reason=hit["finish_reason"], usage=hit["usage"],
                                 cached=True, key=key, unusable=hit["unusable"])
             self.accounting.record(request.stage, self.model_id, resp)
+            self._notify(request, resp)
             return resp
         if self.defer:
             self.deferred[key] = request
@@ -67,6 +71,7 @@ class CachedBackend:
                                  item_id=request.item, stage=request.stage)
             self.misses += 1
             self.accounting.record(request.stage, self.model_id, resp)
+            self._notify(request, resp)
             fut.set_result(resp)
             return resp
         except BaseException as e:
@@ -75,6 +80,10 @@ class CachedBackend:
             raise
         finally:
             del self._inflight[key]
+
+    def _notify(self, request: ChatRequest, resp: ChatResponse) -> None:
+        for listener in self.listeners:
+            listener(request, resp)
 
     def mark_unusable(self, key: str, reason: str) -> None:
         self.store.cache_mark_unusable(key, reason)
