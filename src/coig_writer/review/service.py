@@ -191,7 +191,8 @@ def next_item(store: Store, reviewer: str, policy: ReviewPolicy | None = None,
     """The reviewer's next undecided item that is not being refined, matching `filters`
     (status, genre, category; empty values match all)."""
     f = {k: v for k, v in (filters or {}).items() if v}
-    for i in queue(store, reviewer, policy or ReviewPolicy()):
+    items = queue(store, reviewer, policy or ReviewPolicy())
+    for i in sorted(items, key=lambda i: -i["round"]):  # items back from refinement first
         if i["done"] or i["status"] == "refining":
             continue
         if all(str(i.get(k)) == v for k, v in f.items()):
@@ -274,7 +275,7 @@ def visible_reviews(store: Store, item_id: str, username: str, role: str
 def analyses(store: Store, t: Triplet) -> dict[str, Any]:
     """The LLM analyses of the item as plain fields: screen, validation, score comment."""
     comment = ""
-    for s in store.stages_for(t.id):
+    for s in store.stages_for(t.source_id or t.id):  # stage results are keyed by source
         if s.stage == "score" and s.ok:
             comment = str(s.output.get("comment", ""))
     v = t.validation or {}
