@@ -193,7 +193,7 @@ def next_item(store: Store, reviewer: str, policy: ReviewPolicy | None = None,
     f = {k: v for k, v in (filters or {}).items() if v}
     items = queue(store, reviewer, policy or ReviewPolicy())
     for i in sorted(items, key=lambda i: -i["round"]):  # items back from refinement first
-        if i["done"] or i["status"] == "refining":
+        if i["done"] or i["status"] != "pending":  # decided, refining, or enough votes
             continue
         if all(str(i.get(k)) == v for k, v in f.items()):
             return str(i["id"])
