@@ -34,10 +34,21 @@ def db(tmp_path):
     return path
 
 
+def cached(s: Store) -> list[tuple[str, str]]:
+    """(key, request JSON) of every answered LLM call in the store's cache."""
+    return s.db.execute("SELECT key, request FROM llm_cache").fetchall()
+
+
 def refine(db, base_url: str) -> dict:
+    async def go(s: Store) -> dict:
+        be = make_backend("openai", model="stub", base_url=base_url, concurrency=2)
+        try:
+            return (await refine_pending(s, ConstructPipeline(s, be), max_attempts=1)).as_dict()
+        finally:
+            await be.aclose()
+
     with Store(db) as s:
-        be = make_backend("openai", model="stub", base_url=base_url, api_key=None, concurrency=2)
-        return asyncio.run(refine_pending(s, ConstructPipeline(s, be), max_attempts=1)).as_dict()
+        return asyncio.run(go(s))
 
 
 def test_send_back_refine_rereview_accept_export(db, tmp_path):
@@ -73,7 +84,7 @@ def test_send_back_refine_rereview_accept_export(db, tmp_path):
         assert v["editor"] == "model:openai:stub" and "+" + STUB_PROMPT in v["diff"]
         (ref,) = s.refinements("cw-3")
         assert ref["status"] == "done" and ref["to_version"] == 1 and len(ref["cache_keys"]) == 4
-        assert set(ref["cache_keys"]) <= {row["key"] for row in s.cache_rows()}
+        assert set(ref["cache_keys"]) <= {k for k, _ in cached(s)}
         assert service.next_item(s, first, POLICY) == "cw-3"  # back to the same reviewers first
         assert "cw-3" not in service.human_accepted_ids(s, POLICY)  # the pipeline is not a human
 
@@ -119,25 +130,32 @@ def test_failed_refinement_returns_to_reviewer_with_reason(db):
     with Store(db) as s:
         t = s.get_triplet("cw-3")
         (ref,) = s.refinements("cw-3")
-        assert ref["status"] == "failed" and "prompt unusable" in ref["reason"]
+        assert ref["status"] == "failed" and "prompt too short" in ref["reason"]
         assert t.status == "needs_review" and t.query == "写一封信" and s.versions("cw-3") == []
         assert service.next_item(s, first, POLICY) == "cw-3"
     c = client(db)
     login(c, first)
     page = c.get("/review/cw-3").text
-    assert "prompt unusable" in page and 'id="no-diff"' in page and 'id="decide"' in page
+    assert "prompt too short" in page and 'id="no-diff"' in page and 'id="decide"' in page
 
 
 def test_backend_down_keeps_request_open_then_gives_up(db):
     with Store(db) as s:
         service.decide(s, "cw-3", "admin", "send_back", "FB-y", 0, POLICY)
-        be = make_backend("openai", model="stub", base_url="http://127.0.0.1:9/v1", api_key=None,
+        be = make_backend("openai", model="stub", base_url="http://127.0.0.1:9/v1",
                           concurrency=1, max_retries=0)
         pipe = ConstructPipeline(s, be)
-        out = asyncio.run(refine_pending(s, pipe, max_attempts=2)).as_dict()
-        assert out["outcomes"] == {"retry": 1} and s.refinements("cw-3")[0]["status"] == "pending"
-        out = asyncio.run(refine_pending(s, pipe, max_attempts=2)).as_dict()
-        assert out["outcomes"] == {"failed": 1}
+
+        async def twice() -> list[dict]:
+            out = [(await refine_pending(s, pipe, max_attempts=2)).as_dict()]
+            out.append({"status": s.refinements("cw-3")[0]["status"]})
+            out.append((await refine_pending(s, pipe, max_attempts=2)).as_dict())
+            await be.aclose()
+            return out
+
+        first, between, second = asyncio.run(twice())
+        assert first["outcomes"] == {"retry": 1} and between["status"] == "pending"
+        assert second["outcomes"] == {"failed": 1}
         assert "backend error" in s.refinements("cw-3")[0]["reason"]
 
 
@@ -175,8 +193,8 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
         proc.wait()
         time.sleep(0.4)  # let the in-flight request finish on the stub side
         with Store(db) as s:
-            done_before = {json.dumps(r["request"]["messages"], ensure_ascii=False)
-                           for r in s.cache_rows()}
+            done_before = {json.dumps(json.loads(r)["messages"], ensure_ascii=False)
+                           for _, r in cached(s)}
             assert 0 < len(done_before) < 12
         n0 = len(stub.requests)
         rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
@@ -189,5 +207,5 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
             assert [v["editor"] for v in s.versions(item)] == ["model:openai:stub"], item
             (ref,) = s.refinements(item)
             assert ref["status"] == "done" and ref["to_version"] == 1
-        assert len(s.cache_rows()) == 12  # 4 stages x 3 items, each answered once
+        assert len(cached(s)) == 12  # 4 stages x 3 items, each answered once
     assert "3 requests" not in rerun.stdout and "done" in rerun.stdout

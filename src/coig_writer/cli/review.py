@@ -135,8 +135,14 @@ def review_refine(
         def on_item(item: str, outcome: str) -> None:
             console.print(f"{item}: {outcome}", markup=False)
 
-        summary = asyncio.run(refine_pending(store, pipe, limit=limit, concurrency=concurrency,
-                                             max_attempts=max_attempts, on_item=on_item))
+        async def work():
+            try:
+                return await refine_pending(store, pipe, limit=limit, concurrency=concurrency,
+                                            max_attempts=max_attempts, on_item=on_item)
+            finally:
+                await pipe.llm.aclose()
+
+        summary = asyncio.run(work())
     console.print(f"run {summary.run_id}: {summary.pending} requests; {dict(summary.outcomes)}; "
                   f"LLM calls {summary.llm_calls}, cache hits {summary.cache_hits}")
     if summary.outcomes.get("retry"):

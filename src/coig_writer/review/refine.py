@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..genres import load_taxonomy
+from ..construct.pipeline import ConstructPipeline
 from ..llm import LLMError
-from ..records import Scores, Triplet
+from ..records import Triplet
 from ..store import Store
 from .service import REFINABLE, unified
 
@@ -40,58 +40,7 @@ class RefineSummary:
                 "errors": self.errors, "llm_calls": self.llm_calls, "cache_hits": self.cache_hits}
 
 
-async def _fallback_refine(pipe: Any, trip: Triplet, feedback: str, fields: list[str], *,
-                           run_id: str, round_base: int) -> Triplet:
-    """One refinement round through the pipeline's stages, for pipelines without `refine`:
-    redo the prompt (and then the reasoning) or only the reasoning, then validate and score."""
-    cfg = pipe.config
-    src = pipe.store.get_source(trip.source_id) if trip.source_id else None
-    article, _ = pipe._article(src.text if src else trip.answer)
-    genre = load_taxonomy().genres_by_key().get(trip.genre or "")
-    genre_name = getattr(genre, cfg.lang) if genre else ("文学" if cfg.lang == "zh" else "writing")
-    fb = pipe.templates["feedback"].render(issues=f"- {feedback}")[-1]["content"]
-    item, rnd = trip.source_id or trip.id, round_base
-    new = trip.model_copy(deep=True)
-    new.reasons, new.model, new.templates, new.run_id = [], pipe.llm.model_id, \
-        pipe.template_hashes, run_id
-    if "prompt" in fields:
-        p = await pipe.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
-                                 genre_name=genre_name, feedback=fb)
-        if not p.ok:
-            return _status(new, "needs_review", f"refined prompt unusable: {p.error}")
-        new.query = p.output["prompt"]
-    r = await pipe.run_stage("reasoning", item, rnd, run_id, prompt=new.query, article=article,
-                             feedback=fb)
-    if not r.ok:
-        return _status(new, "needs_review", f"refined reasoning unusable: {r.error}")
-    new.thought = r.output["reasoning"]
-    v = await pipe.run_stage("validate", item, rnd, run_id, prompt=new.query,
-                             reasoning=new.thought, article=article)
-    s = await pipe.run_stage("score", item, rnd, run_id, prompt=new.query,
-                             reasoning=new.thought, article=article)
-    new.validation = v.output if v.ok else {}
-    new.scores = Scores(**s.output["scores"]) if s.ok else None
-    problems = [] if v.ok else [f"validation: {v.error}"]
-    if v.ok and not v.output["coherent"]:
-        problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
-    if new.scores is None:
-        problems.append(f"scores: {s.error}")
-    else:
-        problems += ["low scores: " + ", ".join(f)
-                     for f in [new.scores.failures(cfg.min_each, cfg.min_sum)] if f]
-    if len(new.thought) < cfg.min_reasoning_chars:
-        problems.append(f"reasoning too short: {len(new.thought)} < {cfg.min_reasoning_chars}")
-    return _status(new, "needs_review" if problems else "accepted", "; ".join(problems))
-
-
-def _status(t: Triplet, status: str, reason: str) -> Triplet:
-    t.status = status  # type: ignore[assignment]
-    if reason:
-        t.reasons.append(reason)
-    return t
-
-
-async def refine_one(store: Store, pipe: Any, ref: dict[str, Any], run_id: str,
+async def refine_one(store: Store, pipe: ConstructPipeline, ref: dict[str, Any], run_id: str,
                      max_attempts: int = 3) -> str:
     """Work one refinement request; returns its outcome: done, failed or retry."""
     before = Triplet.model_validate_json(ref["before"])
@@ -99,13 +48,8 @@ async def refine_one(store: Store, pipe: Any, ref: dict[str, Any], run_id: str,
     base = ref["round"] * ROUND_STRIDE
     store.refinement_attempt(ref["id"])
     editor = f"model:{pipe.llm.model_id}"
-    refine = getattr(pipe, "refine", None)
     try:
-        if refine is not None:
-            new = await refine(before, ref["feedback"], fields, run_id=run_id, round_base=base)
-        else:
-            new = await _fallback_refine(pipe, before, ref["feedback"], fields, run_id=run_id,
-                                         round_base=base)
+        new = await pipe.refine(before, ref["feedback"], fields, run_id=run_id, round_base=base)
     except LLMError as e:  # the backend failed: retry on the next run, then give up
         if ref["attempts"] + 1 < max_attempts:
             store.refinement_attempt(ref["id"], f"attempt {ref['attempts'] + 1}: {e}"[:500])
@@ -139,7 +83,7 @@ def _close(store: Store, ref: dict[str, Any], new: Triplet | None, editor: str, 
     return status
 
 
-async def refine_pending(store: Store, pipe: Any, *, limit: int | None = None,
+async def refine_pending(store: Store, pipe: ConstructPipeline, *, limit: int | None = None,
                          concurrency: int = 2, max_attempts: int = 3,
                          on_item: Callable[[str, str], None] | None = None) -> RefineSummary:
     """Work every open refinement request (pending, or running when a worker died)."""
@@ -170,14 +114,17 @@ async def refine_pending(store: Store, pipe: Any, *, limit: int | None = None,
     return summary
 
 
-async def refine_loop(store: Store, pipe: Any, interval: float = 5.0) -> None:
+async def refine_loop(store: Store, pipe: ConstructPipeline, interval: float = 5.0) -> None:
     """Background worker for `review serve --refine`: works open requests every `interval` s."""
-    while True:
-        try:
-            if any(r["status"] in ("pending", "running") for r in store.refinements()):
-                await refine_pending(store, pipe)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("refinement worker error")
-        await asyncio.sleep(interval)
+    try:
+        while True:
+            try:
+                if any(r["status"] in ("pending", "running") for r in store.refinements()):
+                    await refine_pending(store, pipe)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("refinement worker error")
+            await asyncio.sleep(interval)
+    finally:
+        await pipe.llm.aclose()
