@@ -452,9 +452,15 @@ class Store:
     def purge_login_failures(self, before: float) -> None:
         self._write("DELETE FROM login_failures WHERE at<?", (before,))
 
-    def put_login_token(self, token_hash: str, expires: float) -> None:
-        self._write("INSERT OR REPLACE INTO login_tokens(token_hash, expires) VALUES (?,?)",
-                    (token_hash, expires))
+    def put_login_token(self, token_hash: str, expires: float, now: float,
+                        keep: int = 10_000) -> None:
+        """Store a login form token; expired ones go, and at most `keep` stay (oldest go)."""
+        with self.db:
+            self.db.execute("DELETE FROM login_tokens WHERE expires<?", (now,))
+            self.db.execute("INSERT OR REPLACE INTO login_tokens(token_hash, expires) "
+                            "VALUES (?,?)", (token_hash, expires))
+            self.db.execute("DELETE FROM login_tokens WHERE token_hash NOT IN (SELECT token_hash "
+                            "FROM login_tokens ORDER BY expires DESC LIMIT ?)", (keep,))
 
     def take_login_token(self, token_hash: str, now: float) -> bool:
         """Consume a login form token; True once for a token that exists and has not expired."""

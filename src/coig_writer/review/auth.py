@@ -139,7 +139,8 @@ def logout(store: Store, token: str) -> None:
 
 def new_login_token(store: Store) -> str:
     token = secrets.token_urlsafe(24)
-    store.put_login_token(_token_hash(token), time.time() + LOGIN_TOKEN_TTL_S)
+    now = time.time()
+    store.put_login_token(_token_hash(token), now + LOGIN_TOKEN_TTL_S, now)
     return token
 
 
