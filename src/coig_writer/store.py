@@ -583,6 +583,24 @@ class Store:
                             item_id=item_id, status=status)
         return [self._ref(r) for r in rows]
 
+    def review_rounds(self) -> dict[str, int]:
+        """item -> finished refinements (its current review round), for items with any."""
+        return dict(self.db.execute("SELECT item_id, COUNT(*) FROM refinements WHERE status IN "
+                                    "('done', 'failed') GROUP BY item_id"))
+
+    def triplet_heads(self, ids: list[str] | None = None) -> list[tuple[str, str, str | None,
+                                                                       str | None]]:
+        """(id, status, category, genre) of triplets without reading their texts."""
+        if ids is None:
+            return list(self.db.execute("SELECT id, status, category, genre FROM triplets "
+                                        "ORDER BY rowid"))
+        out: list[tuple[str, str, str | None, str | None]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out += self.db.execute("SELECT id, status, category, genre FROM triplets WHERE id IN "
+                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
     def review_round(self, item_id: str) -> int:
         """How many refinements of the item have finished (the current review round)."""
         row = self.db.execute("SELECT COUNT(*) FROM refinements WHERE item_id=? AND status IN "

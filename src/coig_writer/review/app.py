@@ -341,9 +341,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     def admin(request: Request, store: StoreDep, user: UserDep,
               notice: str | None = None) -> HTMLResponse:
         role(user, "admin")
-        items = [(t, service.item_status(store, t, policy),
-                  len(service.latest_reviews(store, t.id, policy)))
-                 for t in store.iter_triplets()]
+        items = list(service.statuses(store, policy).values())
         return page(request, "admin.html", user=user, users=store.users(), items=items,
                     agreement=service.agreement_stats(store), notice=notice, k=policy.k,
                     acceptance=service.acceptance_counts(store, policy),

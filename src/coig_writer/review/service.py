@@ -92,53 +92,99 @@ def may_decide(store: Store, item_id: str, username: str, role: str, policy: Rev
     return role == "reviewer" and policy.rereview == "any" and store.review_round(item_id) > 0
 
 
-def _counted(store: Store, item_id: str, rnd: int, policy: ReviewPolicy,
-             roles: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """The latest decision per reviewer in round `rnd` that counts toward k: assigned
-    reviewers (admins only when assigned), or any reviewer in a re-review under policy `any`."""
-    roles = roles if roles is not None else {u["username"]: u["role"] for u in store.users()}
-    assigned = {r for _, r in store.assignments(item_id=item_id)}
-    out = {}
-    for r in store.reviews(item_id):
-        who = r["reviewer"]
-        if r["round"] != rnd:
-            continue
-        if who in assigned or (policy.rereview == "any" and rnd > 0
-                               and roles.get(who) == "reviewer"):
-            out[who] = r
-    return out
+@dataclass
+class Head:
+    """What status and queues need of a triplet, without its texts."""
+
+    id: str
+    status: str
+    category: str | None
+    genre: str | None
+
+
+class Snapshot:
+    """Reviews, assignments, rounds and roles read once (for one item, or all), so that queues
+    and the admin page cost a few queries however many items there are."""
+
+    def __init__(self, store: Store, item_id: str | None = None):
+        self.reviews: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in store.reviews(item_id):
+            self.reviews[r["item_id"]].append(r)
+        self.assigned: dict[str, set[str]] = defaultdict(set)
+        for item, who in store.assignments(item_id=item_id):
+            self.assigned[item].add(who)
+        self.rounds = ({item_id: store.review_round(item_id)} if item_id
+                       else store.review_rounds())
+        self.roles = {u["username"]: u["role"] for u in store.users()}
+
+    def round(self, item_id: str) -> int:
+        return self.rounds.get(item_id, 0)
+
+    def counted(self, item_id: str, policy: ReviewPolicy) -> dict[str, dict[str, Any]]:
+        """The latest decision per reviewer in the current round that counts toward k:
+        assigned reviewers (admins only when assigned), or any reviewer in a re-review under
+        policy `any`."""
+        rnd = self.round(item_id)
+        out = {}
+        for r in self.reviews[item_id]:
+            who = r["reviewer"]
+            if r["round"] == rnd and (who in self.assigned[item_id] or (
+                    policy.rereview == "any" and rnd > 0 and self.roles.get(who) == "reviewer")):
+                out[who] = r
+        return out
+
+    def status(self, t: Triplet | Head, policy: ReviewPolicy) -> str:
+        if t.status == "refining":
+            return "refining"
+        latest = self.counted(t.id, policy)
+        if len(latest) < policy.needed(t):  # type: ignore[arg-type]
+            return "pending"
+        votes = {"reject" if r["decision"] == "reject" else "accept" for r in latest.values()}
+        return "disputed" if len(votes) > 1 else ("rejected" if votes == {"reject"} else
+                                                  "accepted")
+
+    def decided(self, item_id: str, reviewer: str) -> bool:
+        """Whether `reviewer` decided the item in its current round."""
+        rnd = self.round(item_id)
+        return any(r["reviewer"] == reviewer and r["round"] == rnd
+                   for r in self.reviews[item_id])
 
 
 def latest_reviews(store: Store, item_id: str, policy: ReviewPolicy | None = None
                    ) -> dict[str, dict[str, Any]]:
     """Each counted reviewer's latest decision on the item in its current round."""
-    return _counted(store, item_id, store.review_round(item_id), policy or ReviewPolicy())
+    return Snapshot(store, item_id).counted(item_id, policy or ReviewPolicy())
 
 
 def item_status(store: Store, t: Triplet, policy: ReviewPolicy) -> str:
     """refining (sent back, the model is working), pending (fewer counted decisions than
     needed in the current round), accepted (all accept or edit), rejected (all reject), or
     disputed (reviewers disagree)."""
-    if t.status == "refining":
-        return "refining"
-    latest = latest_reviews(store, t.id, policy)
-    if len(latest) < policy.needed(t):
-        return "pending"
-    votes = {"reject" if r["decision"] == "reject" else "accept" for r in latest.values()}
-    return "disputed" if len(votes) > 1 else ("rejected" if votes == {"reject"} else "accepted")
+    return Snapshot(store, t.id).status(t, policy)
+
+
+def statuses(store: Store, policy: ReviewPolicy) -> dict[str, tuple[Head, str, int]]:
+    """id -> (head, review status, counted decisions) for every triplet, in a few queries."""
+    snap = Snapshot(store)
+    out = {}
+    for row in store.triplet_heads():
+        h = Head(*row)
+        out[h.id] = (h, snap.status(h, policy), len(snap.counted(h.id, policy)))
+    return out
 
 
 def human_accepted_ids(store: Store, policy: ReviewPolicy) -> set[str]:
     """Ids of the triplets that k reviewers accepted in the current round."""
-    return {t.id for t in store.iter_triplets() if item_status(store, t, policy) == "accepted"}
+    return {i for i, (_, st, _) in statuses(store, policy).items() if st == "accepted"}
 
 
 def acceptance_counts(store: Store, policy: ReviewPolicy) -> dict[str, int]:
     """Pipeline verdicts against human review: how many each accepted, and both."""
     out: Counter[str] = Counter()
+    by_id = statuses(store, policy)
     for t in store.iter_triplets():
         pipe = (t.pipeline_status or t.status) == "accepted"
-        human = item_status(store, t, policy)
+        human = by_id[t.id][1]
         out["pipeline_accepted"] += pipe
         out["human_accepted"] += human == "accepted"
         out["both_accepted"] += pipe and human == "accepted"
@@ -146,39 +192,24 @@ def acceptance_counts(store: Store, policy: ReviewPolicy) -> dict[str, int]:
     return dict(out)
 
 
-def _decided_in_round(store: Store, reviewer: str) -> set[str]:
-    rounds: dict[str, int] = {}
-    out = set()
-    for r in store.reviews():
-        if r["reviewer"] != reviewer:
-            continue
-        item = r["item_id"]
-        if item not in rounds:
-            rounds[item] = store.review_round(item)
-        if r["round"] == rounds[item]:
-            out.add(item)
-    return out
-
-
 def queue(store: Store, reviewer: str, policy: ReviewPolicy) -> list[dict[str, Any]]:
     """The reviewer's items (assigned, plus open re-reviews under policy `any`) with genre,
     category, review status and whether this reviewer is done with the current round."""
-    done = _decided_in_round(store, reviewer)
-    items = [i for i, _ in store.assignments(reviewer)]
+    snap = Snapshot(store)
+    mine = [i for i, _ in store.assignments(reviewer)]
+    assigned = set(mine)
+    items = mine
     if policy.rereview == "any":
-        items += sorted({r["item_id"] for r in store.refinements() if r["status"] in
-                         ("done", "failed")} - set(items))
+        items = mine + sorted(i for i, n in snap.rounds.items() if n > 0 and i not in assigned)
+    heads = {row[0]: Head(*row) for row in store.triplet_heads(items)}
     out = []
-    for item in items:
-        t = store.get_triplet(item)
-        if t is None:
+    for h in (heads[i] for i in items if i in heads):
+        st = snap.status(h, policy)
+        done = snap.decided(h.id, reviewer)
+        if h.id not in assigned and (st != "pending" or done):
             continue
-        st = item_status(store, t, policy)
-        assigned = (item, reviewer) in set(store.assignments(reviewer))
-        if not assigned and (st != "pending" or item in done):
-            continue
-        out.append({"id": item, "genre": t.genre, "category": t.category, "status": st,
-                    "done": item in done, "round": store.review_round(item)})
+        out.append({"id": h.id, "genre": h.genre, "category": h.category, "status": st,
+                    "done": done, "round": snap.round(h.id)})
     return out
 
 
@@ -412,8 +443,9 @@ def export_decisions(store: Store, policy: ReviewPolicy) -> dict[str, Any]:
     """Every item's final text, pipeline and human verdicts, and its full history: decisions
     per round, refinements (feedback, model, cache keys) and versions with diffs."""
     items = []
+    by_id = statuses(store, policy)
     for t in store.iter_triplets():
-        items.append({"id": t.id, "genre": t.genre, "status": item_status(store, t, policy),
+        items.append({"id": t.id, "genre": t.genre, "status": by_id[t.id][1],
                       "pipeline_status": t.pipeline_status or t.status,
                       "version": store.triplet_version(t.id), "round": store.review_round(t.id),
                       "query": t.query, "thought": t.thought, "answer": t.answer,
