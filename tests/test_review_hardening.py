@@ -187,6 +187,8 @@ def test_secure_cookies_over_https_and_trusted_proxy_only(db):
 
     assert "secure" not in cookie_of(client(db)).lower()
     assert "secure" in cookie_of(client(db, base="https://127.0.0.1")).lower()
+    assert "strict-transport-security" in client(db, base="https://127.0.0.1").get("/login").headers
+    assert "strict-transport-security" not in client(db).get("/login").headers
     # X-Forwarded-Proto from an address that is not a trusted proxy is ignored
     assert "secure" not in cookie_of(client(db), **{"X-Forwarded-Proto": "https"}).lower()
     trusted = client(db, trusted_proxies=("testclient",))

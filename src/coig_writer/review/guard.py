@@ -104,11 +104,15 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        https = scope.get("scheme") == "https"
+
         async def with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 have = {k.lower() for k, _ in msg.get("headers", [])}
                 extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
                          if k.lower().encode() not in have]
+                if https:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
                 msg = {**msg, "headers": [*msg.get("headers", []), *extra]}
             await send(msg)
 
