@@ -209,3 +209,21 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
             assert ref["status"] == "done" and ref["to_version"] == 1
         assert len(cached(s)) == 12  # 4 stages x 3 items, each answered once
     assert "3 requests" not in rerun.stdout and "done" in rerun.stdout
+
+
+def test_reviewed_gate_for_mix_build(db, tmp_path):
+    with Store(db) as s:
+        for t in s.iter_triplets():  # the pipeline accepted everything
+            t.status = "accepted"
+            s.put_triplet(t)
+        for r in assigned(db, "cw-3"):
+            service.decide(s, "cw-3", r, "accept", "", 0, POLICY)
+        service.save_policy(s, POLICY)
+        assert service.acceptance_counts(s, POLICY)["pipeline_accepted"] == 3
+    counts = []
+    for extra in ([], ["--reviewed"]):
+        out = tmp_path / f"mix{len(extra)}"
+        res = CliRunner().invoke(cli, ["mix", "build", "--db", str(db), "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        counts.append(json.loads((out / "manifest.json").read_text("utf-8"))["counts"]["creative"])
+    assert counts == [3, 1]
