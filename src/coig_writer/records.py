@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-TripletStatus = Literal["accepted", "needs_review", "rejected"]
+TripletStatus = Literal["accepted", "needs_review", "rejected", "refining"]
 SCORE_DIMENSIONS = (
     "prompt_quality",
     "prompt_creativity",
@@ -127,6 +127,10 @@ class Triplet(BaseModel):
     run_id: str | None = None
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
+    pipeline_status: TripletStatus | None = Field(
+        None, description="the pipeline's verdict, kept when human review sets `status`")
+    review_status: str | None = Field(
+        None, description="human review: accepted/rejected by k reviewers, or disputed")
 
 
 class QuarantineEntry(BaseModel):
