@@ -22,6 +22,10 @@ from .endpoints import Endpoint, Router
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
+class _SchemaRefused(Exception):
+    """The server answered 400 to a json_schema response_format."""
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, after: float | None = None):
         super().__init__(reason)
@@ -111,24 +115,29 @@ class OpenAICompatBackend:
         if status == 400 and "response_format" in body and ep.json_schema and \
                 body["response_format"].get("type") == "json_schema":
             ep.json_schema = False  # this server does not take schemas: json_object from now on
-            raise _Retry(f"{ep.url}: json_schema refused, falling back to json_object", 0.0)
+            raise _SchemaRefused(ep.url)
         raise LLMError(f"{ep.url}: HTTP {status}: {detail}")
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         last = ""
         est = sum(len(c) for _, c in request.messages) // 2 + request.max_tokens
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while attempt <= self.max_retries:
             ep = await self.router.acquire(est)
             t0 = time.perf_counter()
             try:
                 data = await self._post(ep, self.payload(request, ep))
+            except _SchemaRefused:  # not a failure of the endpoint: ask again without schema
+                await self.router.release(ep, ok=True)
+                continue
             except _Retry as e:
+                attempt += 1
                 await self.router.release(ep, ok=False)
                 last = str(e)
-                if attempt == self.max_retries:
+                if attempt > self.max_retries:
                     break
                 delay = e.after if e.after is not None else \
-                    random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** attempt))
+                    random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
