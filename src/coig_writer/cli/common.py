@@ -127,3 +127,24 @@ def accounting_table(rows: list[dict]):
                   str(r.get("unusable", 0)), str(r["latency_p50_s"] or "-"),
                   str(r["latency_p95_s"] or "-"), f"{cost:.4f}" if cost is not None else "-")
     return t
+
+
+def triplet_panel(trip):
+    """A finished triplet for the terminal: status, prompt, reasoning (cut), scores, reasons."""
+    from rich.console import Group
+    from rich.panel import Panel
+
+    def lit(text: str) -> Text:
+        return Text(text)  # model output is shown literally, never as markup
+
+    thought = trip.thought if len(trip.thought) <= 600 else trip.thought[:600] + " …"
+    parts = [lit(f"prompt: {trip.query or '-'}"), lit(f"reasoning: {thought or '-'}")]
+    if trip.scores:
+        parts.append(lit("scores: " + ", ".join(f"{k}={v}" for k, v in
+                                                trip.scores.model_dump().items())
+                         + f" (sum {trip.scores.total})"))
+    for r in trip.reasons:
+        parts.append(lit(f"reason: {r}"))
+    style = {"accepted": "green", "rejected": "red"}.get(trip.status, "yellow")
+    title = f"{trip.id} [{trip.status}] {trip.genre or ''}"
+    return Panel(Group(*parts), title=Text(title), border_style=style)

@@ -22,6 +22,7 @@ from .common import (
     print_quarantined,
     print_summary,
     progress_bar,
+    triplet_panel,
     warn,
 )
 
@@ -95,6 +96,8 @@ def run_cmd(
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
     log_calls: bool = typer.Option(False, help="Print one line per LLM answer (stage, item, "
                                    "tokens, tokens/s)."),
+    show: bool = typer.Option(False, help="Print each triplet (prompt, reasoning, scores, "
+                              "reasons) as soon as it is finished."),
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -138,7 +141,8 @@ def run_cmd(
             else:
                 with progress_bar() as bar:
                     task = bar.add_task("construct", total=None)
-                    summary = asyncio.run(_local_run(pipe, limit, concurrency, redo, bar, task))
+                    summary = asyncio.run(_local_run(pipe, limit, concurrency, redo, bar, task,
+                                                     show))
         except LLMError as e:
             raise fail(str(e)) from None
     print_summary(summary)
@@ -146,10 +150,14 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-async def _local_run(pipe, limit, concurrency, redo, bar, task):
+async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
+    def on_item(trip) -> None:
+        bar.advance(task)
+        if show and trip is not None:
+            bar.console.print(triplet_panel(trip))
+
     try:
-        return await pipe.run(limit=limit, concurrency=concurrency, redo=redo,
-                              on_item=lambda _: bar.advance(task),
+        return await pipe.run(limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
                               on_start=lambda n: bar.update(task, total=n))
     finally:
         await pipe.llm.aclose()
@@ -268,9 +276,11 @@ def demo_cmd(
     max_rounds: int = typer.Option(1, help="Refinement rounds after the first."),
     model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
+    concurrency: int = typer.Option(2, help="Texts in flight (the engine decodes them together)."),
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
-    embedded local model, and export them.
+    embedded local model (one line per LLM answer as it arrives, each triplet shown when it is
+    finished), and export them.
 
     Example: coig-writer construct demo --limit 5 --max-rounds 2
     """
@@ -278,9 +288,11 @@ def demo_cmd(
     with resources.as_file(sample) as path:
         ingest_cmd([path], db=db, min_chars=12, max_chars=50_000, after=None,
                    require_date=False, near_dup=0.8, license=None)
-    run_cmd(db=db, backend="local", model=model, base_url=None, api_key_env="OPENAI_API_KEY",
-            concurrency=1, limit=limit, config=None, lang=None, max_rounds=max_rounds, redo=False,
-            n_ctx=8192)
+    run_cmd(db=db, backend="local", model=model, base_url=None, endpoints=None,
+            api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=None,
+            lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
+            ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
+            batch_in=None, log_calls=True, show=True)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)
