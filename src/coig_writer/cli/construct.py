@@ -248,6 +248,11 @@ def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     with Store(db) as store:
         console.print(f"texts: {store.count_sources()}")
         console.print(f"triplets: {store.count_triplets()}")
+        from ..review.service import acceptance_counts, load_policy
+
+        if store.count_triplets():
+            console.print(f"acceptance (pipeline vs human review): "
+                          f"{acceptance_counts(store, load_policy(store))}")
         console.print(f"quarantined rows: {sum(1 for _ in store.iter_quarantine())}")
         runs = [r for r in store.runs() if r["kind"] == "construct"]
         for r in runs[-5:]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -50,12 +50,11 @@ class ChatRequest:
         return json.loads(self.json_schema) if self.json_schema else None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["messages"] = self.message_dicts
-        d["tags"] = dict(self.tags)
-        d.pop("item"), d.pop("stage")
-        if d["json_schema"] is None:  # keys of requests without a schema stay as before
-            del d["json_schema"]
+        d: dict[str, Any] = {"messages": self.message_dicts, "temperature": self.temperature,
+                             "max_tokens": self.max_tokens, "json_mode": self.json_mode,
+                             "seed": self.seed, "tags": dict(self.tags)}
+        if self.json_schema is not None:  # keys of requests without a schema stay as before
+            d["json_schema"] = self.json_schema
         return d
 
     def key(self, model_id: str) -> str:

@@ -13,7 +13,6 @@ the model afresh instead of replaying a failure as final.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -22,8 +21,6 @@ from .base import ChatRequest, ChatResponse
 from .json_output import JSONOutputError, parse_json_object
 
 T = TypeVar("T")
-
-_LOOP = re.compile(r"(.{6,200}?)\1{3,}", re.S)
 
 
 @dataclass(frozen=True)
@@ -53,12 +50,29 @@ class _Chat(Protocol):
     async def chat(self, request: ChatRequest) -> ChatResponse: ...
 
 
-def detect_loop(text: str, min_chars: int = 60) -> str | None:
-    """The repeated unit when `text` holds a run of 4+ back-to-back repeats covering at least
-    `min_chars` characters (the signature of a decoding loop), else None."""
-    for m in _LOOP.finditer(text):
-        if len(m.group(0)) >= min_chars:
-            return m.group(1)
+def detect_loop(text: str, min_chars: int = 60, max_unit: int = 200) -> str | None:
+    """The repeated unit when `text` ends in 4+ back-to-back repeats of a 4-`max_unit`
+    character unit covering at least `min_chars` characters (the signature of a decoding loop:
+    it runs until max_tokens or stops inside the loop), else None.
+
+    Exact and cheap: for each unit length k the last span must equal itself shifted by k (any
+    phase, so a loop cut mid-unit counts), tried at the last few end positions (a loop may end
+    with a stray character); only the k where the last character recurs are tried. A loop the
+    model escaped from mid-answer is not reported."""
+    t = text.rstrip()
+    n = len(t)
+    for end in range(n, max(0, n - 4), -1):
+        last = t[end - 1]
+        lo = max(0, end - 1 - max_unit)
+        pos = t.rfind(last, lo, end - 4)  # candidate unit lengths: earlier copies of `last`
+        while pos >= 0:
+            k = end - 1 - pos
+            start = end - max(3 * k, min_chars - k) - k
+            if start < 0:
+                break
+            if t[start:end - k] == t[start + k:end]:
+                return t[end - k:end]
+            pos = t.rfind(last, lo, pos)
     return None
 
 
