@@ -126,13 +126,33 @@ def lean_run(url: str, bodies: list[dict], conc: int) -> tuple[float, float]:
     return wall, cpu
 
 
+def pending_memory(n: int, work: Path) -> None:
+    """Stream the pending items of an n-text store as a run does; print time and RSS growth."""
+    def rss() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    with Store(work / "pending.sqlite") as s:
+        fill(s, n)
+        pipe = ConstructPipeline(s, OpenAICompatBackend("http://127.0.0.1:9/v1", "stub"), cfg())
+        before, t0 = rss(), time.perf_counter()
+        count = pipe.count_pending()
+        seen = sum(1 for _ in pipe.pending())
+        print(f"pending stream: {seen:,} of {count:,} texts in {time.perf_counter() - t0:.1f}s, "
+              f"RSS {before:.0f} -> {rss():.0f} MiB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--items", type=int, default=400)
-    ap.add_argument("--settings", nargs="+", default=["64:0.2", "256:1.0"])
+    ap.add_argument("--settings", nargs="*", default=["64:0.2", "256:1.0"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--pending-scale", type=int, default=0,
+                    help="also stream the pending items of a store of this many texts")
     args = ap.parse_args()
+    if args.pending_scale:
+        with tempfile.TemporaryDirectory() as tmp:
+            pending_memory(args.pending_scale, Path(tmp))
     import ray
 
     if not args.no_ray:
