@@ -207,3 +207,17 @@ def published_answers(model: str) -> tuple[str, str]:
         have = [Path(n).stem for n in names]
         raise BenchmarkError(f"no published Arena-Hard answers of {model!r}; have {have}")
     return EVAL_WHEEL.pin, member
+
+
+# Published numbers, each with the judge that produced it (numbers drift with the judge).
+REFERENCES: dict[str, dict[str, Any]] = {
+    "writingbench": {
+        "source": "WritingBench paper v1 (Wu et al. 2025), all domains, scale 1-10",
+        "judge": "WritingBench critic model (fine-tuned Qwen2.5-7B)",
+        "scale": "1-10", "scores": {"DeepSeek-R1": 8.55, "Qwen2.5-7B-Instruct": 7.43}},
+    "arena-hard-creative": {
+        "source": "Arena-Hard-Auto v2.0 leaderboard, creative writing",
+        "judge": "GPT-4.1 + Gemini-2.5 (ensemble)", "baseline": "gemini-2.0-flash-001",
+        "scale": "win rate % vs baseline (baseline = 50)",
+        "scores": {"o3-mini-high": 43.0, "deepseek-r1": 77.0}},
+}
