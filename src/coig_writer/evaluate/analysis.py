@@ -224,7 +224,8 @@ def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[st
             xs = [div[m][lang][metric]["mean"] for m in t.models if lang in div.get(m, {})]
             ys = [w for m, w in zip(t.models, sec["mean_win_rate"], strict=True)
                   if lang in div.get(m, {})]
-            if len(xs) >= 3 and not any(math.isnan(v) for v in xs + ys):
+            if (len(xs) >= 3 and not any(math.isnan(v) for v in xs + ys)
+                    and np.ptp(xs) > 0 and np.ptp(ys) > 0):  # constant: undefined
                 try:
                     corr[f"{lang}:{metric}"] = st.correlation(xs, ys).__dict__
                 except ValueError:
