@@ -46,7 +46,7 @@ def scoring_server() -> _Server:
 
 
 def backend(url: str, **kw) -> OpenAICompatBackend:
-    return OpenAICompatBackend(url, "stub-judge", api_key="sk-test-not-real", **kw)
+    return OpenAICompatBackend(url, "stub-judge", api_key_env="STUB_KEY", **kw)
 
 
 def test_rubric_judge_at_scale_resumes_and_reports(store, tmp_path):
@@ -62,6 +62,9 @@ def test_rubric_judge_at_scale_resumes_and_reports(store, tmp_path):
         sent = srv.requests[0]
         assert "criterion 0" in sent["messages"][-1]["content"]
         assert "9-10: excellent" in sent["messages"][-1]["content"]
+        schema = sent["response_format"]["json_schema"]["schema"]  # constrained output
+        assert sent["response_format"]["type"] == "json_schema" and schema["required"] == [
+            "reason", "score"]
         again = Judge(store, backend(srv.base_url), "stub")
         assert again.tasks(prompts, ["good", "bad"], "rubric") == []
         assert asyncio.run(again.run(prompts, ["good", "bad"], "rubric")) == 0

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..records import Judgment
+from .stats import bt_fit
 
 WEIGHT = {"A>>B": (3, 1.0), "A>B": (1, 1.0), "A=B": (1, 0.5), "B>A": (1, 0.0), "B>>A": (3, 0.0)}
 
@@ -37,24 +38,9 @@ def battles(judgments: Iterable[Judgment], models: Sequence[str]
     return prompts, (np.stack([acc[p] for p in prompts]) if prompts else np.zeros((0, K, K)))
 
 
-def fit(W: np.ndarray, base: int, l2: float = 1e-6, iters: int = 100) -> np.ndarray:
-    """Log-strengths (base fixed at 0) maximizing sum W[i, j] log sigmoid(t_i - t_j) - l2 |t|^2
-    by Newton's method (the log-likelihood is concave; the tiny ridge keeps an unbeaten model
-    finite)."""
-    K = W.shape[0]
-    free = np.array([k for k in range(K) if k != base])
-    N = W + W.T
-    t = np.zeros(K)
-    for _ in range(iters):
-        s = 1 / (1 + np.exp(-(t[:, None] - t[None, :])))
-        g = np.sum(W - N * s, axis=1) - 2 * l2 * t
-        v = N * s * (1 - s)
-        H = v - np.diag(v.sum(axis=1)) - 2 * l2 * np.eye(K)
-        step = np.linalg.lstsq(H[np.ix_(free, free)], -g[free], rcond=None)[0]
-        t[free] = np.clip(t[free] + step, -20, 20)
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return t
+def fit(W: np.ndarray, base: int, l2: float = 1e-6) -> np.ndarray:
+    """Log-strengths (base fixed at 0); the tiny ridge keeps an unbeaten model finite."""
+    return bt_fit(W, base, l2)
 
 
 def arena_scores(judgments: Iterable[Judgment], models: Sequence[str], baseline: str,

@@ -12,7 +12,6 @@ parser, so the judge is asked again with the error shown.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import random
 import re
@@ -23,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..llm import Backend, CachedBackend, ChatRequest, ChatResponse, LLMError, parse_json_object
+from ..llm import Backend, CachedBackend, ChatRequest, LLMError
+from ..llm.policy import CompletionError, CompletionPolicy, complete_json
 from ..prompts import load_template
 from ..records import Criterion, EvalPrompt, Generation, Judgment, RubricScore
 from ..store import Store
@@ -108,46 +108,10 @@ def parse_rank(obj: dict[str, Any], labels: str) -> tuple[list[str], str]:
     return seen + [lab for lab in labels if lab not in seen], str(obj.get("reason", ""))
 
 
-class JudgeFailure(ValueError):
-    """The judge gave no usable answer after its retries."""
-
-
 def _build(messages: list[dict[str, str]], schema: dict[str, Any] | None, **params: Any
            ) -> ChatRequest:
-    """A request with a JSON Schema where this version of ChatRequest supports one."""
-    if schema is not None and "json_schema" in ChatRequest.__dataclass_fields__:
-        params["json_schema"] = schema
-    return ChatRequest.build(messages, **params)
-
-
-async def complete_json(llm: Backend, request: ChatRequest,
-                        parse: Callable[[dict[str, Any]], Any], *, retry_message: str,
-                        attempts: int = 3) -> tuple[Any, list[ChatResponse]]:
-    """Ask until `parse(json object)` succeeds: a parse error (no JSON, missing or invalid
-    field) is shown to the model in a follow-up turn. Only fresh calls count against
-    `attempts`, so a rerun after cached unusable answers asks again (with a new seed when the
-    same request would only replay the cache)."""
-    responses: list[ChatResponse] = []
-    seen: set[str] = set()
-    req, fresh, error = request, 0, ""
-    while fresh < attempts:
-        key = req.key(llm.model_id)
-        while key in seen:
-            req = dataclasses.replace(req, seed=(req.seed or 0) + 1)
-            key = req.key(llm.model_id)
-        seen.add(key)
-        resp = await llm.chat(req)
-        responses.append(resp)
-        fresh += not resp.cached
-        try:
-            return parse(parse_json_object(resp.text)), responses
-        except ValueError as e:
-            error = str(e)
-        msgs = [*request.message_dicts, {"role": "assistant", "content": resp.text},
-                {"role": "user", "content": retry_message.replace("$error", error)}]
-        req = dataclasses.replace(request, messages=tuple((m["role"], m["content"])
-                                                          for m in msgs))
-    raise JudgeFailure(f"{error} (after {len(responses)} answers)")
+    """A request constrained by a JSON Schema where the server supports one."""
+    return ChatRequest.build(messages, json_schema=schema, **params)
 
 
 class JudgeTask(BaseModel):
@@ -187,7 +151,7 @@ class Judge:
         self.concurrency = max(1, concurrency)
         self.sem = asyncio.Semaphore(self.concurrency)
         self.seed = seed
-        self.attempts = attempts
+        self.policy = CompletionPolicy(attempts=attempts)
         self.failures: dict[str, str] = {}
         self._prompts: dict[str, EvalPrompt] = {}
 
@@ -289,8 +253,8 @@ class Judge:
         try:
             async with self.sem:
                 value, resps = await complete_json(self.llm, req, parse, retry_message=retry,
-                                                   attempts=self.attempts)
-        except (JudgeFailure, LLMError) as e:
+                                                   policy=self.policy)
+        except (CompletionError, LLMError) as e:
             self.failures[task.key] = str(e)[:300]
             return None
         keys = [r.key or "" for r in resps]
