@@ -129,3 +129,22 @@ def test_rubric_judge_with_the_real_small_model(store, llama_server):
     assert n == len(scores) == 4 - len(judge.failures) and n >= 2, judge.failures
     assert all(1 <= r.score <= 10 and r.reason for r in scores)  # schema-constrained JSON
     assert len(judge.tasks(prompts, ["x"], "rubric")) == 4 - n  # a rerun asks only the rest
+
+
+def test_judge_job_spec_round_trip_through_the_local_executor(store):
+    from coig_writer.evaluate.judge import JudgeJob, judge_job
+    from coig_writer.executors.local import run_local
+    from coig_writer.llm import CachedBackend
+
+    prompts = rubric_prompts(2)
+    fill(store, prompts)
+    with scoring_server() as srv:
+        driver = JudgeJob(Judge(store, backend(srv.base_url), "stub"), prompts, ["good", "bad"],
+                          "rubric")
+        items = [json.loads(t.model_dump_json()) for t in driver.pending()]  # as shipped
+        assert len(items) == driver.count_pending() == 20
+        worker = judge_job(json.loads(json.dumps(driver.spec())), store,
+                           CachedBackend(backend(srv.base_url), store))
+        out = asyncio.run(run_local(worker, items, concurrency=4))
+    assert out.labels["done"] == 20 and not out.errors
+    assert driver.count_pending() == 0 and len(store.rubric_scores(judge="stub")) == 20

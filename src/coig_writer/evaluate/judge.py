@@ -350,3 +350,48 @@ def rank_outcomes(judgments: Iterable[Judgment]) -> list[Outcome]:
         if j.kind == "rank" and j.ranks:
             out += outcomes_from_ranking(j.prompt_id, j.ranks)
     return out
+
+
+class JudgeJob:
+    """The executor-facing job (see `coig_writer.executors`): an item is a `JudgeTask`; the
+    result is the stored verdict or rubric score. Rebuilt on a worker by `judge_job(spec, ...)`;
+    register it with `register_job("judge", "coig_writer.evaluate.judge:judge_job")`."""
+
+    kind = "judge"
+
+    def __init__(self, judge: Judge, prompts: list[EvalPrompt] | None = None,
+                 models: list[str] | None = None, mode: str = "pairwise"):
+        self.judge, self.prompts, self.models, self.mode = judge, prompts or [], models or [], mode
+
+    def spec(self) -> dict[str, Any]:
+        j = self.judge
+        return {"kind": self.kind, "name": j.name, "mode": self.mode, "models": self.models,
+                "max_tokens": j.max_tokens, "max_answer_chars": j.max_answer_chars,
+                "seed": j.seed, "attempts": j.policy.attempts}
+
+    def pending(self, limit: int | None = None) -> Iterable[JudgeTask]:
+        tasks = self.judge.tasks(self.prompts, self.models, self.mode)
+        return tasks if limit is None else tasks[:limit]
+
+    def count_pending(self, limit: int | None = None) -> int:
+        return len(list(self.pending(limit)))
+
+    def item_id(self, item: JudgeTask) -> str:
+        return item.key
+
+    async def process(self, item: JudgeTask | dict[str, Any]) -> Any:
+        from ..executors.base import ItemResult
+
+        task = item if isinstance(item, JudgeTask) else JudgeTask.model_validate(item)
+        rec = await self.judge.do(task)
+        self.judge.save(rec)
+        if rec is None:
+            return ItemResult(task.key, "failed", self.judge.failures.get(task.key))
+        return ItemResult(task.key, "done", rec)
+
+
+def judge_job(spec: dict[str, Any], store: Store, llm: CachedBackend) -> JudgeJob:
+    judge = Judge(store, llm, spec["name"], max_tokens=spec["max_tokens"],
+                  max_answer_chars=spec["max_answer_chars"], seed=spec["seed"],
+                  attempts=spec["attempts"])
+    return JudgeJob(judge, models=spec["models"], mode=spec["mode"])
