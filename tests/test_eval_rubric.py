@@ -148,3 +148,26 @@ def test_judge_job_spec_round_trip_through_the_local_executor(store):
         out = asyncio.run(run_local(worker, items, concurrency=4))
     assert out.labels["done"] == 20 and not out.errors
     assert driver.count_pending() == 0 and len(store.rubric_scores(judge="stub")) == 20
+
+
+def test_cli_rubric_judge_and_report(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from coig_writer.cli import app
+    from coig_writer.store import Store
+
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
+        fill(store, rubric_prompts(3))
+    monkeypatch.setenv("STUB_KEY", "sk-test-not-real")
+    with scoring_server() as srv:
+        args = ["eval", "judge", "good", "bad", "--mode", "rubric", "--db", str(db), "--backend",
+                "openai", "--base-url", srv.base_url, "--model", "stub", "--api-key-env",
+                "STUB_KEY", "--judge-name", "stub"]
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0 and "30 new verdicts by stub" in r.output, r.output
+    r = CliRunner().invoke(app, ["eval", "report", "--db", str(db), "--out", str(tmp_path / "o"),
+                                 "--rounds", "100"])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "o" / "report.html").read_text("utf-8")
+    assert "Rubric scores" in html and "Wilcoxon" in html
