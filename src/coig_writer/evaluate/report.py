@@ -156,8 +156,9 @@ def rubric_plot(rub: dict[str, Any], refs: dict[str, Any], path: Path) -> None:
     ref = refs.get("writingbench", {}).get("scores", {})
     fig, ax = plt.subplots(figsize=(1.2 * (len(names) + len(ref)) + 3, 4))
     ax.bar(range(len(names)), means, yerr=err, capsize=4, color="C0", label="ours")
-    ax.bar(range(len(names), len(names) + len(ref)), list(ref.values()), color="lightgray",
-           hatch="//", label="paper (critic model judge)")
+    if ref:
+        ax.bar(range(len(names), len(names) + len(ref)), list(ref.values()), color="lightgray",
+               hatch="//", label="WritingBench paper (critic model judge, all domains)")
     ax.set_xticks(range(len(names) + len(ref)), names + [f"{k} (paper)" for k in ref],
                   rotation=30, ha="right")
     ax.set_ylim(1, 10)
@@ -179,8 +180,9 @@ def arena_plot(arena: dict[str, Any], refs: dict[str, Any], path: Path) -> None:
                              [b - s for s, b in zip(sc, hi, strict=True)]], fmt="o", capsize=4,
                 label="ours")
     ry = list(range(len(names), len(names) + len(ref)))
-    ax.scatter(list(ref.values()), ry, marker="s", color="gray", label="published (GPT-4.1 + "
-               "Gemini-2.5 judges)")
+    if ref:
+        ax.scatter(list(ref.values()), ry, marker="s", color="gray", label="published (GPT-4.1 "
+                   "+ Gemini-2.5 judges)")
     ax.set_yticks(y + ry, names + [f"{k} (published)" for k in ref])
     ax.axvline(50, color="k", lw=0.8, ls="--")
     ax.set_xlabel(f"score vs {arena['baseline']} (= 50)")
