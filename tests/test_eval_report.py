@@ -110,3 +110,23 @@ def test_split_thinking():
     assert split_thinking("<think>plan\nmore</think>\n\nThe answer") == ("plan\nmore", "The answer")
     assert split_thinking("<think>cut off by max_tokens") == ("cut off by max_tokens", "")
     assert split_thinking("plain answer") == ("", "plain answer")
+
+
+def test_paper_numbers_beside_ours_against_g(store, tmp_path):
+    from coig_writer.records import Judgment
+
+    add_prompt_set(store, "bundled-zh")
+    add_prompt_set(store, "bundled-en")
+    for p in store.eval_prompts():
+        for m in ("CW+20k", "CW+2k", "G"):
+            store.put_generation(Generation(model=m, prompt_id=p.id, raw="t", answer="t" * 50))
+        order = ["CW+20k", "G", "CW+2k"] if int(p.id[-1]) % 3 else ["G", "CW+2k", "CW+20k"]
+        store.put_judgment(Judgment(prompt_id=p.id, kind="rank", models=sorted(order),
+                                    ranks={m: float(i) for i, m in enumerate(order, 1)},
+                                    source="human", judge="r1"))
+    r = analyze(store, source="human", rounds=50)
+    assert r["overall"]["models"] == ["CW+20k", "CW+2k", "G"]  # CW+20k before CW+2k, as given
+    files = write_report(r, {}, tmp_path / "rep")
+    assert files["vs_g"].exists()
+    html = files["html"].read_text("utf-8")
+    assert "zh 62.7 / en 46.5" in html  # the paper's CW+20k vs G beside our BT row

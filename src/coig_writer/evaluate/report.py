@@ -193,6 +193,39 @@ def arena_plot(arena: dict[str, Any], refs: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def vs_g_plot(result: dict[str, Any], path: Path, base: str = "G") -> bool:
+    """Win rate against G per model and language, the paper's numbers beside ours."""
+    ref = result["reference_paper"]["win_rate_vs_G"]
+    langs = [lang for lang in ("zh", "en") if lang in result["by_language"]]
+    sec0 = result["overall"]
+    if base not in sec0["models"] or not langs:
+        return False
+    g = sec0["models"].index(base)
+    names = [m for m in sec0["models"] if m != base]
+    fig, axes = plt.subplots(1, len(langs), figsize=(5 * len(langs), 4), squeeze=False)
+    for ax, lang in zip(axes[0], langs, strict=True):
+        sec = result["by_language"][lang]
+        idx = [sec["models"].index(m) for m in names]
+        ours = [sec["win_rate"][i][g] for i in idx]
+        lo = [sec["ci_low"][i][g] for i in idx]
+        hi = [sec["ci_high"][i][g] for i in idx]
+        x = range(len(names))
+        ax.bar([i - 0.2 for i in x], [v or 0 for v in ours], 0.4, label="ours",
+               yerr=[[(v or 0) - (a or 0) for v, a in zip(ours, lo, strict=True)],
+                     [(b or 0) - (v or 0) for v, b in zip(ours, hi, strict=True)]], capsize=3)
+        ax.bar([i + 0.2 for i in x], [ref[lang].get(m, 0) for m in names], 0.4, color="lightgray",
+               hatch="//", label="paper (human ranking)")
+        ax.axhline(0.5, color="k", lw=0.8, ls="--")
+        ax.set_xticks(list(x), names, rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{lang}: win rate vs {base}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
 def length_bias_plot(lb: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     mid = [(b["from"] + b["to"]) / 2 for b in lb["bins"]]
@@ -353,6 +386,9 @@ def _pairwise_html(result: dict[str, Any], lengths: dict[str, list[int]], out: P
     parts = [f"<p>Pairwise/ranking prompts: {o['n_prompts']}</p>",
              "<h2>Win rates (row vs column, %, 95% bootstrap CI, sign-test p)</h2>",
              _matrix_table(o), f'<img src="{files["heatmap"].name}" alt="win-rate heatmap">']
+    if vs_g_plot(result, out / "win_rate_vs_G.png"):
+        files["vs_g"] = out / "win_rate_vs_G.png"
+        parts.append(f'<img src="{files["vs_g"].name}" alt="win rate vs G, paper beside ours">')
     for lang, sec in result["by_language"].items():
         parts += [f"<h3>{lang} prompts ({sec['n_prompts']})</h3>", _matrix_table(sec),
                   f'<img src="win_rates_{lang}.png" alt="win rates {lang}">']
