@@ -259,5 +259,7 @@ def eval_report_cmd(
             raise fail(str(e)) from None
         names = (result.get("overall") or result.get("rubric") or {}).get("models", [])
         lengths = {m: [len(g.answer) for g in store.generations(m)] for m in names}
+    for w in result.get("warnings", []):
+        warn("warning", w)
     files = write_report(result, lengths, out)
     console.print(f"report: {files['html']} (JSON: {files['json']}, {len(files) - 2} plots)")
