@@ -20,6 +20,7 @@ from .records import (
     Generation,
     Judgment,
     QuarantineEntry,
+    RubricScore,
     SourceText,
     StageResult,
     Triplet,
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
   key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
   judge TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rubric_scores (
+  key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, model TEXT NOT NULL, judge TEXT NOT NULL,
+  data TEXT NOT NULL);
 """
 
 SCHEMA_REVIEW = """
@@ -381,6 +385,10 @@ class Store:
                             lang=lang or None)
         return [EvalPrompt.model_validate_json(d) for (d,) in rows]
 
+    def get_eval_prompt(self, prompt_id: str) -> EvalPrompt | None:
+        row = self.db.execute("SELECT data FROM eval_prompts WHERE id=?", (prompt_id,)).fetchone()
+        return EvalPrompt.model_validate_json(row[0]) if row else None
+
     def put_generation(self, g: Generation) -> None:
         self._write("INSERT OR REPLACE INTO generations(model, prompt_id, data) VALUES (?,?,?)",
                     (g.model, g.prompt_id, g.model_dump_json()))
@@ -407,6 +415,27 @@ class Store:
 
     def has_judgment(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM judgments WHERE key=?", (key,)).fetchone() is not None
+
+    def put_rubric_score(self, r: RubricScore) -> None:
+        self._write("INSERT OR REPLACE INTO rubric_scores(key, prompt_id, model, judge, data) "
+                    "VALUES (?,?,?,?,?)", (r.key, r.prompt_id, r.model, r.judge,
+                                           r.model_dump_json()))
+
+    def rubric_scores(self, judge: str | None = None, model: str | None = None
+                      ) -> list[RubricScore]:
+        rows = self._select("SELECT data FROM rubric_scores", judge=judge or None,
+                            model=model or None)
+        return [RubricScore.model_validate_json(d) for (d,) in rows]
+
+    def has_rubric_score(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM rubric_scores WHERE key=?",
+                               (key,)).fetchone() is not None
+
+    def add_eval_prompt(self, p: EvalPrompt) -> bool:
+        """Insert a prompt unless its id is stored; returns whether it was added."""
+        cur = self._write("INSERT OR IGNORE INTO eval_prompts(id, set_name, lang, data) "
+                          "VALUES (?,?,?,?)", (p.id, p.set_name, p.lang, p.model_dump_json()))
+        return cur.rowcount == 1
 
     # -- review: users, sessions, assignments, decisions, versions -----------------------------
     def add_user(self, username: str, pw_hash: str, role: str) -> bool:
