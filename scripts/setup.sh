@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install coig-writer with its test tools.
-# llama-cpp-python compiles from source once (5-8 minutes on 2 cores); pip caches the wheel.
+# Create .venv and install coig-writer with its test tools (prebuilt wheels only: the embedded
+# llama.cpp engine is xllamacpp's manylinux wheel, no compiler needed; Ray for the Ray executor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"

@@ -26,7 +26,9 @@ def fast_config(**overrides: object) -> ConstructConfig:
               StageParams(temperature=0.7, max_tokens=120),
               "reasoning": StageParams(temperature=0.7, max_tokens=200),
               "validate": StageParams(max_tokens=120), "score": StageParams(max_tokens=160)}
-    base: dict[str, object] = {"stages": stages, "max_rounds": 0, "min_reasoning_chars": 20}
+    # no extra answers on truncation: the small model's long answers would double test time
+    base: dict[str, object] = {"stages": stages, "max_rounds": 0, "min_reasoning_chars": 20,
+                               "retries": 0}
     return ConstructConfig.model_validate({**base, **overrides})
 
 

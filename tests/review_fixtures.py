@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from coig_writer.evaluate.prompt_sets import add_prompt_set
-from coig_writer.records import Generation, Provenance, Triplet
+from coig_writer.records import SCORE_DIMENSIONS, Generation, Provenance, Scores, Triplet
 from coig_writer.review.auth import add_user
 from coig_writer.review.service import ReviewPolicy, assign_reviews
 from coig_writer.store import Store
+
+from .servers import _Server, completion
 
 PASSWORD = "correct horse battery"
 EVIL = "<script>window.__pwned = 1; alert('xss')</script><img src=x onerror=\"window.__pwned=2\">"
@@ -26,10 +30,50 @@ def build(db: Path) -> None:
         s.put_triplet(Triplet(id="cw-2", query="写一个故事", thought="首先我需要……",
                               answer="从前有一座山。" + EVIL, category="novel", genre="fantasy"))
         s.put_triplet(Triplet(id="cw-3", query="写一封信", thought="用户想要一封信",
-                              answer="亲爱的朋友：你好。", category="communication", genre="letter"))
+                              answer="亲爱的朋友：你好。", category="communication", genre="letter",
+                              scores=Scores(**{d: 6 for d in SCORE_DIMENSIONS}),
+                              validation={"coherent": True, "issues": ["指令过于笼统"],
+                                          "suggestion": "写明收信人和情境"}))
         assign_reviews(s, POLICY)
         add_prompt_set(s, "bundled-zh")
         for p in s.eval_prompts()[:2]:
             for m in ("model-a", "model-b", "model-c"):
                 text = f"第{m[-1]}种回答：{p.id}" + (EVIL if m == "model-b" else "")
                 s.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
+
+
+# -- a loopback OpenAI-protocol stub that answers the construction stages ----------------------
+# Used only where the 0.5B model cannot be made to pass the score thresholds on demand.
+STUB_PROMPT = "写一封给久别老友的信：语气温暖，回忆少年时一起放风筝的日子，三百字左右。"
+STUB_REASONING = ("用户要一封写给老朋友的信。我先确定语气：温暖而克制，不煽情。开头问候，"
+                  "接着回忆少年时一起放风筝的春天，用一两个具体细节唤起共同记忆；中段写"
+                  "如今各自的生活，承认疏远，但不责怪；结尾约定重逢，留一点期待。篇幅控制"
+                  "在三百字左右，句子短，口语化，像真的写信。") * 2
+
+
+def stage_answer(body: dict) -> str:
+    """The fixed valid answer for the stage a request belongs to (told by its system prompt);
+    the reasoning echoes reviewer feedback it was given, to show the feedback reached it."""
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    user = body["messages"][-1]["content"]
+    if "筛选" in system:
+        return json.dumps({"quality": 8, "creativity": 8, "category": "communication",
+                           "genre": "letter", "reason": "完整的书信"}, ensure_ascii=False)
+    if "反推" in user or "标注" in system:
+        return STUB_PROMPT
+    if "剖析" in system:
+        mark = re.search(r"FB-\w+", user)
+        return (f"（已按反馈 {mark.group(0)} 修改）" if mark else "") + STUB_REASONING
+    if "质检" in system:
+        return json.dumps({"coherent": True, "issues": [], "suggestion": ""})
+    if "评审" in system:
+        return json.dumps({d: 9 for d in SCORE_DIMENSIONS} | {"comment": "可再具体些"})
+    raise ValueError(f"unknown stage prompt: {system[:40]}")
+
+
+class StageStub(_Server):
+    """Answers every construction stage with `stage_answer`, after `delay` seconds."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        super().__init__(lambda body: (200, completion(stage_answer(body)), self.delay))

@@ -53,8 +53,8 @@ def test_analysis_numbers(store, tmp_path):
     populated(store, tmp_path)
     r = analyze(store, source="human", rounds=200)
     o = r["overall"]
-    assert o["models"] == ["bad", "good", "mid"]
-    g, m, b = 1, 2, 0
+    assert o["models"] == ["good", "mid", "bad"]  # the order the models answered in
+    g, m, b = 0, 1, 2
     assert o["win_rate"][g][b] == 1.0 and o["win_rate"][m][b] == 1.0
     # good beats mid on all 14 zh prompts and on the 7 odd en prompts (en-001, -003, ...)
     en_good_vs_mid = sum(1 for i in range(1, 15) if i % 10 % 2 == 1) / 14
@@ -81,13 +81,13 @@ def test_report_files_and_escaping(store, tmp_path):
     lengths = {m: [len(g.answer) for g in store.generations(m)] for m in result["overall"]["models"]}
     files = write_report(result, lengths, tmp_path / "report")
     pngs = [p for k, p in files.items() if p.suffix == ".png"]
-    assert len(pngs) == 5  # overall, zh, en heatmaps; diversity; lengths
+    assert len(pngs) == 6  # overall, zh, en heatmaps; diversity; lengths; length bias
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         img = mpimg.imread(p)
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
     html = files["html"].read_text("utf-8")
-    assert "No CJK font installed" not in html  # .ci/run installs fonts-noto-cjk
+    assert "No CJK font" not in html  # the bundled noto-cjk-sans-otc font
     assert "<script>" not in html and "Reference: the paper" in html
     data = json.loads(files["json"].read_text("utf-8"))
     assert data["overall"]["n_prompts"] == 28
@@ -110,3 +110,23 @@ def test_split_thinking():
     assert split_thinking("<think>plan\nmore</think>\n\nThe answer") == ("plan\nmore", "The answer")
     assert split_thinking("<think>cut off by max_tokens") == ("cut off by max_tokens", "")
     assert split_thinking("plain answer") == ("", "plain answer")
+
+
+def test_paper_numbers_beside_ours_against_g(store, tmp_path):
+    from coig_writer.records import Judgment
+
+    add_prompt_set(store, "bundled-zh")
+    add_prompt_set(store, "bundled-en")
+    for p in store.eval_prompts():
+        for m in ("CW+20k", "CW+2k", "G"):
+            store.put_generation(Generation(model=m, prompt_id=p.id, raw="t", answer="t" * 50))
+        order = ["CW+20k", "G", "CW+2k"] if int(p.id[-1]) % 3 else ["G", "CW+2k", "CW+20k"]
+        store.put_judgment(Judgment(prompt_id=p.id, kind="rank", models=sorted(order),
+                                    ranks={m: float(i) for i, m in enumerate(order, 1)},
+                                    source="human", judge="r1"))
+    r = analyze(store, source="human", rounds=50)
+    assert r["overall"]["models"] == ["CW+20k", "CW+2k", "G"]  # CW+20k before CW+2k, as given
+    files = write_report(r, {}, tmp_path / "rep")
+    assert files["vs_g"].exists()
+    html = files["html"].read_text("utf-8")
+    assert "zh 62.7 / en 46.5" in html  # the paper's CW+20k vs G beside our BT row

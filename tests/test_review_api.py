@@ -20,7 +20,7 @@ def db(tmp_path):
 
 
 def client(db) -> TestClient:
-    return TestClient(create_app(db, POLICY), follow_redirects=False)
+    return TestClient(create_app(db, POLICY), base_url="http://127.0.0.1", follow_redirects=False)
 
 
 def csrf_of(html: str) -> str:
@@ -80,7 +80,7 @@ def test_review_edit_and_status(db):
     login(admin, "admin")
     html = admin.get("/review/cw-2").text
     assert EVIL not in html and "&lt;script&gt;" in html
-    assert "script-src 'none'" in admin.get("/review/cw-2").headers["content-security-policy"]
+    assert "script-src 'self'" in admin.get("/review/cw-2").headers["content-security-policy"]
     first, second = who
     cl = {"rev1": (a, ta), "rev2": (b, tb), "rev3": (c3, tc)}
     c1, t1 = cl[first]
@@ -91,7 +91,8 @@ def test_review_edit_and_status(db):
     c2, t2 = cl[second]
     stale = c2.post("/review/cw-3", data={"decision": "edit", "version": "0", "csrf": t2,
                                           "query": "另一个版本", "thought": "x", "answer": "y"})
-    assert "conflict" in stale.headers["location"]  # not overwritten
+    # not overwritten; the losing editor gets the typed text back in the form
+    assert stale.status_code == 409 and "conflict" in stale.text and "另一个版本" in stale.text
     ok = c2.post("/review/cw-3", data={"decision": "accept", "version": "1", "csrf": t2})
     assert ok.status_code == 303
     with Store(db) as s:

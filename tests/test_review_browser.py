@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from coig_writer.llm.server import free_port
+from coig_writer.review.service import ReviewPolicy, export_decisions
 from coig_writer.store import Store
 
-from .review_fixtures import PASSWORD, build
+from .review_fixtures import PASSWORD, STUB_PROMPT, StageStub, build
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,8 +27,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 class Server:
-    def __init__(self, db):
-        self.db, self.port, self.proc = db, free_port(), None
+    def __init__(self, db, *extra: str):
+        self.db, self.port, self.proc, self.extra = db, free_port(), None, list(extra)
 
     @property
     def url(self) -> str:
@@ -36,7 +37,8 @@ class Server:
     def start(self) -> "Server":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coig_writer.cli", "review", "serve", "--db", str(self.db),
-             "--port", str(self.port), "--k", "2", "--specialist", "poetry=3"])
+             "--port", str(self.port), "--k", "2", "--specialist", "poetry=3", *self.extra],
+            env={**os.environ, "OPENAI_API_KEY": "x"})
         for _ in range(100):
             try:
                 httpx.get(self.url + "/login", timeout=1)
@@ -83,6 +85,11 @@ def login(browser, server, user):
 def reviewer_of(db, item):
     with Store(db) as s:
         return sorted(r for i, r in s.assignments() if i == item)[0]
+
+
+def reviewer_pair(db, item):
+    with Store(db) as s:
+        return sorted(r for i, r in s.assignments() if i == item)
 
 
 def test_review_edit_escape_and_persistence(server, browser):
@@ -138,3 +145,57 @@ def test_blind_ranking_resume_and_rater_blocked_from_admin(server, browser):
         assert len(j) == 1 and sorted(j[0].ranks.values()) == [1.0, 2.0, 3.0]
     resp = page.goto(server.url + "/admin")
     assert resp.status == 403 and "for admin accounts" in page.inner_text("#error")
+
+
+def test_send_back_refine_and_rereview(tmp_path, browser):
+    """A reviewer sends an item back with feedback (keyboard shortcut), the worker inside
+    `review serve --refine` refines it through a stub stage server, the reviewers see the diff,
+    scores and feedback and accept; the export carries the final version and every round."""
+    db = tmp_path / "review.sqlite"
+    build(db)
+    with StageStub() as stub:
+        server = Server(db, "--refine", "--refine-interval", "0.3", "--backend", "openai",
+                        "--model", "stub", "--base-url", stub.base_url).start()
+        try:
+            first, second = reviewer_pair(db, "cw-3")
+            page, dialogs = login(browser, server, first)
+            page.goto(server.url + "/review/cw-3")
+            assert page.inner_text("#progress").endswith("done")
+            page.keyboard.press("s")  # the self-hosted shortcut script runs under the CSP
+            assert page.is_checked("#d-send_back")
+            page.fill("#reason", "FB-browser 指令应写明收信人、情境和篇幅")
+            page.uncheck("#f-reasoning")
+            page.check("#f-reasoning")
+            page.click("#submit")
+            page.wait_for_load_state()
+            for _ in range(200):  # the background worker picks it up
+                with Store(db) as s:
+                    refs = s.refinements("cw-3")
+                if refs and refs[0]["status"] == "done":
+                    break
+                time.sleep(0.1)
+            assert refs[0]["status"] == "done" and refs[0]["to_version"] == 1
+            page.goto(server.url + "/review")
+            assert page.url.endswith("/review/cw-3")  # back in the queue, first
+            assert "FB-browser" in page.inner_text("#feedback")
+            assert "+" + STUB_PROMPT in page.inner_text("#diff-query")
+            assert "-写一封信" in page.inner_text("#diff-query")
+            assert page.inner_text("#query") == STUB_PROMPT
+            page.click("#submit")  # accept (the default)
+            page.wait_for_load_state()
+            page2, _ = login(browser, server, second)
+            page2.goto(server.url + "/review/cw-3")
+            assert page2.locator("#rereview").count() == 1
+            page2.click("#submit")
+            page2.wait_for_load_state()
+            assert dialogs == []
+        finally:
+            server.stop()
+    with Store(db) as s:
+        data = export_decisions(s, ReviewPolicy(k=2, per_genre={"poetry": 3}))
+    item = next(i for i in data["items"] if i["id"] == "cw-3")
+    assert item["status"] == "accepted" and item["query"] == STUB_PROMPT
+    assert [(r["decision"], r["round"]) for r in item["reviews"]] == \
+        [("send_back", 0), ("accept", 1), ("accept", 1)]
+    assert item["versions"][0]["editor"] == "model:openai:stub"
+    assert item["refinements"][0]["feedback"].startswith("FB-browser")

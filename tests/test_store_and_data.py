@@ -30,7 +30,8 @@ def test_store_survives_reopen(tmp_path):
     with Store(path) as s:
         s.cache_put("k", "m", {"messages": []}, "answer", {"total_tokens": 3}, 0.1)
     with Store(path) as s:
-        assert s.cache_get("k") == {"text": "answer", "usage": {"total_tokens": 3}}
+        assert s.cache_get("k") == {"text": "answer", "usage": {"total_tokens": 3}, "thinking": "",
+                                    "finish_reason": None, "unusable": None}
         assert s.cache_get("missing") is None
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-TripletStatus = Literal["accepted", "needs_review", "rejected"]
+TripletStatus = Literal["accepted", "needs_review", "rejected", "refining"]
 SCORE_DIMENSIONS = (
     "prompt_quality",
     "prompt_creativity",
@@ -93,6 +93,7 @@ class StageResult(BaseModel):
     ok: bool = True
     output: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    error_kind: str | None = Field(None, description="truncated, loop, unparseable or invalid")
     template: str
     template_hash: str
     cache_keys: list[str] = Field(default_factory=list)
@@ -126,6 +127,10 @@ class Triplet(BaseModel):
     run_id: str | None = None
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
+    pipeline_status: TripletStatus | None = Field(
+        None, description="the pipeline's verdict, kept when human review sets `status`")
+    review_status: str | None = Field(
+        None, description="human review: accepted/rejected by k reviewers, or disputed")
 
 
 class QuarantineEntry(BaseModel):
@@ -153,6 +158,12 @@ class EvalPrompt(BaseModel):
     genre: str | None = None
     constraints: list[str] = Field(default_factory=list)
     set_name: str = "custom"
+    source_id: str | None = Field(None, description="the benchmark's own id (index, uid)")
+    domain: str | None = None
+    subdomain: str | None = None
+    text_lang: str | None = Field(None, description="language of the text when not zh/en")
+    criteria: list[Criterion] = Field(default_factory=list)
+    benchmark: BenchmarkInfo | None = None
 
 
 class Generation(BaseModel):
@@ -166,6 +177,9 @@ class Generation(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     backend_model: str | None = None
     cache_key: str | None = None
+    finish_reason: str | None = None
+    truncated: bool = Field(False, description="cut at max_tokens even after the retry")
+    usage: dict[str, Any] | None = None
     created_at: str = Field(default_factory=utcnow)
 
 
@@ -185,7 +199,49 @@ class Judgment(BaseModel):
     cache_keys: list[str] = Field(default_factory=list)
     reason: str = ""
     created_at: str = Field(default_factory=utcnow)
+    verdict: str | None = Field(None, description="five-level verdict in shown order: A>>B, "
+                                "A>B, A=B, B>A, B>>A")
 
     @property
     def key(self) -> str:
         return f"{self.kind}|{self.source}|{self.judge}|{self.prompt_id}|{'>'.join(self.models)}"
+
+
+class Criterion(BaseModel):
+    """One rubric criterion of a prompt (WritingBench): description and score bands."""
+
+    name: str
+    description: str = ""
+    bands: dict[str, str] = Field(default_factory=dict, description='"1-2" ... "9-10" -> text')
+
+
+class BenchmarkInfo(BaseModel):
+    """Where a benchmark prompt came from: name, version, licence and source file."""
+
+    name: str
+    version: str
+    license: str
+    source: str = Field(description="package==version:path inside the wheel")
+    url: str | None = None
+
+
+class RubricScore(BaseModel):
+    """A rubric judge's score (1-10) of one model's answer on one criterion of its prompt."""
+
+    prompt_id: str
+    model: str
+    criterion: int
+    criterion_name: str = ""
+    score: float
+    reason: str = ""
+    judge: str
+    template_hash: str | None = None
+    cache_keys: list[str] = Field(default_factory=list)
+    created_at: str = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        return f"rubric|{self.judge}|{self.prompt_id}|{self.model}|{self.criterion}"
+
+
+EvalPrompt.model_rebuild()

@@ -6,6 +6,7 @@ caller has been told about survives a kill -9 (WAL journal).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from .records import (
     Generation,
     Judgment,
     QuarantineEntry,
+    RubricScore,
     SourceText,
     StageResult,
     Triplet,
@@ -26,6 +28,8 @@ from .records import (
 )
 
 DEFAULT_DB = "coig-writer.sqlite"
+_CACHE_COLS = ("key, model, request, response, usage, latency_s, created_at, thinking, "
+               "finish_reason, endpoint, item_id, stage, unusable")
 
 # One schema string per area, so each area's tables stay together. All are applied on open;
 # new columns of existing tables are added by `_add_columns` (old stores keep working).
@@ -42,6 +46,9 @@ SCHEMA_LLM = """
 CREATE TABLE IF NOT EXISTS llm_cache (
   key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL,
   usage TEXT, latency_s REAL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_requests (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, item_id TEXT, stage TEXT,
+  wave TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT, summary TEXT);
@@ -65,6 +72,9 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
   key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
   judge TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rubric_scores (
+  key TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, model TEXT NOT NULL, judge TEXT NOT NULL,
+  data TEXT NOT NULL);
 """
 
 SCHEMA_REVIEW = """
@@ -81,6 +91,22 @@ CREATE TABLE IF NOT EXISTS reviews (
 CREATE TABLE IF NOT EXISTS triplet_versions (
   item_id TEXT NOT NULL, version INTEGER NOT NULL, editor TEXT NOT NULL, data TEXT NOT NULL,
   diff TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (item_id, version));
+CREATE TABLE IF NOT EXISTS login_failures (kind TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures(kind, key, at);
+CREATE TABLE IF NOT EXISTS login_tokens (token_hash TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  item_id TEXT, detail TEXT NOT NULL, address TEXT);
+CREATE TABLE IF NOT EXISTS refinements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, round INTEGER NOT NULL,
+  review_id INTEGER NOT NULL, reviewer TEXT NOT NULL, feedback TEXT NOT NULL, fields TEXT NOT NULL,
+  from_version INTEGER NOT NULL, before TEXT NOT NULL, to_version INTEGER, status TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '', model TEXT, cache_keys TEXT NOT NULL DEFAULT '[]',
+  attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, finished_at TEXT,
+  UNIQUE (item_id, round));
+CREATE TABLE IF NOT EXISTS guidelines (
+  genre TEXT PRIMARY KEY, text TEXT NOT NULL, editor TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS review_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 SCHEMA_USEFULNESS = """
@@ -94,7 +120,20 @@ SCHEMAS = (SCHEMA_CORPUS, SCHEMA_LLM, SCHEMA_CONSTRUCT, SCHEMA_EVAL, SCHEMA_REVI
            SCHEMA_USEFULNESS)
 
 # Columns added after a table was first released: table -> {column: declaration}.
-ADDED_COLUMNS: dict[str, dict[str, str]] = {}
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "llm_cache": {"thinking": "TEXT", "finish_reason": "TEXT", "endpoint": "TEXT",
+                  "item_id": "TEXT", "stage": "TEXT", "unusable": "TEXT"},
+    "sessions": {"last_seen": "REAL"},
+    "reviews": {"round": "INTEGER NOT NULL DEFAULT 0", "fields": "TEXT NOT NULL DEFAULT ''"},
+}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS llm_cache_item ON llm_cache(item_id);
+"""
+
+# Tables whose rows a worker's shard store hands back to the project store (see `merge_from`):
+# table -> True when an existing row wins (a cache answer never changes), False when replaced.
+MERGED_TABLES = {"llm_cache": True, "stage_results": False, "triplets": False,
+                 "generations": False, "judgments": False}
 
 
 class Store:
@@ -112,6 +151,7 @@ class Store:
             self.db.executescript(schema)
         for table, cols in ADDED_COLUMNS.items():
             self._add_columns(table, cols)
+        self.db.executescript(INDEXES)
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Add the columns a store created by an older version lacks."""
@@ -134,6 +174,17 @@ class Store:
         used = {k: v for k, v in filters.items() if v is not None}
         where = " WHERE " + " AND ".join(f"{k}=?" for k in used) if used else ""
         return self.db.execute(f"{sql}{where} ORDER BY {order}", tuple(used.values()))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An explicit transaction (the connection autocommits otherwise)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.db:  # one transaction, committed on exit
@@ -161,6 +212,34 @@ class Store:
         for (data,) in self._select("SELECT data FROM sources", status=status or None).fetchall():
             yield SourceText.model_validate_json(data)
 
+    def iter_pending_sources(self, prefix: str, limit: int | None = None, redo: bool = False,
+                             batch: int = 500) -> Iterator[SourceText]:
+        """Ok sources without a triplet `prefix + id`, streamed in batches (one query per
+        batch, never one per item; constant memory)."""
+        sql = "SELECT rowid, data FROM sources WHERE status='ok' AND rowid > ?"
+        if not redo:
+            sql += " AND NOT EXISTS (SELECT 1 FROM triplets t WHERE t.id = ? || sources.id)"
+        sql += " ORDER BY rowid LIMIT ?"
+        last, n = 0, 0
+        while limit is None or n < limit:
+            args: tuple[Any, ...] = (last, prefix, batch) if not redo else (last, batch)
+            rows = self.db.execute(sql, args).fetchall()
+            if not rows:
+                return
+            for rowid, data in rows:
+                last = rowid
+                yield SourceText.model_validate_json(data)
+                n += 1
+                if limit is not None and n >= limit:
+                    return
+
+    def count_pending_sources(self, prefix: str, redo: bool = False) -> int:
+        sql = "SELECT COUNT(*) FROM sources WHERE status='ok'"
+        if redo:
+            return self.db.execute(sql).fetchone()[0]
+        sql += " AND NOT EXISTS (SELECT 1 FROM triplets t WHERE t.id = ? || sources.id)"
+        return self.db.execute(sql, (prefix,)).fetchone()[0]
+
     def count_sources(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM sources GROUP BY status"))
 
@@ -182,19 +261,81 @@ class Store:
     # -- LLM cache --------------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute(
-            "SELECT response, usage FROM llm_cache WHERE key=?", (key,)).fetchone()
+            "SELECT response, usage, thinking, finish_reason, unusable FROM llm_cache WHERE key=?",
+            (key,)).fetchone()
         if not row:
             return None
-        return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None}
+        return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None,
+                "thinking": row[2] or "", "finish_reason": row[3], "unusable": row[4]}
 
     def cache_put(self, key: str, model: str, request: dict[str, Any], text: str,
-                  usage: dict[str, Any] | None, latency_s: float) -> None:
+                  usage: dict[str, Any] | None, latency_s: float, *, thinking: str = "",
+                  finish_reason: str | None = None, endpoint: str | None = None,
+                  item_id: str | None = None, stage: str | None = None) -> None:
         self._write(
             "INSERT OR IGNORE INTO llm_cache(key, model, request, response, usage, latency_s, "
-            "created_at) VALUES (?,?,?,?,?,?,?)",
+            "created_at, thinking, finish_reason, endpoint, item_id, stage) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, model, json.dumps(request, ensure_ascii=False), text,
-             json.dumps(usage) if usage else None, latency_s, utcnow()),
+             json.dumps(usage) if usage else None, latency_s, utcnow(), thinking or None,
+             finish_reason, endpoint, item_id, stage),
         )
+
+    def cache_mark_unusable(self, key: str, reason: str) -> None:
+        """Record that the completion policy rejected this answer (it stays for the record)."""
+        self._write("UPDATE llm_cache SET unusable=? WHERE key=?", (reason[:1000], key))
+
+    def cache_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+
+    def cache_rows_for_items(self, item_ids: list[str]) -> list[tuple[Any, ...]]:
+        """Every cached answer made for these items, as rows for `put_cache_rows`."""
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(item_ids), 500):
+            chunk = item_ids[i:i + 500]
+            out += self.db.execute(
+                f"SELECT {_CACHE_COLS} FROM llm_cache WHERE item_id IN "
+                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
+    def put_cache_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        with self.transaction():
+            self.db.executemany(f"INSERT OR IGNORE INTO llm_cache({_CACHE_COLS}) VALUES "
+                                f"({','.join('?' * len(_CACHE_COLS.split(',')))})", rows)
+
+    def put_batch_requests(self, rows: list[tuple[Any, ...]]) -> None:
+        """(key, model, request JSON, item_id, stage, wave file) of requests sent as a batch."""
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO batch_requests(key, model, request, item_id, "
+                                "stage, wave) VALUES (?,?,?,?,?,?)", rows)
+
+    def batch_request(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT model, request, item_id, stage, wave FROM batch_requests "
+                              "WHERE key=?", (key,)).fetchone()
+        if not row:
+            return None
+        return {"model": row[0], "request": json.loads(row[1]), "item_id": row[2],
+                "stage": row[3], "wave": row[4]}
+
+    def merge_from(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Copy a shard store's results into this store in one transaction (idempotent: cache
+        rows are kept when present, result rows replaced). Returns rows copied per table."""
+        counts: dict[str, int] = {}
+        self.db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+        try:
+            with self.transaction():
+                for table, keep in MERGED_TABLES.items():
+                    cols = [r[1] for r in self.db.execute(f"PRAGMA shard.table_info({table})")]
+                    if not cols:
+                        continue
+                    names = ", ".join(cols)
+                    verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+                    cur = self.db.execute(f"{verb} INTO main.{table}({names}) "
+                                          f"SELECT {names} FROM shard.{table}")
+                    counts[table] = cur.rowcount
+        finally:
+            self.db.execute("DETACH DATABASE shard")
+        return counts
 
     def cache_rows(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -248,6 +389,10 @@ class Store:
                             lang=lang or None)
         return [EvalPrompt.model_validate_json(d) for (d,) in rows]
 
+    def get_eval_prompt(self, prompt_id: str) -> EvalPrompt | None:
+        row = self.db.execute("SELECT data FROM eval_prompts WHERE id=?", (prompt_id,)).fetchone()
+        return EvalPrompt.model_validate_json(row[0]) if row else None
+
     def put_generation(self, g: Generation) -> None:
         self._write("INSERT OR REPLACE INTO generations(model, prompt_id, data) VALUES (?,?,?)",
                     (g.model, g.prompt_id, g.model_dump_json()))
@@ -275,10 +420,39 @@ class Store:
     def has_judgment(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM judgments WHERE key=?", (key,)).fetchone() is not None
 
+    def put_rubric_score(self, r: RubricScore) -> None:
+        self._write("INSERT OR REPLACE INTO rubric_scores(key, prompt_id, model, judge, data) "
+                    "VALUES (?,?,?,?,?)", (r.key, r.prompt_id, r.model, r.judge,
+                                           r.model_dump_json()))
+
+    def rubric_scores(self, judge: str | None = None, model: str | None = None
+                      ) -> list[RubricScore]:
+        rows = self._select("SELECT data FROM rubric_scores", judge=judge or None,
+                            model=model or None)
+        return [RubricScore.model_validate_json(d) for (d,) in rows]
+
+    def has_rubric_score(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM rubric_scores WHERE key=?",
+                               (key,)).fetchone() is not None
+
+    def add_eval_prompt(self, p: EvalPrompt) -> bool:
+        """Insert a prompt unless its id is stored; returns whether it was added."""
+        cur = self._write("INSERT OR IGNORE INTO eval_prompts(id, set_name, lang, data) "
+                          "VALUES (?,?,?,?)", (p.id, p.set_name, p.lang, p.model_dump_json()))
+        return cur.rowcount == 1
+
     # -- review: users, sessions, assignments, decisions, versions -----------------------------
-    def add_user(self, username: str, pw_hash: str, role: str) -> None:
-        self._write("INSERT OR REPLACE INTO users(username, pw_hash, role, created_at) "
-                    "VALUES (?,?,?,?)", (username, pw_hash, role, utcnow()))
+    def add_user(self, username: str, pw_hash: str, role: str) -> bool:
+        """Create or reset a user; a reset (new password or role) ends the user's sessions.
+        Returns True when the user already existed."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            existed = self.db.execute("SELECT 1 FROM users WHERE username=?",
+                                      (username,)).fetchone() is not None
+            self.db.execute("INSERT OR REPLACE INTO users(username, pw_hash, role, created_at) "
+                            "VALUES (?,?,?,?)", (username, pw_hash, role, utcnow()))
+            self.db.execute("DELETE FROM sessions WHERE username=?", (username,))
+        return existed
 
     def get_user(self, username: str) -> dict[str, str] | None:
         row = self.db.execute("SELECT username, pw_hash, role FROM users WHERE username=?",
@@ -289,34 +463,93 @@ class Store:
         rows = self._select("SELECT username, role FROM users", "username", role=role or None)
         return [{"username": u, "role": r} for u, r in rows]
 
-    def put_session(self, token_hash: str, username: str, csrf: str, expires: float) -> None:
-        self._write("INSERT INTO sessions(token_hash, username, csrf, expires) VALUES (?,?,?,?)",
-                    (token_hash, username, csrf, expires))
+    def put_session(self, token_hash: str, username: str, csrf: str, expires: float,
+                    now: float) -> None:
+        self._write("INSERT INTO sessions(token_hash, username, csrf, expires, last_seen) "
+                    "VALUES (?,?,?,?,?)", (token_hash, username, csrf, expires, now))
 
     def get_session(self, token_hash: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT username, csrf, expires FROM sessions WHERE token_hash=?",
-                              (token_hash,)).fetchone()
-        return {"username": row[0], "csrf": row[1], "expires": row[2]} if row else None
+        row = self.db.execute("SELECT username, csrf, expires, last_seen FROM sessions "
+                              "WHERE token_hash=?", (token_hash,)).fetchone()
+        return ({"username": row[0], "csrf": row[1], "expires": row[2], "last_seen": row[3]}
+                if row else None)
+
+    def touch_session(self, token_hash: str, now: float) -> None:
+        self._write("UPDATE sessions SET last_seen=? WHERE token_hash=?", (now, token_hash))
 
     def delete_session(self, token_hash: str) -> None:
         self._write("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    def purge_sessions(self, now: float, idle_s: float) -> int:
+        """Delete expired and idle sessions; returns how many."""
+        return self._write("DELETE FROM sessions WHERE expires<? OR COALESCE(last_seen, 0)<?",
+                           (now, now - idle_s)).rowcount
+
+    def count_sessions(self, username: str | None = None) -> int:
+        return len(list(self._select("SELECT 1 FROM sessions", username=username)))
+
+    def add_login_failure(self, kind: str, key: str, at: float) -> None:
+        self._write("INSERT INTO login_failures(kind, key, at) VALUES (?,?,?)", (kind, key, at))
+
+    def login_failures(self, kind: str, key: str, since: float) -> list[float]:
+        rows = self.db.execute("SELECT at FROM login_failures WHERE kind=? AND key=? AND at>=? "
+                               "ORDER BY at", (kind, key, since))
+        return [r[0] for r in rows]
+
+    def clear_login_failures(self, kind: str, key: str) -> None:
+        self._write("DELETE FROM login_failures WHERE kind=? AND key=?", (kind, key))
+
+    def purge_login_failures(self, before: float) -> None:
+        self._write("DELETE FROM login_failures WHERE at<?", (before,))
+
+    def put_login_token(self, token_hash: str, expires: float, now: float,
+                        keep: int = 10_000) -> None:
+        """Store a login form token; expired ones go, and at most `keep` stay (oldest go)."""
+        with self.db:
+            self.db.execute("DELETE FROM login_tokens WHERE expires<?", (now,))
+            self.db.execute("INSERT OR REPLACE INTO login_tokens(token_hash, expires) "
+                            "VALUES (?,?)", (token_hash, expires))
+            self.db.execute("DELETE FROM login_tokens WHERE token_hash NOT IN (SELECT token_hash "
+                            "FROM login_tokens ORDER BY expires DESC LIMIT ?)", (keep,))
+
+    def take_login_token(self, token_hash: str, now: float) -> bool:
+        """Consume a login form token; True once for a token that exists and has not expired."""
+        with self.db:
+            self.db.execute("DELETE FROM login_tokens WHERE expires<?", (now,))
+            return self.db.execute("DELETE FROM login_tokens WHERE token_hash=?",
+                                   (token_hash,)).rowcount == 1
+
+    def audit(self, actor: str, action: str, item_id: str | None = None, detail: str = "",
+              address: str | None = None) -> None:
+        self._write("INSERT INTO audit_log(at, actor, action, item_id, detail, address) "
+                    "VALUES (?,?,?,?,?,?)", (utcnow(), actor, action, item_id, detail, address))
+
+    def audit_log(self, action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        keys = ("id", "at", "actor", "action", "item_id", "detail", "address")
+        rows = self._select(f"SELECT {', '.join(keys)} FROM audit_log", "id DESC",
+                            action=action).fetchmany(limit)
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def assign(self, item_id: str, reviewer: str) -> bool:
         cur = self._write("INSERT OR IGNORE INTO assignments(item_id, reviewer, created_at) "
                           "VALUES (?,?,?)", (item_id, reviewer, utcnow()))
         return cur.rowcount == 1
 
-    def assignments(self, reviewer: str | None = None) -> list[tuple[str, str]]:
+    def assignments(self, reviewer: str | None = None,
+                    item_id: str | None = None) -> list[tuple[str, str]]:
         return list(self._select("SELECT item_id, reviewer FROM assignments",
-                                 reviewer=reviewer or None))
+                                 reviewer=reviewer or None, item_id=item_id))
 
     def add_review(self, item_id: str, reviewer: str, decision: str, reason: str,
-                   version: int) -> None:
-        self._write("INSERT INTO reviews(item_id, reviewer, decision, reason, version, created_at) "
-                    "VALUES (?,?,?,?,?,?)", (item_id, reviewer, decision, reason, version, utcnow()))
+                   version: int, round: int = 0, fields: str = "") -> int:
+        cur = self._write("INSERT INTO reviews(item_id, reviewer, decision, reason, version, "
+                          "created_at, round, fields) VALUES (?,?,?,?,?,?,?,?)",
+                          (item_id, reviewer, decision, reason, version, utcnow(), round, fields))
+        return int(cur.lastrowid or 0)
 
     def reviews(self, item_id: str | None = None) -> list[dict[str, Any]]:
-        keys = ("id", "item_id", "reviewer", "decision", "reason", "version", "created_at")
+        keys = ("id", "item_id", "reviewer", "decision", "reason", "version", "created_at",
+                "round", "fields")
         rows = self._select(f"SELECT {', '.join(keys)} FROM reviews", "id", item_id=item_id or None)
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
@@ -346,6 +579,149 @@ class Store:
         rows = self.db.execute("SELECT version, editor, diff, created_at FROM triplet_versions "
                                "WHERE item_id=? ORDER BY version", (item_id,))
         return [{"version": v, "editor": e, "diff": d, "created_at": c} for v, e, d, c in rows]
+
+    def version_data(self, item_id: str, version: int) -> Triplet | None:
+        """The triplet as saved in `version` (None for version 0 or an unknown one)."""
+        row = self.db.execute("SELECT data FROM triplet_versions WHERE item_id=? AND version=?",
+                              (item_id, version)).fetchone()
+        return Triplet.model_validate_json(row[0]) if row else None
+
+    # review: refinement requests (send back -> model refines -> re-review)
+    _REF_KEYS = ("id", "item_id", "round", "review_id", "reviewer", "feedback", "fields",
+                 "from_version", "before", "to_version", "status", "reason", "model",
+                 "cache_keys", "attempts", "created_at", "finished_at")
+
+    def _ref(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        d = dict(zip(self._REF_KEYS, row, strict=True))
+        d["fields"], d["cache_keys"] = json.loads(d["fields"]), json.loads(d["cache_keys"])
+        return d
+
+    def send_back(self, t: Triplet, reviewer: str, feedback: str, fields: list[str],
+                  version: int, round: int) -> int | None:
+        """Record a send-back decision and its refinement request, and mark the item
+        `refining`, in one transaction; None when the item changed (version) or was already
+        sent back in this round."""
+        before = t.model_dump_json()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT MAX(version) FROM triplet_versions WHERE item_id=?",
+                                  (t.id,)).fetchone()
+            taken = self.db.execute("SELECT 1 FROM refinements WHERE item_id=? AND round=?",
+                                    (t.id, round + 1)).fetchone()
+            if (row[0] or 0) != version or taken:
+                return None
+            cur = self.db.execute(
+                "INSERT INTO reviews(item_id, reviewer, decision, reason, version, created_at, "
+                "round, fields) VALUES (?,?,?,?,?,?,?,?)",
+                (t.id, reviewer, "send_back", feedback, version, utcnow(), round,
+                 ",".join(fields)))
+            review_id = cur.lastrowid
+            self.db.execute(
+                "INSERT INTO refinements(item_id, round, review_id, reviewer, feedback, fields, "
+                "from_version, before, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (t.id, round + 1, review_id, reviewer, feedback, json.dumps(fields), version,
+                 before, "pending", utcnow()))
+            t.status = "refining"
+            t.updated_at = utcnow()
+            self.db.execute("UPDATE triplets SET status=?, data=?, updated_at=? WHERE id=?",
+                            (t.status, t.model_dump_json(), t.updated_at, t.id))
+        return int(review_id or 0)
+
+    def refinements(self, item_id: str | None = None,
+                    status: str | None = None) -> list[dict[str, Any]]:
+        rows = self._select(f"SELECT {', '.join(self._REF_KEYS)} FROM refinements", "id",
+                            item_id=item_id, status=status)
+        return [self._ref(r) for r in rows]
+
+    def review_rounds(self) -> dict[str, int]:
+        """item -> finished refinements (its current review round), for items with any."""
+        return dict(self.db.execute("SELECT item_id, COUNT(*) FROM refinements WHERE status IN "
+                                    "('done', 'failed') GROUP BY item_id"))
+
+    def triplet_heads(self, ids: list[str] | None = None) -> list[tuple[str, str, str | None,
+                                                                       str | None]]:
+        """(id, status, category, genre) of triplets without reading their texts."""
+        if ids is None:
+            return list(self.db.execute("SELECT id, status, category, genre FROM triplets "
+                                        "ORDER BY rowid"))
+        out: list[tuple[str, str, str | None, str | None]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out += self.db.execute("SELECT id, status, category, genre FROM triplets WHERE id IN "
+                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
+    def review_round(self, item_id: str) -> int:
+        """How many refinements of the item have finished (the current review round)."""
+        row = self.db.execute("SELECT COUNT(*) FROM refinements WHERE item_id=? AND status IN "
+                              "('done', 'failed')", (item_id,)).fetchone()
+        return int(row[0])
+
+    def refinement_attempt(self, ref_id: int, error: str | None = None) -> None:
+        """Count a start of work on a refinement (and the transient error that ended it)."""
+        if error is None:
+            self._write("UPDATE refinements SET attempts=attempts+1, status='running' WHERE id=?",
+                        (ref_id,))
+        else:
+            self._write("UPDATE refinements SET reason=?, status='pending' WHERE id=?",
+                        (error, ref_id))
+
+    def finish_refinement(self, ref_id: int, t: Triplet | None, editor: str, diff: str,
+                          status: str, reason: str, model: str | None,
+                          cache_keys: list[str]) -> int | None:
+        """Store the refined triplet as the item's next version (if any) and close the request,
+        in one transaction. Idempotent: a request already finished writes nothing again.
+        Returns the new version (None when no version was written)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT item_id, status, to_version FROM refinements WHERE id=?",
+                                  (ref_id,)).fetchone()
+            if row is None:
+                raise KeyError(ref_id)
+            if row[1] in ("done", "failed"):
+                return row[2]
+            new_version = None
+            if t is not None:
+                t.updated_at = utcnow()
+                cur = self.db.execute("SELECT MAX(version) FROM triplet_versions WHERE item_id=?",
+                                      (row[0],)).fetchone()
+                new_version = (cur[0] or 0) + 1
+                self.db.execute(
+                    "INSERT INTO triplet_versions(item_id, version, editor, data, diff, "
+                    "created_at) VALUES (?,?,?,?,?,?)",
+                    (row[0], new_version, editor, t.model_dump_json(), diff, utcnow()))
+                self.db.execute("UPDATE triplets SET status=?, data=?, updated_at=? WHERE id=?",
+                                (t.status, t.model_dump_json(), t.updated_at, row[0]))
+            else:
+                cur_t = self.get_triplet(row[0])
+                if cur_t is not None:
+                    cur_t.status = "needs_review"
+                    cur_t.reasons.append(f"refinement failed: {reason}")
+                    self.db.execute("UPDATE triplets SET status=?, data=?, updated_at=? "
+                                    "WHERE id=?", (cur_t.status, cur_t.model_dump_json(),
+                                                   utcnow(), row[0]))
+            self.db.execute(
+                "UPDATE refinements SET status=?, reason=?, to_version=?, model=?, cache_keys=?, "
+                "finished_at=? WHERE id=?", (status, reason, new_version, model,
+                                             json.dumps(cache_keys), utcnow(), ref_id))
+        return new_version
+
+    # review: guidelines and settings
+    def guideline(self, genre: str) -> dict[str, str] | None:
+        row = self.db.execute("SELECT genre, text, editor, updated_at FROM guidelines "
+                              "WHERE genre=?", (genre,)).fetchone()
+        return dict(zip(("genre", "text", "editor", "updated_at"), row, strict=True)) if row else None
+
+    def set_guideline(self, genre: str, text: str, editor: str) -> None:
+        self._write("INSERT OR REPLACE INTO guidelines(genre, text, editor, updated_at) "
+                    "VALUES (?,?,?,?)", (genre, text, editor, utcnow()))
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM review_settings WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_setting(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO review_settings(key, value) VALUES (?,?)", (key, value))
 
     # -- usefulness ---------------------------------------------------------------------------
     def put_usefulness(self, triplet_id: str, version: int, scorer: str, template_hash: str,

@@ -64,16 +64,87 @@ def import_file(db: Path, path: Path, importer, what: str) -> None:
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
-def backend_or_fail(backend: str, model: str | None, base_url: str | None, api_key_env: str,
-             concurrency: int, n_ctx: int = 8192):
-    import os
-
+def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] | None,
+                    api_key_env: str, concurrency: int, n_ctx: int = 8192,
+                    endpoints: Path | None = None, json_schema: bool = True):
+    """The backend the options name, or a clean exit with the reason."""
     from ..llm import LLMError, make_backend
     from ..llm.models import ModelError
 
     try:
-        return make_backend(backend, model=model, base_url=base_url,
-                            api_key=os.environ.get(api_key_env), concurrency=concurrency,
-                            n_ctx=n_ctx)
+        return make_backend(backend, model=model, base_url=base_url or None,
+                            endpoints=str(endpoints) if endpoints else None,
+                            api_key_env=api_key_env, concurrency=concurrency, n_ctx=n_ctx,
+                            json_schema=json_schema)
     except (LLMError, ModelError) as e:
         raise fail(str(e)) from None
+
+
+def call_logger():
+    """A CachedBackend listener printing one plain line per LLM answer to stderr: elapsed time,
+    stage, item, tokens and tokens/s (readable on a terminal and in a log file alike)."""
+    import time
+
+    t0 = time.monotonic()
+
+    def log(request, resp) -> None:
+        el = time.monotonic() - t0
+        stamp = f"{int(el // 60):02d}:{el % 60:04.1f}"
+        if resp.cached:
+            what = "cached"
+        else:
+            n = resp.completion_tokens
+            rate = n / resp.latency_s if resp.latency_s else 0.0
+            what = f"{n} tokens in {resp.latency_s:.1f}s ({rate:.1f} tok/s)"
+            if resp.truncated:
+                what += " TRUNCATED"
+        err.print(f"[{stamp}] {request.stage or '-':<18} {request.item or '-':<24} {what}",
+                  markup=False, highlight=False)
+
+    return log
+
+
+def print_summary(summary) -> None:
+    """The run's counts, then tokens, latency and cost per stage and model."""
+    console.print(f"run {summary.run_id} ({summary.executor}): {summary.pending} texts in "
+                  f"{summary.elapsed_s:.1f}s; {dict(summary.statuses)}; LLM calls "
+                  f"{summary.llm_calls}, cache hits {summary.cache_hits}")
+    if summary.accounting:
+        console.print(accounting_table(summary.accounting))
+    for sid, e in summary.errors.items():
+        warn("failed", f"{sid}: {e} (rerun to retry)", "red")
+
+
+def accounting_table(rows: list[dict]):
+    from rich.table import Table
+
+    t = Table("stage", "model", "calls", "cache hits", "prompt tok", "completion tok",
+              "truncated", "unusable", "p50 s", "p95 s", "cost $", title="LLM usage")
+    for r in rows:
+        cost = r.get("cost_usd")
+        t.add_row(r["stage"], r["model"], str(r["calls"]), str(r["cache_hits"]),
+                  f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", str(r["truncated"]),
+                  str(r.get("unusable", 0)), str(r["latency_p50_s"] or "-"),
+                  str(r["latency_p95_s"] or "-"), f"{cost:.4f}" if cost is not None else "-")
+    return t
+
+
+def triplet_panel(trip):
+    """A finished triplet for the terminal: status, prompt, reasoning (cut), scores, reasons."""
+    from rich.console import Group
+    from rich.panel import Panel
+
+    def lit(text: str) -> Text:
+        return Text(text)  # model output is shown literally, never as markup
+
+    thought = trip.thought if len(trip.thought) <= 600 else trip.thought[:600] + " …"
+    parts = [lit(f"prompt: {trip.query or '-'}"), lit(f"reasoning: {thought or '-'}")]
+    if trip.scores:
+        parts.append(lit("scores: " + ", ".join(f"{k}={v}" for k, v in
+                                                trip.scores.model_dump().items())
+                         + f" (sum {trip.scores.total})"))
+    for r in trip.reasons:
+        parts.append(lit(f"reason: {r}"))
+    style = {"accepted": "green", "rejected": "red"}.get(trip.status, "yellow")
+    title = f"{trip.id} [{trip.status}] {trip.genre or ''}"
+    return Panel(Group(*parts), title=Text(title), border_style=style)

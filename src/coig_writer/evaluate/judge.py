@@ -1,8 +1,12 @@
-"""LLM judging: pairwise in both orders (inconsistent verdicts are ties) and K-way ranking.
+"""LLM judging: pairwise in both orders (inconsistent verdicts are ties), K-way ranking, and
+rubric scoring (WritingBench: one call per criterion, 1-10 against the criterion's bands).
 
-Judge prompts are versioned templates (`judge_pairwise`, `judge_ranking`, zh/en by the prompt's
-language); every verdict records the judge model and template hash; calls go through the cache,
-so reruns only judge what is missing.
+Work is cut into small serializable `JudgeTask`s (`Judge.tasks`), each done by `Judge.do`
+(which returns a record and writes nothing), so any executor can run them; `Judge.run` is a
+bounded-concurrency gather that stores results. Judge prompts are versioned templates; every
+verdict records the judge and template hash; calls go through the cache, so reruns only ask what
+is missing. A JSON answer that lacks a required field (verdict, score) raises ValueError in the
+parser, so the judge is asked again with the error shown.
 """
 
 from __future__ import annotations
@@ -14,26 +18,47 @@ import re
 import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
-from ..llm import Backend, CachedBackend, ChatRequest, JSONOutputError, LLMError, chat_json
+from pydantic import BaseModel
+
+from ..llm import Backend, CachedBackend, ChatRequest, LLMError
+from ..llm.policy import CompletionError, CompletionPolicy, complete_json
 from ..prompts import load_template
-from ..records import EvalPrompt, Generation, Judgment
+from ..records import Criterion, EvalPrompt, Generation, Judgment, RubricScore
 from ..store import Store
 from .stats import Outcome, outcomes_from_ranking
 
 DIMENSIONS = ("content_quality", "creative_merit", "cultural_appropriateness", "task_fulfilment",
               "overall")
-_TIE = {"tie", "equal", "draw", "平局", "相同", "一样", "none"}
+MODES = ("pairwise", "ranking", "rubric")
+VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+_TIE = {"tie", "equal", "draw", "平局", "相同", "一样", "none", "a=b"}
+
+RUBRIC_SCHEMA = {"type": "object", "properties": {
+    "reason": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 10}},
+    "required": ["reason", "score"], "additionalProperties": False}
+_V = {"type": "string", "enum": ["A", "B", "tie"]}
+PAIR_SCHEMA = {"type": "object", "properties": {
+    **{d: _V for d in DIMENSIONS}, "verdict": {"type": "string", "enum": list(VERDICTS)},
+    "reason": {"type": "string"}}, "required": [*DIMENSIONS, "verdict", "reason"]}
+RANK_SCHEMA = {"type": "object", "properties": {
+    "ranking": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}},
+    "required": ["ranking", "reason"]}
 
 
 def norm_verdict(value: Any) -> str | None:
-    s = str(value or "").strip().strip("\"'“”").lower()
+    s = str(value or "").strip().strip("\"'“”[]").lower()
     if s in ("a", "answer a", "回答a", "回答 a"):
         return "A"
     if s in ("b", "answer b", "回答b", "回答 b"):
         return "B"
     return "tie" if s in _TIE else None
+
+
+def norm_verdict5(value: Any) -> str | None:
+    s = str(value or "").strip().strip("\"'“”[]").replace(" ", "").upper()
+    return s if s in VERDICTS else None
 
 
 def _label(item: Any, labels: str) -> str | None:
@@ -43,117 +68,254 @@ def _label(item: Any, labels: str) -> str | None:
     return hits[0] if hits else None
 
 
+# -- parsers: raise ValueError for unusable answers, so the judge is asked again -------------
+def parse_pair(obj: dict[str, Any]) -> tuple[dict[str, str], str, str]:
+    """(dimension -> A/B/tie, five-level verdict, reason); `overall` is required."""
+    dims = {d: v for d in DIMENSIONS if (v := norm_verdict(obj.get(d)))}
+    v5 = norm_verdict5(obj.get("verdict"))
+    if "overall" not in dims and v5:
+        dims["overall"] = "A" if v5.startswith("A>") else "B" if v5.startswith("B>") else "tie"
+    if "overall" not in dims:
+        raise ValueError('the answer has no usable "overall" verdict: give "overall" as '
+                         '"A", "B" or "tie"')
+    slight = {"A": "A>B", "B": "B>A", "tie": "A=B"}[dims["overall"]]
+    if v5 is None or v5 not in (slight, slight.replace(">", ">>")):  # absent or contradicting
+        v5 = slight
+    return dims, v5, str(obj.get("reason", ""))
+
+
+def parse_rubric(obj: dict[str, Any]) -> tuple[float, str]:
+    """(score 1-10, reason); `score` is required."""
+    raw = obj.get("score")
+    try:
+        score = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f'the answer has no usable "score" (got {raw!r}): give "score" as an '
+                         "integer from 1 to 10") from None
+    if not 1 <= score <= 10:
+        raise ValueError(f'"score" must be from 1 to 10, got {raw!r}')
+    return score, str(obj.get("reason", ""))
+
+
+def parse_rank(obj: dict[str, Any], labels: str) -> tuple[list[str], str]:
+    ranked = obj.get("ranking")
+    if not isinstance(ranked, list):  # small judges rename the key
+        ranked = next((v for v in obj.values() if isinstance(v, list)), [])
+    seen = [lab for lab in dict.fromkeys(_label(x, labels) for x in ranked) if lab]
+    if len(seen) < len(labels) - 1:
+        raise ValueError(f'"ranking" must list every answer label ({", ".join(labels)}); '
+                         f"got {ranked!r}")
+    return seen + [lab for lab in labels if lab not in seen], str(obj.get("reason", ""))
+
+
+def _build(messages: list[dict[str, str]], schema: dict[str, Any] | None, **params: Any
+           ) -> ChatRequest:
+    """A request constrained by a JSON Schema where the server supports one."""
+    return ChatRequest.build(messages, json_schema=schema, **params)
+
+
+class JudgeTask(BaseModel):
+    """One unit of judging work, small and serializable: pairwise (models in shown order A, B),
+    ranking (models in shown order) or rubric (one model, one criterion)."""
+
+    mode: Literal["pairwise", "ranking", "rubric"]
+    prompt_id: str
+    models: list[str]
+    criterion: int | None = None
+    judge: str
+
+    @property
+    def key(self) -> str:
+        if self.mode == "rubric":
+            return f"rubric|{self.judge}|{self.prompt_id}|{self.models[0]}|{self.criterion}"
+        kind, models = ("pair", self.models) if self.mode == "pairwise" else \
+            ("rank", sorted(self.models))
+        return f"{kind}|judge|{self.judge}|{self.prompt_id}|{'>'.join(models)}"
+
+
+def bands_text(c: Criterion) -> str:
+    return "\n".join(f"- {k}: {v}" for k, v in c.bands.items()) or "-"
+
+
 class Judge:
     """Runs judgments with one judge model; `name` identifies it in records."""
 
     def __init__(self, store: Store, backend: Backend, name: str | None = None, *,
                  max_tokens: int = 300, max_answer_chars: int = 6000, concurrency: int = 4,
-                 seed: int = 0):
+                 seed: int = 0, attempts: int = 3):
         self.store = store
         self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
         self.name = name or self.llm.model_id
         self.max_tokens = max_tokens
         self.max_answer_chars = max_answer_chars
-        self.sem = asyncio.Semaphore(max(1, concurrency))
+        self.concurrency = max(1, concurrency)
+        self.sem = asyncio.Semaphore(self.concurrency)
         self.seed = seed
+        self.policy = CompletionPolicy(attempts=attempts)
         self.failures: dict[str, str] = {}
+        self._prompts: dict[str, EvalPrompt] = {}
 
     def _cut(self, text: str) -> str:
         return text if len(text) <= self.max_answer_chars else text[: self.max_answer_chars] + " …"
 
-    async def _ask(self, template: str, lang: str, **variables: Any) -> tuple[dict, list[str], str]:
-        tpl = load_template(template, lang)
-        retry = load_template("json_retry", lang)
-        req = ChatRequest.build(tpl.render(**variables), tags={template: tpl.sha256,
-                                                               "json_retry": retry.sha256},
-                                temperature=0.0, max_tokens=self.max_tokens, json_mode=True,
-                                seed=self.seed)
-        async with self.sem:
-            obj, resps = await chat_json(self.llm, req, retry.user, retries=1)
-        return obj, [r.key or "" for r in resps], tpl.sha256
+    # -- planning -------------------------------------------------------------------------
+    def tasks(self, prompts: list[EvalPrompt], models: list[str], mode: str = "pairwise",
+              *, include_done: bool = False) -> list[JudgeTask]:
+        """Every task of a run over the prompts that the models answered (rubric: each model's
+        answer on each criterion; pairwise: each pair in both orders); done ones are left out
+        unless `include_done`."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        have = {(g.model, g.prompt_id) for g in self.store.generations()}
+        out: list[JudgeTask] = []
+        for p in prompts:
+            self._prompts[p.id] = p
+            mine = [m for m in models if (m, p.id) in have]
+            if mode == "rubric":
+                out += [JudgeTask(mode="rubric", prompt_id=p.id, models=[m], criterion=c,
+                                  judge=self.name) for m in mine for c in range(len(p.criteria))]
+            elif mode == "ranking" and len(mine) >= 2:
+                order = sorted(mine)
+                random.Random(f"{self.seed}:{p.id}").shuffle(order)
+                out.append(JudgeTask(mode="ranking", prompt_id=p.id, models=order,
+                                     judge=self.name))
+            elif mode == "pairwise":
+                for a, b in itertools.combinations(mine, 2):
+                    out += [JudgeTask(mode="pairwise", prompt_id=p.id, models=[a, b],
+                                      judge=self.name),
+                            JudgeTask(mode="pairwise", prompt_id=p.id, models=[b, a],
+                                      judge=self.name)]
+        if include_done:
+            return out
+        done = self.store.has_rubric_score if mode == "rubric" else self.store.has_judgment
+        return [t for t in out if not done(t.key)]
+
+    def planned(self, prompts: list[EvalPrompt], models: list[str], mode: str) -> int:
+        return len(self.tasks(prompts, models, mode))
+
+    def requests(self, task: JudgeTask) -> tuple[ChatRequest, str]:
+        """The first request of a task and the template hash (also used by `estimate`)."""
+        p = self._prompt(task.prompt_id)
+        gens = [self._gen(m, p.id) for m in task.models]
+        if task.mode == "pairwise":
+            name, schema = "judge_pairwise", PAIR_SCHEMA
+            tpl = load_template(name, p.lang)
+            msgs = tpl.render(prompt=p.prompt, answer_a=self._cut(gens[0].answer),
+                              answer_b=self._cut(gens[1].answer))
+        elif task.mode == "ranking":
+            name, schema = "judge_ranking", RANK_SCHEMA
+            tpl = load_template(name, p.lang)
+            labels = string.ascii_uppercase[: len(gens)]
+            answers = "\n\n".join(f"[{lab}]\n<<<\n{self._cut(g.answer)}\n>>>"
+                                  for lab, g in zip(labels, gens, strict=True))
+            msgs = tpl.render(prompt=p.prompt, k=len(gens), labels=", ".join(labels),
+                              answers=answers)
+        else:
+            name, schema = "judge_rubric", RUBRIC_SCHEMA
+            tpl = load_template(name, p.lang)
+            c = p.criteria[task.criterion or 0]
+            msgs = tpl.render(prompt=p.prompt, answer=self._cut(gens[0].answer),
+                              criterion=c.name, description=c.description, bands=bands_text(c))
+        retry = load_template("json_retry", p.lang)
+        req = _build(msgs, schema, tags={name: tpl.sha256, "json_retry": retry.sha256},
+                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed)
+        return req, tpl.sha256
+
+    def _prompt(self, pid: str) -> EvalPrompt:
+        if pid not in self._prompts:
+            p = self.store.get_eval_prompt(pid)
+            if p is None:
+                raise KeyError(f"prompt {pid} is not in the store")
+            self._prompts[pid] = p
+        return self._prompts[pid]
+
+    def _gen(self, model: str, pid: str) -> Generation:
+        gens = self.store.generations(model, pid)
+        if not gens:
+            raise KeyError(f"no answer of {model} to {pid}")
+        return gens[0]
+
+    # -- doing ----------------------------------------------------------------------------
+    async def do(self, task: JudgeTask) -> Judgment | RubricScore | None:
+        """Do one task; returns its record (not stored) or None, with the reason in
+        `failures[task.key]`."""
+        p = self._prompt(task.prompt_id)
+        req, h = self.requests(task)
+        retry = load_template("json_retry", p.lang).user
+        if task.mode == "pairwise":
+            parse: Callable[[dict[str, Any]], Any] = parse_pair
+        elif task.mode == "ranking":
+            labels = string.ascii_uppercase[: len(task.models)]
+            def parse(obj: dict[str, Any]) -> Any:
+                return parse_rank(obj, labels)
+        else:
+            parse = parse_rubric
+        try:
+            async with self.sem:
+                value, resps = await complete_json(self.llm, req, parse, retry_message=retry,
+                                                   policy=self.policy)
+        except (CompletionError, LLMError) as e:
+            self.failures[task.key] = str(e)[:300]
+            return None
+        keys = [r.key or "" for r in resps]
+        if task.mode == "rubric":
+            score, reason = value
+            c = p.criteria[task.criterion or 0]
+            return RubricScore(prompt_id=p.id, model=task.models[0], criterion=task.criterion or 0,
+                               criterion_name=c.name, score=score, reason=reason,
+                               judge=self.name, template_hash=h, cache_keys=keys)
+        if task.mode == "pairwise":
+            dims, v5, reason = value
+            a, b = task.models
+            label = {"A": a, "B": b, "tie": "tie"}
+            return Judgment(prompt_id=p.id, kind="pair", models=[a, b], judge=self.name,
+                            winner=label[dims["overall"]],
+                            dimensions={d: label[v] for d, v in dims.items()},
+                            cache_keys=keys, template_hash=h, reason=reason, verdict=v5)
+        seen, reason = value
+        by_label = dict(zip(string.ascii_uppercase, task.models, strict=False))
+        return Judgment(prompt_id=p.id, kind="rank", models=sorted(task.models), judge=self.name,
+                        ranks={by_label[lab]: float(r) for r, lab in enumerate(seen, 1)},
+                        cache_keys=keys, template_hash=h, reason=reason)
+
+    def save(self, record: Judgment | RubricScore | None) -> None:
+        if isinstance(record, RubricScore):
+            self.store.put_rubric_score(record)
+        elif record is not None:
+            self.store.put_judgment(record)
+
+    async def _do_and_save(self, task: JudgeTask) -> Judgment | RubricScore | None:
+        rec = await self.do(task)
+        self.save(rec)
+        return rec
 
     async def pair(self, p: EvalPrompt, first: Generation, second: Generation) -> Judgment | None:
-        """Judge `first` shown as A against `second` shown as B."""
-        j = Judgment(prompt_id=p.id, kind="pair", models=[first.model, second.model],
-                     judge=self.name)
-        if self.store.has_judgment(j.key):
+        """Judge `first` shown as A against `second` shown as B (None when already judged)."""
+        self._prompts[p.id] = p
+        t = JudgeTask(mode="pairwise", prompt_id=p.id, models=[first.model, second.model],
+                      judge=self.name)
+        if self.store.has_judgment(t.key):
             return None
-        try:
-            obj, keys, h = await self._ask("judge_pairwise", p.lang, prompt=p.prompt,
-                                           answer_a=self._cut(first.answer),
-                                           answer_b=self._cut(second.answer))
-        except (JSONOutputError, LLMError) as e:
-            self.failures[j.key] = str(e)[:300]
-            return None
-        label = {"A": first.model, "B": second.model, "tie": "tie"}
-        dims = {d: label[v] for d in DIMENSIONS if (v := norm_verdict(obj.get(d)))}
-        if "overall" not in dims:
-            self.failures[j.key] = f"no usable overall verdict in {obj!r}"[:300]
-            return None
-        j.winner, j.dimensions, j.cache_keys, j.template_hash = dims["overall"], dims, keys, h
-        j.reason = str(obj.get("reason", ""))
-        self.store.put_judgment(j)
-        return j
+        return await self._do_and_save(t)  # type: ignore[return-value]
 
     async def rank(self, p: EvalPrompt, gens: list[Generation]) -> Judgment | None:
         """Rank K answers shown under letters in a per-prompt random order."""
-        order = sorted(gens, key=lambda g: g.model)
-        random.Random(f"{self.seed}:{p.id}").shuffle(order)
-        labels = string.ascii_uppercase[: len(order)]
-        j = Judgment(prompt_id=p.id, kind="rank", models=sorted(g.model for g in gens),
-                     judge=self.name)
-        if self.store.has_judgment(j.key):
-            return None
-        answers = "\n\n".join(f"[{lab}]\n<<<\n{self._cut(g.answer)}\n>>>"
-                              for lab, g in zip(labels, order, strict=True))
-        try:
-            obj, keys, h = await self._ask("judge_ranking", p.lang, prompt=p.prompt,
-                                           k=len(order), labels=", ".join(labels),
-                                           answers=answers)
-        except (JSONOutputError, LLMError) as e:
-            self.failures[j.key] = str(e)[:300]
-            return None
-        ranked = obj.get("ranking")
-        if not isinstance(ranked, list):  # small judges rename the key
-            ranked = next((v for v in obj.values() if isinstance(v, list)), [])
-        seen = [lab for lab in dict.fromkeys(_label(x, labels) for x in ranked) if lab]
-        if len(seen) < len(labels) - 1:
-            self.failures[j.key] = f"ranking does not cover the answers: {ranked}"[:300]
-            return None
-        seen += [lab for lab in labels if lab not in seen]  # one omitted label ranks last
-        by_label = dict(zip(labels, order, strict=True))
-        j.ranks = {by_label[lab].model: float(r) for r, lab in enumerate(seen, 1)}
-        j.cache_keys, j.template_hash, j.reason = keys, h, str(obj.get("reason", ""))
-        self.store.put_judgment(j)
-        return j
+        ts = self.tasks([p], [g.model for g in gens], "ranking")
+        return await self._do_and_save(ts[0]) if ts else None  # type: ignore[return-value]
 
     async def run(self, prompts: list[EvalPrompt], models: list[str], mode: str = "pairwise",
                   on_item: Callable[[], None] | None = None) -> int:
-        """Judge every prompt that all `models` answered; returns the number of new verdicts."""
-        gens: dict[tuple[str, str], Generation] = {(g.model, g.prompt_id): g
-                                                   for g in self.store.generations()}
-        tasks = []
-        for p in prompts:
-            mine = [gens[(m, p.id)] for m in models if (m, p.id) in gens]
-            if mode == "ranking" and len(mine) >= 2:
-                tasks.append(self.rank(p, mine))
-            elif mode == "pairwise":
-                for a, b in itertools.combinations(mine, 2):
-                    tasks += [self.pair(p, a, b), self.pair(p, b, a)]
+        """Judge every prompt that the models answered; returns the number of new records."""
+        tasks = self.tasks(prompts, models, mode)
 
-        async def tick(coro: Any) -> Judgment | None:
-            out = await coro
+        async def one(t: JudgeTask) -> Judgment | RubricScore | None:
+            rec = await self._do_and_save(t)
             if on_item:
                 on_item()
-            return out
+            return rec
 
-        done = await asyncio.gather(*(tick(t) for t in tasks))
+        done = await asyncio.gather(*(one(t) for t in tasks))
         return sum(1 for d in done if d is not None)
-
-    def planned(self, prompts: list[EvalPrompt], models: list[str], mode: str) -> int:
-        have = {(g.model, g.prompt_id) for g in self.store.generations()}
-        n = [sum((m, p.id) in have for m in models) for p in prompts]
-        return sum(1 for k in n if k >= 2) if mode == "ranking" else sum(k * (k - 1) for k in n)
 
 
 def pair_outcomes(judgments: Iterable[Judgment]) -> tuple[list[Outcome], dict[str, int]]:
@@ -188,3 +350,48 @@ def rank_outcomes(judgments: Iterable[Judgment]) -> list[Outcome]:
         if j.kind == "rank" and j.ranks:
             out += outcomes_from_ranking(j.prompt_id, j.ranks)
     return out
+
+
+class JudgeJob:
+    """The executor-facing job (see `coig_writer.executors`): an item is a `JudgeTask`; the
+    result is the stored verdict or rubric score. Rebuilt on a worker by `judge_job(spec, ...)`;
+    register it with `register_job("judge", "coig_writer.evaluate.judge:judge_job")`."""
+
+    kind = "judge"
+
+    def __init__(self, judge: Judge, prompts: list[EvalPrompt] | None = None,
+                 models: list[str] | None = None, mode: str = "pairwise"):
+        self.judge, self.prompts, self.models, self.mode = judge, prompts or [], models or [], mode
+
+    def spec(self) -> dict[str, Any]:
+        j = self.judge
+        return {"kind": self.kind, "name": j.name, "mode": self.mode, "models": self.models,
+                "max_tokens": j.max_tokens, "max_answer_chars": j.max_answer_chars,
+                "seed": j.seed, "attempts": j.policy.attempts}
+
+    def pending(self, limit: int | None = None) -> Iterable[JudgeTask]:
+        tasks = self.judge.tasks(self.prompts, self.models, self.mode)
+        return tasks if limit is None else tasks[:limit]
+
+    def count_pending(self, limit: int | None = None) -> int:
+        return len(list(self.pending(limit)))
+
+    def item_id(self, item: JudgeTask) -> str:
+        return item.key
+
+    async def process(self, item: JudgeTask | dict[str, Any]) -> Any:
+        from ..executors.base import ItemResult
+
+        task = item if isinstance(item, JudgeTask) else JudgeTask.model_validate(item)
+        rec = await self.judge.do(task)
+        self.judge.save(rec)
+        if rec is None:
+            return ItemResult(task.key, "failed", self.judge.failures.get(task.key))
+        return ItemResult(task.key, "done", rec)
+
+
+def judge_job(spec: dict[str, Any], store: Store, llm: CachedBackend) -> JudgeJob:
+    judge = Judge(store, llm, spec["name"], max_tokens=spec["max_tokens"],
+                  max_answer_chars=spec["max_answer_chars"], seed=spec["seed"],
+                  attempts=spec["attempts"])
+    return JudgeJob(judge, models=spec["models"], mode=spec["mode"])

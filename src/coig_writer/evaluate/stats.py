@@ -108,26 +108,35 @@ def sign_test(t: ScoreTensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return wins, losses, p
 
 
-def bradley_terry(t: ScoreTensor, prior: float = 0.1, iters: int = 10_000,
-                  tol: float = 1e-10) -> np.ndarray:
-    """Bradley-Terry log-strengths (mean 0) by Hunter's MM algorithm; ties count half a win
-    each way; `prior` virtual ties per compared pair keep unbeaten models finite."""
-    K = len(t.models)
-    W = np.nansum(t.S, axis=0)  # W[i, j]: wins of i over j
+def bt_fit(W: np.ndarray, base: int = 0, l2: float = 0.0, iters: int = 100) -> np.ndarray:
+    """Bradley-Terry log-strengths (model `base` fixed at 0) maximizing
+    sum W[i, j] log sigmoid(t_i - t_j) - l2 |t|^2 by Newton's method (the log-likelihood is
+    concave; a few iterations instead of Hunter's MM's hundreds)."""
+    K = W.shape[0]
+    free = np.array([k for k in range(K) if k != base], dtype=int)
     N = W + W.T
-    compared = N > 0
-    W = W + prior / 2 * compared
-    N = N + prior * compared
-    p = np.ones(K)
+    t = np.zeros(K)
+    if not len(free):
+        return t
     for _ in range(iters):
-        denom = np.array([np.sum(N[i] / (p[i] + p)) for i in range(K)])
-        new = np.where(denom > 0, W.sum(axis=1) / np.where(denom > 0, denom, 1), p)
-        new = new / np.exp(np.mean(np.log(new)))
-        if np.max(np.abs(new - p)) < tol:
-            p = new
+        s = 1 / (1 + np.exp(-(t[:, None] - t[None, :])))
+        g = np.sum(W - N * s, axis=1) - 2 * l2 * t
+        v = N * s * (1 - s)
+        H = v - np.diag(v.sum(axis=1)) - 2 * l2 * np.eye(K)
+        step = np.linalg.lstsq(H[np.ix_(free, free)], -g[free], rcond=None)[0]
+        t[free] = np.clip(t[free] + step, -30, 30)
+        if np.max(np.abs(step)) < 1e-10:
             break
-        p = new
-    return np.log(p)
+    return t
+
+
+def bradley_terry(t: ScoreTensor, prior: float = 0.1, iters: int = 100) -> np.ndarray:
+    """Bradley-Terry log-strengths (mean 0); ties count half a win each way; `prior` virtual
+    ties per compared pair keep unbeaten models finite."""
+    W = np.nansum(t.S, axis=0)  # W[i, j]: wins of i over j
+    compared = (W + W.T) > 0
+    theta = bt_fit(W + prior / 2 * compared, 0, iters=iters)
+    return theta - theta.mean()
 
 
 def bradley_terry_ci(t: ScoreTensor, rounds: int = 1000, seed: int = 0, alpha: float = 0.05
@@ -135,7 +144,7 @@ def bradley_terry_ci(t: ScoreTensor, rounds: int = 1000, seed: int = 0, alpha: f
     rng = np.random.default_rng(seed)
     P = len(t.prompts)
     boots = np.array([bradley_terry(ScoreTensor(t.prompts, t.models,
-                                                t.S[rng.integers(0, P, P)]), iters=2000)
+                                                t.S[rng.integers(0, P, P)]))
                       for _ in range(rounds)])
     return (np.percentile(boots, 100 * alpha / 2, axis=0),
             np.percentile(boots, 100 * (1 - alpha / 2), axis=0))
@@ -198,3 +207,67 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> Correlation:
     return Correlation(n, float(pr.statistic), _fisher_ci(float(pr.statistic), n),
                        float(pr.pvalue), float(sr.statistic),
                        _fisher_ci(float(sr.statistic), n, math.sqrt(1.06)), float(sr.pvalue))
+
+
+# -- means and paired comparisons (rubric scores) ------------------------------------------------
+def mean_ci(x: Sequence[float], rounds: int = 1000, seed: int = 0, alpha: float = 0.05
+            ) -> tuple[float, float, float]:
+    """Mean and percentile bootstrap CI over the items (prompts)."""
+    a = np.asarray(x, dtype=float)
+    if a.size == 0:
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    rng = np.random.default_rng(seed)
+    boots = a[rng.integers(0, a.size, (rounds, a.size))].mean(axis=1)
+    return (float(a.mean()), float(np.percentile(boots, 100 * alpha / 2)),
+            float(np.percentile(boots, 100 * (1 - alpha / 2))))
+
+
+@dataclass
+class Paired:
+    n: int
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    wilcoxon_stat: float
+    wilcoxon_p: float
+    wins: int
+    losses: int
+    ties: int
+
+
+def paired_comparison(a: Sequence[float], b: Sequence[float], rounds: int = 1000, seed: int = 0,
+                      alpha: float = 0.05) -> Paired:
+    """Mean of a - b over paired items with a paired bootstrap CI (items resampled together)
+    and the Wilcoxon signed-rank test (scipy, zero differences dropped; p=1 when all tie)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size == 0:
+        raise ValueError("paired comparison needs at least one shared item")
+    mean, lo, hi = mean_ci(d, rounds, seed, alpha)
+    if np.any(d != 0):
+        w = stats.wilcoxon(d)
+        stat, p = float(w.statistic), float(w.pvalue)
+    else:
+        stat, p = 0.0, 1.0
+    return Paired(int(d.size), mean, lo, hi, stat, p, int(np.sum(d > 0)), int(np.sum(d < 0)),
+                  int(np.sum(d == 0)))
+
+
+def connected(t: ScoreTensor) -> list[list[str]]:
+    """Groups of models linked by comparisons; more than one group means scores across groups
+    (Bradley-Terry, Arena scores) are not comparable."""
+    from scipy.sparse.csgraph import connected_components
+
+    K = len(t.models)
+    adj = (np.sum(~np.isnan(t.S), axis=0) > 0).astype(int) if len(t.prompts) else \
+        np.zeros((K, K), int)
+    n, labels = connected_components(adj, directed=False)
+    return [[m for m, lab in zip(t.models, labels, strict=True) if lab == g] for g in range(n)]
+
+
+def format_p(p: float | None) -> str:
+    """p-values in full: scientific notation below 1e-4 (1.2e-12), never "0"."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    if p == 0:
+        return "<1e-300"
+    return f"{p:.1e}" if p < 1e-4 else f"{p:.3g}"

@@ -1,26 +1,33 @@
 """FastAPI review app over the project store. Pages are server-rendered with autoescaped
-Jinja templates and no JavaScript (CSP forbids scripts); every POST carries a CSRF token; each
-decision is committed before the next item is shown."""
+Jinja templates; the only script is a self-hosted keyboard-shortcut helper (the pages work
+without it); every POST carries a CSRF token; each decision is committed before the next item
+is shown. The Guard middleware checks Host names and body size and adds the security headers."""
 
-
+import asyncio
+import contextlib
 import json
-import secrets
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ..genres import load_taxonomy
 from ..store import Store
 from . import auth, service
+from .guard import MAX_BODY, SECURITY_HEADERS, Guard
 
 COOKIE = "cw_session"
 LOGIN_CSRF = "cw_login_csrf"
-HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'none'; object-src 'none'; "
-                                      "frame-ancestors 'none'; form-action 'self'",
-           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+HEADERS = SECURITY_HEADERS
+FILTERS = ("status", "genre", "category")
+log = logging.getLogger("coig_writer.review")
 
 
 class Forbidden(HTTPException):
@@ -29,11 +36,34 @@ class Forbidden(HTTPException):
 
 
 def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
-               secure_cookies: bool = False, allow_ties: bool = True) -> FastAPI:
-    app = FastAPI(title="coig-writer review", docs_url=None, redoc_url=None, openapi_url=None)
-    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-    templates.env.autoescape = True
+               secure_cookies: bool = False, allow_ties: bool = True,
+               allowed_hosts: tuple[str, ...] = (), trusted_proxies: tuple[str, ...] = (),
+               max_body: int = MAX_BODY,
+               background: Callable[[], Any] | None = None) -> FastAPI:
+    """The review app. Cookies are `Secure` when the request came over HTTPS (directly, or per
+    X-Forwarded-Proto from a `trusted_proxies` address) or always with `secure_cookies`.
+    `background`, if given, is a coroutine function run as a task while the app serves (the
+    refinement worker of `review serve --refine`)."""
     policy = policy or service.ReviewPolicy()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(background()) if background else None
+        yield
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    app = FastAPI(title="coig-writer review", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, max_body=max_body,
+                       trusted_proxies=trusted_proxies)
+    here = Path(__file__).parent / "templates"
+    templates = Jinja2Templates(directory=str(here))
+    templates.env.autoescape = True
+    with Store(db) as s:
+        service.save_policy(s, policy)
 
     def get_store() -> Iterator[Store]:
         with Store(db) as s:
@@ -49,15 +79,19 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
 
     UserDep = Annotated[dict[str, str], Depends(current_user)]
 
+    def address(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    def secure(request: Request) -> bool:
+        return secure_cookies or request.url.scheme == "https"
+
     def role(user: dict[str, str], *allowed: str) -> None:
         if user["role"] not in allowed:
             raise Forbidden(f"this page is for {' or '.join(allowed)} accounts")
 
     def may_review(store: Store, user: dict[str, str], item_id: str) -> None:
-        """Admins may review anything; reviewers only what is assigned to them."""
         role(user, "reviewer", "admin")
-        if user["role"] == "reviewer" and (item_id, user["username"]) not in set(
-                store.assignments(user["username"])):
+        if not service.may_decide(store, item_id, user["username"], user["role"], policy):
             raise Forbidden("this item is not assigned to you")
 
     def check_csrf(user: dict[str, str], token: str | None) -> None:
@@ -69,44 +103,65 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         resp.headers.update(HEADERS)
         return resp
 
-    def next_or_done(request: Request, user: dict[str, str], target: str | None,
-                     queue: str) -> Response:
-        """Go to the next task of a queue (`review` or `rank`), or say the queue is empty."""
-        if target is None:
-            return page(request, "done.html", user=user, what=queue)
-        return RedirectResponse(f"/{queue}/{target}", status_code=303)
-
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 303:
             return RedirectResponse(exc.headers["Location"], status_code=303)
         return page(request, "error.html", exc.status_code, message=exc.detail, user=None)
 
-    css = (Path(__file__).parent / "templates" / "app.css").read_text("utf-8")
+    @app.exception_handler(RequestValidationError)
+    async def form_error(request: Request, exc: RequestValidationError) -> Response:
+        names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+        return page(request, "error.html", 400, user=None,
+                    message="missing or invalid form fields: " + ", ".join(names))
 
-    @app.get("/static/app.css")
-    def stylesheet() -> Response:
-        return Response(css, media_type="text/css", headers=HEADERS)
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("review app error on %s", request.url.path)
+        return page(request, "error.html", 500, user=None,
+                    message="internal error; it was logged, please tell the admin")
+
+    static = {"app.css": "text/css", "keys.js": "text/javascript"}
+    files = {n: (here / n).read_text("utf-8") for n in static}
+
+    @app.get("/static/{name}")
+    def static_file(name: str) -> Response:
+        if name not in files:
+            raise HTTPException(404, "no such file")
+        return Response(files[name], media_type=static[name])
 
     # -- login ---------------------------------------------------------------------------------
-    @app.get("/login")
-    def login_form(request: Request) -> HTMLResponse:
-        token = secrets.token_urlsafe(24)
-        resp = page(request, "login.html", csrf=token, error=None, user=None)
-        resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", secure=secure_cookies)
+    def login_page(request: Request, store: Store, code: int = 200,
+                   error: str | None = None) -> HTMLResponse:
+        token = auth.new_login_token(store)
+        resp = page(request, "login.html", code, csrf=token, error=error, user=None)
+        resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
+                        secure=secure(request))
         return resp
+
+    @app.get("/login")
+    def login_form(request: Request, store: StoreDep) -> HTMLResponse:
+        return login_page(request, store)
 
     @app.post("/login")
     def login(request: Request, store: StoreDep, username: Annotated[str, Form()],
               password: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
-        if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF) or "", csrf):
-            raise Forbidden("invalid or missing CSRF token")
-        token = auth.login(store, username, password)
+        if not auth.take_login_token(store, request.cookies.get(LOGIN_CSRF), csrf):
+            return login_page(request, store, 403, "the login form expired; try again")
+        name = username[:64]
+        try:
+            token = auth.login(store, name, password, address(request))
+        except auth.Throttled as e:
+            store.audit(name, "login_throttled", detail=str(e), address=address(request))
+            resp = login_page(request, store, 429, str(e))
+            resp.headers["Retry-After"] = str(e.retry_after)
+            return resp
         if token is None:
-            return page(request, "login.html", 401, csrf=csrf, user=None,
-                        error="wrong username or password")
+            store.audit(name, "login_failed", address=address(request))
+            return login_page(request, store, 401, "wrong username or password")
+        store.audit(name, "login", address=address(request))
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies,
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure(request),
                         max_age=auth.SESSION_TTL_S)
         resp.delete_cookie(LOGIN_CSRF)
         return resp
@@ -116,6 +171,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
                csrf: Annotated[str, Form()] = "") -> Response:
         check_csrf(user, csrf)
         auth.logout(store, request.cookies.get(COOKIE, ""))
+        store.audit(user["username"], "logout", address=address(request))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(COOKIE)
         return resp
@@ -126,23 +182,63 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
                                  "rater": "/rank"}[user["role"]], status_code=303)
 
     # -- review --------------------------------------------------------------------------------
+    def filters_of(request: Request) -> dict[str, str]:
+        return {k: request.query_params.get(k, "")[:64] for k in FILTERS
+                if request.query_params.get(k)}
+
     @app.get("/review")
     def review_next(request: Request, store: StoreDep, user: UserDep) -> Response:
         role(user, "reviewer", "admin")
-        return next_or_done(request, user, service.next_item(store, user["username"]), "review")
+        f = filters_of(request)
+        target = service.next_item(store, user["username"], policy, f)
+        if target is None:
+            return page(request, "done.html", user=user, what="review", filters=f)
+        qs = ("?" + urlencode(f)) if f else ""
+        return RedirectResponse(f"/review/{quote(target)}{qs}", status_code=303)
+
+    @app.get("/queue")
+    def review_queue(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
+        role(user, "reviewer", "admin")
+        f = filters_of(request)
+        items = service.queue(store, user["username"], policy)
+        done, total = service.progress(items)
+        shown = [i for i in items if all(str(i.get(k)) == v for k, v in f.items())]
+        return page(request, "queue.html", user=user, items=shown, done=done, total=total,
+                    filters=f, statuses=("pending", "refining", "accepted", "rejected",
+                                         "disputed"),
+                    genres=sorted({str(i["genre"]) for i in items if i["genre"]}),
+                    categories=sorted({str(i["category"]) for i in items if i["category"]}))
+
+    def review_page(request: Request, store: Store, user: dict[str, str], item_id: str,
+                    code: int = 200, notice: str | None = None,
+                    draft: dict[str, Any] | None = None) -> HTMLResponse:
+        t = store.get_triplet(item_id)
+        if t is None:
+            raise HTTPException(404, "no such item")
+        src = store.get_source(t.source_id) if t.source_id else None
+        items = service.queue(store, user["username"], policy)
+        done, total = service.progress(items)
+        usefulness = None
+        if hasattr(store, "usefulness"):  # added by the usefulness module when present
+            usefulness = store.usefulness(t.id) or None
+        guideline = store.guideline(t.genre) if t.genre else None
+        return page(request, "review.html", code, user=user, t=t, source=src,
+                    version=store.triplet_version(item_id),
+                    reviews=service.visible_reviews(store, item_id, user["username"],
+                                                    user["role"]),
+                    history=service.history(store, item_id),
+                    versions=store.versions(item_id), notice=notice, draft=draft or {},
+                    status=service.item_status(store, t, policy), done=done, total=total,
+                    analyses=service.analyses(store, t), usefulness=usefulness,
+                    rereview=service.rereview(store, t, user["username"]), guideline=guideline,
+                    filters=filters_of(request), round=store.review_round(item_id),
+                    fields=service.REFINABLE)
 
     @app.get("/review/{item_id}")
     def review_item(request: Request, item_id: str, store: StoreDep, user: UserDep,
                     notice: str | None = None) -> HTMLResponse:
         may_review(store, user, item_id)
-        t = store.get_triplet(item_id)
-        if t is None:
-            raise HTTPException(404, "no such item")
-        src = store.get_source(t.source_id) if t.source_id else None
-        return page(request, "review.html", user=user, t=t, source=src,
-                    version=store.triplet_version(item_id), reviews=store.reviews(item_id),
-                    versions=store.versions(item_id), notice=notice,
-                    status=service.item_status(store, t, policy))
+        return review_page(request, store, user, item_id, notice=notice)
 
     @app.post("/review/{item_id}")
     def review_submit(request: Request, item_id: str, store: StoreDep, user: UserDep,
@@ -150,27 +246,63 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
                       csrf: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
                       query: Annotated[str | None, Form()] = None,
                       thought: Annotated[str | None, Form()] = None,
-                      answer: Annotated[str | None, Form()] = None) -> Response:
+                      answer: Annotated[str | None, Form()] = None,
+                      fields: Annotated[list[str] | None, Form()] = None,
+                      next_filters: Annotated[str, Form()] = "") -> Response:
         may_review(store, user, item_id)
         check_csrf(user, csrf)
         edits = {k: v for k, v in (("query", query), ("thought", thought), ("answer", answer))
                  if v is not None}
+        draft = {**edits, "reason": reason, "decision": decision, "fields": fields or []}
         try:
             service.decide(store, item_id, user["username"], decision, reason, version, policy,
-                           edits if decision == "edit" else None)
+                           edits, fields=fields, address=address(request))
         except service.EditConflict as e:
-            return RedirectResponse(f"/review/{item_id}?notice=" + _q(f"conflict: {e}"), 303)
+            return review_page(request, store, user, item_id, 409, draft=draft,
+                               notice=f"conflict: {e}. Your text is kept below; compare it "
+                                      "with the new version and save again.")
         except ValueError as e:
-            return RedirectResponse(f"/review/{item_id}?notice=" + _q(str(e)), 303)
+            return review_page(request, store, user, item_id, 400, notice=str(e), draft=draft)
         except KeyError:
             raise HTTPException(404, "no such item") from None
-        return RedirectResponse("/review", status_code=303)
+        qs = next_filters if re.fullmatch(r"[\w=&%.\-]*", next_filters) else ""
+        return RedirectResponse("/review" + (f"?{qs}" if qs else ""), status_code=303)
+
+    # -- guidelines ----------------------------------------------------------------------------
+    @app.get("/guidelines")
+    def guidelines(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
+        tax = load_taxonomy()
+        return page(request, "guidelines.html", user=user, taxonomy=tax, genre=None,
+                    have={g.key for c in tax.categories for g in c.genres
+                          if store.guideline(g.key)})
+
+    @app.get("/guidelines/{genre}")
+    def guideline(request: Request, genre: str, store: StoreDep, user: UserDep,
+                  notice: str | None = None) -> HTMLResponse:
+        if genre not in load_taxonomy().genres_by_key():
+            raise HTTPException(404, "no such genre")
+        return page(request, "guidelines.html", user=user, genre=genre,
+                    guideline=store.guideline(genre), notice=notice)
+
+    @app.post("/guidelines/{genre}")
+    def guideline_save(request: Request, genre: str, store: StoreDep, user: UserDep,
+                       text: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+        role(user, "admin")
+        check_csrf(user, csrf)
+        if genre not in load_taxonomy().genres_by_key():
+            raise HTTPException(404, "no such genre")
+        store.set_guideline(genre, text.replace("\r\n", "\n"), user["username"])
+        store.audit(user["username"], "guideline", genre, address=address(request))
+        return RedirectResponse(f"/guidelines/{genre}?notice=saved", 303)
 
     # -- blind ranking -------------------------------------------------------------------------
     @app.get("/rank")
     def rank_next(request: Request, store: StoreDep, user: UserDep) -> Response:
         role(user, "rater", "admin")
-        return next_or_done(request, user, service.next_ranking(store, user["username"]), "rank")
+        target = service.next_ranking(store, user["username"])
+        if target is None:
+            return page(request, "done.html", user=user, what="rank", filters={})
+        return RedirectResponse(f"/rank/{quote(target)}", status_code=303)
 
     @app.get("/rank/{prompt_id}")
     def rank_item(request: Request, prompt_id: str, store: StoreDep, user: UserDep,
@@ -190,14 +322,18 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         role(user, "rater", "admin")
         form = await request.form()
         check_csrf(user, str(form.get("csrf") or ""))
+        raw = {k: str(v).strip() for k, v in form.items() if k.startswith("slot")}
         try:
-            ranks = {int(k.removeprefix("slot")): float(str(v)) for k, v in form.items()
-                     if k.startswith("slot") and str(v).strip()}  # "–" (unranked) is empty
+            if any(not re.fullmatch(r"slot\d{1,3}", k) or (v and not re.fullmatch(r"\d{1,3}", v))
+                   for k, v in raw.items()):
+                raise ValueError("ranks are whole numbers")
+            ranks = {int(k.removeprefix("slot")): float(v) for k, v in raw.items() if v}
             service.save_ranking(store, user["username"], prompt_id, ranks, allow_ties)
         except ValueError as e:
             return RedirectResponse(f"/rank/{prompt_id}?notice=" + _q(str(e)), 303)
         except KeyError:
             raise HTTPException(404, "no such ranking task") from None
+        store.audit(user["username"], "ranking", prompt_id, address=address(request))
         return RedirectResponse("/rank", status_code=303)
 
     # -- admin ---------------------------------------------------------------------------------
@@ -205,37 +341,45 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     def admin(request: Request, store: StoreDep, user: UserDep,
               notice: str | None = None) -> HTMLResponse:
         role(user, "admin")
-        items = [(t, service.item_status(store, t, policy), len(service.latest_reviews(store, t.id)))
-                 for t in store.iter_triplets()]
+        items = list(service.statuses(store, policy).values())
         return page(request, "admin.html", user=user, users=store.users(), items=items,
-                    agreement=service.agreement_stats(store), notice=notice, k=policy.k)
+                    agreement=service.agreement_stats(store), notice=notice, k=policy.k,
+                    acceptance=service.acceptance_counts(store, policy),
+                    refinements=store.refinements()[-50:], audit=store.audit_log(limit=50))
 
     @app.post("/admin/users")
-    def admin_add_user(store: StoreDep, user: UserDep, username: Annotated[str, Form()],
-                       password: Annotated[str, Form()], new_role: Annotated[str, Form()],
+    def admin_add_user(request: Request, store: StoreDep, user: UserDep,
+                       username: Annotated[str, Form()], password: Annotated[str, Form()],
+                       new_role: Annotated[str, Form()],
                        csrf: Annotated[str, Form()] = "") -> Response:
         role(user, "admin")
         check_csrf(user, csrf)
         try:
-            auth.add_user(store, username, password, new_role)
+            reset = auth.add_user(store, username, password, new_role)
         except ValueError as e:
             return RedirectResponse("/admin?notice=" + _q(str(e)), 303)
-        return RedirectResponse("/admin?notice=" + _q(f"added {username}"), 303)
+        store.audit(user["username"], "user_reset" if reset else "user_added",
+                    detail=f"{username} ({new_role})", address=address(request))
+        what = f"reset {username}; their sessions were ended" if reset else f"added {username}"
+        return RedirectResponse("/admin?notice=" + _q(what), 303)
 
     @app.post("/admin/assign")
-    def admin_assign(store: StoreDep, user: UserDep, csrf: Annotated[str, Form()] = "") -> Response:
+    def admin_assign(request: Request, store: StoreDep, user: UserDep,
+                     csrf: Annotated[str, Form()] = "") -> Response:
         role(user, "admin")
         check_csrf(user, csrf)
         try:
             n = service.assign_reviews(store, policy)
         except ValueError as e:
             return RedirectResponse("/admin?notice=" + _q(str(e)), 303)
+        store.audit(user["username"], "assign", detail=f"{n} new", address=address(request))
         return RedirectResponse("/admin?notice=" + _q(f"{n} new assignments"), 303)
 
     @app.get("/admin/export")
-    def admin_export(store: StoreDep, user: UserDep) -> JSONResponse:
+    def admin_export(request: Request, store: StoreDep, user: UserDep) -> JSONResponse:
         role(user, "admin")
         data = json.loads(json.dumps(service.export_decisions(store, policy), default=str))
+        store.audit(user["username"], "export", address=address(request))
         return JSONResponse(data, headers={"Content-Disposition":
                                            "attachment; filename=review_decisions.json"})
 
@@ -243,6 +387,4 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
 
 
 def _q(text: str) -> str:
-    from urllib.parse import quote
-
     return quote(text[:300])

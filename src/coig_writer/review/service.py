@@ -5,34 +5,59 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..agreement import cohen_kappa, krippendorff_alpha
 from ..records import Judgment, Triplet
 from ..store import Store
 
-DECISIONS = ("accept", "reject", "edit")
+DECISIONS = ("accept", "reject", "edit", "send_back")
 EDITABLE = ("query", "thought", "answer")
+# what a send-back may ask the model to redo -> the triplet field it changes
+REFINABLE = {"prompt": "query", "reasoning": "thought"}
 
 
 class EditConflict(RuntimeError):
     """Someone saved a newer version of the item first."""
 
 
+class UnsavedEdit(ValueError):
+    """The text was changed but the decision was not "edit": refuse, keep what was typed."""
+
+
 @dataclass
 class ReviewPolicy:
-    """How many reviewers an item needs: `k` by default, more for specialist genres."""
+    """How many reviewers an item needs: `k` by default, more for specialist genres; after a
+    refinement the item goes back to the `same` reviewers, or to `any` k reviewers."""
 
     k: int = 2
     per_genre: dict[str, int] | None = None
+    rereview: str = "same"
 
     def needed(self, t: Triplet) -> int:
         """Reviewers for `t`: by its genre key, else its category key, else `k`."""
         per = self.per_genre or {}
         return per.get(t.genre or "", per.get(t.category or "", self.k))
+
+
+def save_policy(store: Store, policy: ReviewPolicy) -> None:
+    """Remember the policy the app runs with, so exports judge acceptance the same way."""
+    store.put_setting("policy", json.dumps(asdict(policy)))
+
+
+def load_policy(store: Store) -> ReviewPolicy:
+    raw = store.get_setting("policy")
+    return ReviewPolicy(**json.loads(raw)) if raw else ReviewPolicy()
+
+
+def unified(old: str, new: str, a: str, b: str) -> str:
+    """A unified diff of two texts, one line per line whether or not a text ends in a newline."""
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), a, b, lineterm=""))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def assign_reviews(store: Store, policy: ReviewPolicy, statuses: tuple[str, ...] = ("needs_review",
@@ -59,63 +84,276 @@ def assign_reviews(store: Store, policy: ReviewPolicy, statuses: tuple[str, ...]
     return made
 
 
-def latest_reviews(store: Store, item_id: str) -> dict[str, dict[str, Any]]:
-    """Each reviewer's latest decision on the item."""
-    return {r["reviewer"]: r for r in store.reviews(item_id)}
+def may_decide(store: Store, item_id: str, username: str, role: str, policy: ReviewPolicy) -> bool:
+    """Admins may review anything; reviewers what is assigned to them, and (policy `any`) any
+    item in a re-review round."""
+    if role == "admin" or (item_id, username) in set(store.assignments(item_id=item_id)):
+        return True
+    return role == "reviewer" and policy.rereview == "any" and store.review_round(item_id) > 0
+
+
+@dataclass
+class Head:
+    """What status and queues need of a triplet, without its texts."""
+
+    id: str
+    status: str
+    category: str | None
+    genre: str | None
+
+
+class Snapshot:
+    """Reviews, assignments, rounds and roles read once (for one item, or all), so that queues
+    and the admin page cost a few queries however many items there are."""
+
+    def __init__(self, store: Store, item_id: str | None = None):
+        self.reviews: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in store.reviews(item_id):
+            self.reviews[r["item_id"]].append(r)
+        self.assigned: dict[str, set[str]] = defaultdict(set)
+        for item, who in store.assignments(item_id=item_id):
+            self.assigned[item].add(who)
+        self.rounds = ({item_id: store.review_round(item_id)} if item_id
+                       else store.review_rounds())
+        self.roles = {u["username"]: u["role"] for u in store.users()}
+
+    def round(self, item_id: str) -> int:
+        return self.rounds.get(item_id, 0)
+
+    def counted(self, item_id: str, policy: ReviewPolicy) -> dict[str, dict[str, Any]]:
+        """The latest decision per reviewer in the current round that counts toward k:
+        assigned reviewers (admins only when assigned), or any reviewer in a re-review under
+        policy `any`."""
+        rnd = self.round(item_id)
+        out = {}
+        for r in self.reviews[item_id]:
+            who = r["reviewer"]
+            if r["round"] == rnd and (who in self.assigned[item_id] or (
+                    policy.rereview == "any" and rnd > 0 and self.roles.get(who) == "reviewer")):
+                out[who] = r
+        return out
+
+    def status(self, t: Triplet | Head, policy: ReviewPolicy) -> str:
+        if t.status == "refining":
+            return "refining"
+        latest = self.counted(t.id, policy)
+        if len(latest) < policy.needed(t):  # type: ignore[arg-type]
+            return "pending"
+        votes = {"reject" if r["decision"] == "reject" else "accept" for r in latest.values()}
+        return "disputed" if len(votes) > 1 else ("rejected" if votes == {"reject"} else
+                                                  "accepted")
+
+    def decided(self, item_id: str, reviewer: str) -> bool:
+        """Whether `reviewer` decided the item in its current round."""
+        rnd = self.round(item_id)
+        return any(r["reviewer"] == reviewer and r["round"] == rnd
+                   for r in self.reviews[item_id])
+
+
+def latest_reviews(store: Store, item_id: str, policy: ReviewPolicy | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """Each counted reviewer's latest decision on the item in its current round."""
+    return Snapshot(store, item_id).counted(item_id, policy or ReviewPolicy())
 
 
 def item_status(store: Store, t: Triplet, policy: ReviewPolicy) -> str:
-    """pending (fewer decisions than needed), accepted (all accept or edit), rejected (all
-    reject), or disputed (reviewers disagree)."""
-    latest = latest_reviews(store, t.id)
-    if len(latest) < policy.needed(t):
-        return "pending"
-    votes = {"reject" if r["decision"] == "reject" else "accept" for r in latest.values()}
-    return "disputed" if len(votes) > 1 else ("rejected" if votes == {"reject"} else "accepted")
+    """refining (sent back, the model is working), pending (fewer counted decisions than
+    needed in the current round), accepted (all accept or edit), rejected (all reject), or
+    disputed (reviewers disagree)."""
+    return Snapshot(store, t.id).status(t, policy)
 
 
-def next_item(store: Store, reviewer: str) -> str | None:
-    done = {r["item_id"] for r in store.reviews() if r["reviewer"] == reviewer}
-    return next((item for item, _ in store.assignments(reviewer) if item not in done), None)
+def statuses(store: Store, policy: ReviewPolicy) -> dict[str, tuple[Head, str, int]]:
+    """id -> (head, review status, counted decisions) for every triplet, in a few queries."""
+    snap = Snapshot(store)
+    out = {}
+    for row in store.triplet_heads():
+        h = Head(*row)
+        out[h.id] = (h, snap.status(h, policy), len(snap.counted(h.id, policy)))
+    return out
+
+
+def human_accepted_ids(store: Store, policy: ReviewPolicy) -> set[str]:
+    """Ids of the triplets that k reviewers accepted in the current round."""
+    return {i for i, (_, st, _) in statuses(store, policy).items() if st == "accepted"}
+
+
+def acceptance_counts(store: Store, policy: ReviewPolicy) -> dict[str, int]:
+    """Pipeline verdicts against human review: how many each accepted, and both."""
+    out: Counter[str] = Counter()
+    by_id = statuses(store, policy)
+    for t in store.iter_triplets():
+        pipe = (t.pipeline_status or t.status) == "accepted"
+        human = by_id[t.id][1]
+        out["pipeline_accepted"] += pipe
+        out["human_accepted"] += human == "accepted"
+        out["both_accepted"] += pipe and human == "accepted"
+        out[f"review_{human}"] += 1
+    return dict(out)
+
+
+def queue(store: Store, reviewer: str, policy: ReviewPolicy) -> list[dict[str, Any]]:
+    """The reviewer's items (assigned, plus open re-reviews under policy `any`) with genre,
+    category, review status and whether this reviewer is done with the current round."""
+    snap = Snapshot(store)
+    mine = [i for i, _ in store.assignments(reviewer)]
+    assigned = set(mine)
+    items = mine
+    if policy.rereview == "any":
+        items = mine + sorted(i for i, n in snap.rounds.items() if n > 0 and i not in assigned)
+    heads = {row[0]: Head(*row) for row in store.triplet_heads(items)}
+    out = []
+    for h in (heads[i] for i in items if i in heads):
+        st = snap.status(h, policy)
+        done = snap.decided(h.id, reviewer)
+        if h.id not in assigned and (st != "pending" or done):
+            continue
+        out.append({"id": h.id, "genre": h.genre, "category": h.category, "status": st,
+                    "done": done, "round": snap.round(h.id)})
+    return out
+
+
+def progress(items: list[dict[str, Any]]) -> tuple[int, int]:
+    return sum(i["done"] for i in items), len(items)
+
+
+def next_item(store: Store, reviewer: str, policy: ReviewPolicy | None = None,
+              filters: dict[str, str] | None = None) -> str | None:
+    """The reviewer's next undecided item that is not being refined, matching `filters`
+    (status, genre, category; empty values match all)."""
+    f = {k: v for k, v in (filters or {}).items() if v}
+    items = queue(store, reviewer, policy or ReviewPolicy())
+    for i in sorted(items, key=lambda i: -i["round"]):  # items back from refinement first
+        if i["done"] or i["status"] != "pending":  # decided, refining, or enough votes
+            continue
+        if all(str(i.get(k)) == v for k, v in f.items()):
+            return str(i["id"])
+    return None
 
 
 def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str,
            expected_version: int, policy: ReviewPolicy,
-           edits: dict[str, str] | None = None) -> str:
-    """Record a decision (an edit is saved as a new version first); returns the item status.
-    Raises EditConflict when the item changed since the reviewer loaded it."""
+           edits: dict[str, str] | None = None, fields: list[str] | None = None,
+           address: str | None = None) -> str:
+    """Record a decision (an edit is saved as a new version first; a send-back opens a
+    refinement request); returns the item status. Raises EditConflict when the item changed
+    since the reviewer loaded it, and UnsavedEdit when the text was changed but the decision
+    is not "edit" (nothing typed is dropped silently)."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}")
     if decision == "reject" and not reason.strip():
         raise ValueError("a rejection needs a reason")
+    if decision == "send_back" and not reason.strip():
+        raise ValueError("sending back needs feedback: what is wrong and what to change")
+    fields = [f for f in (fields or list(REFINABLE)) if f]
+    if any(f not in REFINABLE for f in fields):
+        raise ValueError(f"fields to refine are {tuple(REFINABLE)}")
     t = store.get_triplet(item_id)
     if t is None:
         raise KeyError(item_id)
+    if t.status == "refining":
+        raise ValueError("this item is being refined by the model; it comes back when done")
     version = store.triplet_version(item_id)
     if version != expected_version:
         raise EditConflict(f"{item_id} is at version {version}; you reviewed {expected_version}")
+    changed = {f: v.replace("\r\n", "\n") for f, v in (edits or {}).items()
+               if f in EDITABLE and v.replace("\r\n", "\n") != getattr(t, f)}
+    if changed and decision != "edit":
+        raise UnsavedEdit("you changed the text but chose " + repr(decision) + "; choose "
+                          "'accept with my edits' to save it, or undo the changes")
+    rnd = store.review_round(item_id)
+    if decision == "send_back":
+        if store.send_back(t, reviewer, reason.strip(), fields, version, rnd) is None:
+            raise EditConflict(f"{item_id} changed or was sent back meanwhile; reload it")
+        store.audit(reviewer, "decision", item_id, f"send_back v{version} round {rnd}", address)
+        return "refining"
     if decision == "edit":
-        changed = {f: v.replace("\r\n", "\n") for f, v in (edits or {}).items()
-                   if f in EDITABLE and v.replace("\r\n", "\n") != getattr(t, f)}
         if not changed:
             raise ValueError("an edit must change the prompt, reasoning or text")
-        diff = "".join(d for f, new in changed.items() for d in difflib.unified_diff(
-            getattr(t, f).splitlines(keepends=True), new.splitlines(keepends=True),
-            f"{f}@v{version}", f"{f}@v{version + 1}"))
+        diff = "".join(unified(getattr(t, f), new, f"{f}@v{version}", f"{f}@v{version + 1}")
+                       for f, new in changed.items())
         for f, new in changed.items():
             setattr(t, f, new)
         saved = store.save_edit(t, version, reviewer, diff)
         if saved is None:
             raise EditConflict(f"{item_id} was edited by someone else; reload it")
         version = saved
-    store.add_review(item_id, reviewer, decision, reason.strip(), version)
+    store.add_review(item_id, reviewer, decision, reason.strip(), version, rnd)
+    store.audit(reviewer, "decision", item_id, f"{decision} v{version} round {rnd}", address)
     status = item_status(store, t, policy)
+    t = store.get_triplet(item_id) or t
+    if t.pipeline_status is None:
+        t.pipeline_status = t.status
+    t.review_status = status
     if status in ("accepted", "rejected"):
-        t = store.get_triplet(item_id) or t
         t.status = status  # type: ignore[assignment]
         t.reasons.append(f"human review: {status}")
-        store.put_triplet(t)
+    store.put_triplet(t)
     return status
+
+
+def visible_reviews(store: Store, item_id: str, username: str, role: str
+                    ) -> list[dict[str, Any]]:
+    """Decisions a user may see: all for admins; for others, earlier rounds, and the current
+    round only once they have decided in it themselves (no anchoring on others' votes)."""
+    rnd = store.review_round(item_id)
+    revs = store.reviews(item_id)
+    if role == "admin" or any(r["reviewer"] == username and r["round"] == rnd for r in revs):
+        return revs
+    return [r for r in revs if r["round"] < rnd or r["reviewer"] == username]
+
+
+def analyses(store: Store, t: Triplet) -> dict[str, Any]:
+    """The LLM analyses of the item as plain fields: screen, validation, score comment."""
+    comment = ""
+    for s in store.stages_for(t.source_id or t.id):  # stage results are keyed by source
+        if s.stage == "score" and s.ok:
+            comment = str(s.output.get("comment", ""))
+    v = t.validation or {}
+    return {"screen": {k: t.screen.get(k) for k in ("quality", "creativity", "category", "genre",
+                                                    "reason") if t.screen.get(k) not in (None, "")},
+            "coherent": v.get("coherent"), "issues": list(v.get("issues") or []),
+            "suggestion": v.get("suggestion") or "", "score_comment": comment}
+
+
+def rereview(store: Store, t: Triplet, username: str) -> dict[str, Any] | None:
+    """For an item back from refinement: the feedback, the refinement's outcome, and per-field
+    diffs and scores between the version this user judged (else the one sent back) and now."""
+    rnd = store.review_round(t.id)
+    if rnd == 0:
+        return None
+    ref = next((r for r in store.refinements(t.id) if r["round"] == rnd), None)
+    if ref is None:
+        return None
+    mine = [r for r in store.reviews(t.id) if r["reviewer"] == username and r["round"] < rnd]
+    judged = mine[-1]["version"] if mine else ref["from_version"]
+    before = (Triplet.model_validate_json(ref["before"]) if judged == ref["from_version"]
+              else store.version_data(t.id, judged)) or Triplet.model_validate_json(ref["before"])
+    now = store.triplet_version(t.id)
+    diffs = {f: unified(getattr(before, f), getattr(t, f), f"{f}@v{judged}", f"{f}@v{now}")
+             for f in EDITABLE}
+    return {"refinement": ref, "judged": judged, "version": now,
+            "diffs": {f: d for f, d in diffs.items() if d},
+            "scores_before": before.scores.model_dump() if before.scores else None,
+            "scores_after": t.scores.model_dump() if t.scores else None,
+            "total_before": before.scores.total if before.scores else None,
+            "total_after": t.scores.total if t.scores else None}
+
+
+def history(store: Store, item_id: str) -> list[dict[str, Any]]:
+    """Every round: its decisions, and the refinement that ended it (who asked what, what the
+    model changed)."""
+    revs = store.reviews(item_id)
+    refs = {r["round"]: r for r in store.refinements(item_id)}
+    diffs = {v["version"]: v for v in store.versions(item_id)}
+    rounds = sorted({r["round"] for r in revs} | {r - 1 for r in refs} | {0})
+    out = []
+    for n in rounds:
+        ref = refs.get(n + 1)
+        out.append({"round": n, "reviews": [r for r in revs if r["round"] == n],
+                    "refinement": ref,
+                    "change": diffs.get(ref["to_version"]) if ref and ref["to_version"] else None})
+    return out
 
 
 # -- blind ranking ----------------------------------------------------------------------------
@@ -156,8 +394,8 @@ def save_ranking(store: Store, rater: str, prompt_id: str, ranks_by_slot: dict[i
         raise ValueError("rank every output")
     if not allow_ties and len(set(ranks_by_slot.values())) != len(order):
         raise ValueError("ties are not allowed")
-    if any(not 1 <= r <= len(order) for r in ranks_by_slot.values()):
-        raise ValueError(f"ranks go from 1 to {len(order)}")
+    if any(r != int(r) or not 1 <= r <= len(order) for r in ranks_by_slot.values()):
+        raise ValueError(f"ranks are whole numbers from 1 to {len(order)}")
     j = Judgment(prompt_id=prompt_id, kind="rank", models=sorted(models), source="human",
                  judge=rater, ranks={order[s]: float(r) for s, r in ranks_by_slot.items()})
     store.put_judgment(j)
@@ -166,11 +404,15 @@ def save_ranking(store: Store, rater: str, prompt_id: str, ranks_by_slot: dict[i
 
 # -- agreement and export ---------------------------------------------------------------------
 def agreement_stats(store: Store) -> dict[str, Any]:
-    """Krippendorff's alpha and pairwise Cohen's kappa between reviewers (accept vs reject,
-    an edit counts as accept) and between raters (pairwise preferences from rankings)."""
+    """Krippendorff's alpha and pairwise Cohen's kappa between reviewers (accept, reject or
+    send back per item and round; an edit counts as accept) and between raters (pairwise
+    preferences from rankings)."""
     decisions: dict[str, dict[str, str]] = defaultdict(dict)
-    for r in store.reviews():
-        decisions[r["item_id"]][r["reviewer"]] = "reject" if r["decision"] == "reject" else "accept"
+    assigned = set(store.assignments())
+    for r in store.reviews():  # one unit per item and round; unassigned admins do not count
+        if (r["item_id"], r["reviewer"]) in assigned or r["round"] > 0:
+            decisions[f"{r['item_id']}#{r['round']}"][r["reviewer"]] = (
+                r["decision"] if r["decision"] in ("reject", "send_back") else "accept")
     out: dict[str, Any] = {"reviewers": {
         "items": len(decisions),
         "alpha": krippendorff_alpha({i: list(d.values()) for i, d in decisions.items()}),
@@ -198,9 +440,18 @@ def _pairwise_kappa(labels: dict[str, dict[str, str]]) -> dict[str, float]:
 
 
 def export_decisions(store: Store, policy: ReviewPolicy) -> dict[str, Any]:
+    """Every item's final text, pipeline and human verdicts, and its full history: decisions
+    per round, refinements (feedback, model, cache keys) and versions with diffs."""
     items = []
+    by_id = statuses(store, policy)
     for t in store.iter_triplets():
-        items.append({"id": t.id, "genre": t.genre, "status": item_status(store, t, policy),
-                      "reviews": store.reviews(t.id), "versions": store.versions(t.id)})
+        items.append({"id": t.id, "genre": t.genre, "status": by_id[t.id][1],
+                      "pipeline_status": t.pipeline_status or t.status,
+                      "version": store.triplet_version(t.id), "round": store.review_round(t.id),
+                      "query": t.query, "thought": t.thought, "answer": t.answer,
+                      "scores": t.scores.model_dump() if t.scores else None,
+                      "reviews": store.reviews(t.id), "versions": store.versions(t.id),
+                      "refinements": [{k: v for k, v in r.items() if k != "before"}
+                                      for r in store.refinements(t.id)]})
     return {"items": items, "rankings": [j.model_dump() for j in store.judgments(source="human")],
-            "agreement": agreement_stats(store)}
+            "agreement": agreement_stats(store), "acceptance": acceptance_counts(store, policy)}
