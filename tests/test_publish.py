@@ -44,6 +44,8 @@ def _fill(store: Store) -> None:
     # reviews: t0 accepted by both, t1 disputed, t2 one review only (pending)
     for who in ("ann", "bob"):
         store.add_user(who, "x", "reviewer")
+        for i in range(3):
+            store.assign(f"t{i}", who)
     store.add_review("t0", "ann", "accept", "", 0)
     store.add_review("t0", "bob", "edit", "", 0)
     store.add_review("t1", "ann", "accept", "", 0)
@@ -89,6 +91,8 @@ def test_publish_loads_with_datasets_and_card_has_store_counts(tmp_path: Path) -
                  "| cc-by-4.0 | 4 |"):
         assert line in card, line
     assert "4 of 5 triplets accepted (80.0%)" in card
+    assert "pipeline accepted 4, reviewers accepted 1, both 1" in card
+    assert "each item needs 2 assigned reviewers" in card
     assert "7 texts ingested, 5 kept, 2 filtered" in card
     assert "`qwen-test` (4)" in card and "`scorer-x` with chat template `ffff" in card
     assert "| reasoning | `abababababababab` | 4 |" in card

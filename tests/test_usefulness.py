@@ -237,7 +237,7 @@ def test_cli_scores_gates_and_prints_distribution(tmp_path: Path) -> None:
         for t in _triplets():
             store.put_triplet(t)
     cfg = tmp_path / "construct.yaml"
-    cfg.write_text("usefulness:\n  min_usefulness_gain: 5.0\n  window_chars: 10\n")
+    cfg.write_text("min_usefulness_gain: 5.0\nusefulness:\n  window_chars: 10\n")
     args = ["construct", "usefulness", "--db", str(db), "--scorer", "transformers", "--model",
             str(model), "--config", str(cfg)]
     r = runner.invoke(app, [*args, "--gate"])

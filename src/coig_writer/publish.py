@@ -48,7 +48,7 @@ class PublishOptions:
     shard_rows: int = 10_000
     license: str | None = None
     name: str = "COIG-Writer-style creative writing with reasoning"
-    policy_k: int = 2
+    policy_k: int | None = None  # None: the policy the review app saved (default k=2)
 
 
 @dataclass
@@ -83,16 +83,23 @@ def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
 def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
     """(triplet, review status) pairs to publish: of `opts.status`, and with `reviewed` only
     those the reviewers accepted under the review policy."""
-    from .review.service import ReviewPolicy, item_status
+    from .review.service import statuses
 
-    policy = ReviewPolicy(k=opts.policy_k)
+    by_id = statuses(store, _policy(store, opts))
     out = []
     for t in store.iter_triplets(opts.status):
-        rs = item_status(store, t, policy)
+        rs = by_id[t.id][1]
         if opts.reviewed and rs != "accepted":
             continue
         out.append((t, rs))
     return out
+
+
+def _policy(store: Store, opts: PublishOptions):
+    """The review app's saved policy, or k reviewers when `policy_k` is given."""
+    from .review.service import ReviewPolicy, load_policy
+
+    return ReviewPolicy(k=opts.policy_k) if opts.policy_k else load_policy(store)
 
 
 def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> PublishReport:
@@ -176,7 +183,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
     filters, usefulness and limitations, all computed from the store."""
     from .construct.usefulness import distribution
-    from .review.service import agreement_stats
+    from .review.service import acceptance_counts, agreement_stats
 
     n = len(triplets)
     parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
@@ -236,10 +243,18 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
 
     parts += ["## Review", ""]
     rs = Counter(review)
-    parts += [f"Review policy: each item needs {opts.policy_k} reviewers (more for specialist "
-              "genres where configured); an item is accepted when every reviewer accepts or "
-              "edits it, rejected when all reject, disputed otherwise.", "",
-              _table(["review status", "items"], sorted(rs.items())), ""]
+    policy = _policy(store, opts)
+    special = ", ".join(f"{g}: {k}" for g, k in (policy.per_genre or {}).items())
+    parts += [f"Review policy: each item needs {policy.k} assigned reviewers"
+              + (f" ({special} for specialist genres)" if special else "")
+              + f"; after a refinement it returns to {policy.rereview} reviewers. An item is "
+              "accepted when every counted reviewer accepts or edits it, rejected when all "
+              "reject, disputed otherwise.", "",
+              _table(["review status (published items)", "items"], sorted(rs.items())), ""]
+    acc_counts = acceptance_counts(store, policy)
+    parts += [f"Pipeline vs human review over the whole store: pipeline accepted "
+              f"{acc_counts.get('pipeline_accepted', 0)}, reviewers accepted "
+              f"{acc_counts.get('human_accepted', 0)}, both {acc_counts.get('both_accepted', 0)}."]
     status = Counter(t.status for t in store.iter_triplets(None))
     acc = status.get("accepted", 0) / sum(status.values()) if status else 0.0
     parts += [f"Pipeline acceptance over the whole store: {status.get('accepted', 0)} of "

@@ -19,7 +19,8 @@ def publish_cmd(
     status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
     reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
                                               "policy: every reviewer accepts or edits)."),
-    reviewers: int = typer.Option(2, help="Reviewers an item needs (review policy k)."),
+    reviewers: int | None = typer.Option(None, help="Reviewers an item needs (default: the "
+                                                    "review app's saved policy, k=2)."),
     shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
     license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
                                                   "single licence, else other)."),

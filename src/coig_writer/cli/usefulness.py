@@ -18,14 +18,18 @@ from .data import data_app
 
 
 def load_usefulness_config(path: Path | None, **overrides: object):
-    """The `usefulness:` section of a construct config YAML, with CLI overrides."""
+    """The `usefulness:` section of a construct config YAML (and its top-level
+    `min_usefulness_gain`, a ConstructConfig field), with CLI overrides."""
     from ..construct.usefulness import UsefulnessConfig
 
-    data = {}
+    data: dict = {}
     if path:
         if not path.exists():
             raise fail(f"no such config file: {path}")
-        data = (yaml.safe_load(path.read_text("utf-8")) or {}).get("usefulness") or {}
+        whole = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = dict(whole.get("usefulness") or {})
+        if whole.get("min_usefulness_gain") is not None:
+            data.setdefault("min_usefulness_gain", whole["min_usefulness_gain"])
     data.update({k: v for k, v in overrides.items() if v is not None})
     return UsefulnessConfig.model_validate(data)
 
