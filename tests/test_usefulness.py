@@ -251,3 +251,12 @@ def test_cli_scores_gates_and_prints_distribution(tmp_path: Path) -> None:
     r = runner.invoke(app, ["data", "usefulness", "--db", str(db), "--min-gain", "0.1"])
     assert r.exit_code == 0, r.output
     assert "poetry" in r.output and "all" in r.output
+
+
+def test_prefix_is_cut_from_the_left_to_fit_the_context() -> None:
+    from coig_writer.llm.scoring import _fit
+
+    assert _fit(list(range(10)), [7, 8, 9], 8) == [5, 6, 7, 8, 9]
+    assert _fit(list(range(4)), [7], None) == [0, 1, 2, 3]
+    with pytest.raises(ScorerError, match="windows"):
+        _fit([1, 2], [1] * 8, 8)

@@ -46,6 +46,8 @@ def usefulness_cmd(
                                                    "http://127.0.0.1:8000/v1"),
     tokenizer: str | None = typer.Option(None, help="vllm/sglang: local tokenizer folder "
                                                     "(default: the server's /tokenize)."),
+    chat_template: Path | None = typer.Option(None, help="vllm/sglang: Jinja chat template file "
+                                                         "(default: --tokenizer's, else ChatML)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
     device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
     batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
@@ -70,11 +72,15 @@ def usefulness_cmd(
     if gate and cfg.min_usefulness_gain is None:
         raise fail("--gate needs min_usefulness_gain (--min-gain or the config's usefulness "
                    "section)")
+    if chat_template is not None and not chat_template.exists():
+        raise fail(f"no such chat template file: {chat_template}")
     with Store(db) as store:
         try:
             sc = make_scorer(scorer, model=model, base_url=base_url, tokenizer=tokenizer,
                              api_key=os.environ.get(api_key_env), device=device,
-                             batch_size=batch_size)
+                             batch_size=batch_size,
+                             chat_template=chat_template.read_text("utf-8") if chat_template
+                             else None)
         except ScorerError as e:
             raise fail(str(e)) from None
         cached = CachedScorer(sc, store)

@@ -377,9 +377,10 @@ def clipped_mean_nll(logprobs: Sequence[float], clip_min: float = -2.0) -> float
 
 def make_scorer(kind: str, *, model: str | None = None, base_url: str | None = None,
                 tokenizer: str | None = None, api_key: str | None = None, device: str = "cpu",
-                batch_size: int = 4) -> LogprobScorer:
+                batch_size: int = 4, chat_template: str | None = None) -> LogprobScorer:
     """`transformers` (model: folder, .gguf path or an embedded model name), `vllm` or
-    `sglang` (a server at base_url serving `model`)."""
+    `sglang` (a server at base_url serving `model`). `chat_template` (Jinja text) overrides
+    the server scorer's template (default: the local tokenizer's, else ChatML)."""
     if kind in NO_PROMPT_LOGPROBS:
         raise ScorerError(
             f"scorer {kind!r}: llama.cpp's server, xllamacpp and the embedded engine return no "
@@ -404,5 +405,5 @@ def make_scorer(kind: str, *, model: str | None = None, base_url: str | None = N
             raise ScorerError(f"the {kind} scorer needs --base-url and --model")
         return OpenAICompletionsScorer(base_url, model, api=kind,  # type: ignore[arg-type]
                                        tokenizer=tokenizer, api_key=api_key,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, chat_template=chat_template)
     raise ScorerError(f"unknown scorer {kind!r}; choose one of {', '.join(SCORERS)}")
