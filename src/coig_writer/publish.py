@@ -151,7 +151,8 @@ def _metadata(triplets: Sequence[Triplet], rows: Sequence[dict[str, Any]],
         "configs": [{"config_name": "default",
                      "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]}
     if lic == "other":
-        meta["license_name"] = "mixed, per row (see the `license` column)"
+        meta["license_name"] = (next(iter(lics)) if len(lics) == 1
+                                else "mixed, per row (see the `license` column)")
     return meta
 
 
@@ -161,6 +162,21 @@ def _names(by: str) -> dict[str, str]:
     tax = load_taxonomy()
     items = tax.categories if by == "category" else tax.genres
     return {x.key: f"{x.en} / {x.zh}" for x in items}
+
+
+def _check_counts(triplets: Sequence[Triplet]) -> list[list[Any]]:
+    from .construct.checks import DECISION_KINDS, reasoning_report
+
+    flagged: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for t in triplets:
+        rep = reasoning_report(t.query, t.thought, t.answer)
+        flagged.update({p.split(":")[0] for p in rep["problems"]})
+        kinds.update(k for k, v in rep["decision_kinds"].items() if v["present"])
+    names = ("reasoning_copies_text", "reasoning_misses_requirements",
+             "reasoning_lacks_decisions", "reasoning_length_ratio")
+    return ([[f"flagged: {k}", flagged[k]] for k in names]
+            + [[f"shows: {k}", kinds[k]] for k in DECISION_KINDS])
 
 
 def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
@@ -188,12 +204,16 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     n = len(triplets)
     parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
                                    sort_keys=False).strip(), "---", "", f"# {opts.name}", ""]
+    built = _latest_run_config(store) is not None
     parts.append(
         f"{n} (prompt, reasoning, text) triplets in the COIG-Writer format (`id`, `query`, "
-        "`thought`, `answer`), built with coig-writer: texts were screened, a prompt was "
-        "reverse-engineered for each, then a reasoning process that plans the text; LLM "
-        "validation and six-dimension scores decided acceptance. "
-        f"Selection: status `{opts.status or 'all'}`"
+        "`thought`, `answer`)"
+        + (", built with coig-writer: texts were screened, a prompt was reverse-engineered for "
+           "each, then a reasoning process that plans the text; LLM validation and "
+           "six-dimension scores decided acceptance. " if built else
+           ", assembled with coig-writer from imported triplets (no construction run is "
+           "recorded in the store). ")
+        + f"Selection: status `{opts.status or 'all'}`"
         + (", accepted by human review" if opts.reviewed else "") + ".")
     parts += ["", "```python", "from datasets import load_dataset",
               'ds = load_dataset("path/to/this/folder")["train"]', "```", ""]
@@ -304,6 +324,13 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                           for d in dist]), ""]
     else:
         parts += ["Not measured (run `coig-writer construct usefulness`).", ""]
+
+    parts += ["## Reasoning checks (no LLM)", "",
+              "`coig_writer.construct.checks` with default thresholds: does the reasoning paste "
+              "the text, cover the prompt's requirements, show the paper's five decision kinds, "
+              "keep a sane length ratio? Items flagged per check, and how many reasonings show "
+              "each decision kind (keyword detector, zh and en).", ""]
+    parts += [_table(["check / decision kind", "items"], _check_counts(triplets)), ""]
 
     scored = [t.scores.total for t in triplets if t.scores]
     if scored:
