@@ -260,3 +260,27 @@ def test_prefix_is_cut_from_the_left_to_fit_the_context() -> None:
     assert _fit(list(range(4)), [7], None) == [0, 1, 2, 3]
     with pytest.raises(ScorerError, match="windows"):
         _fit([1, 2], [1] * 8, 8)
+
+
+def test_usefulness_through_a_server_scorer_concurrently(tmp_path: Path) -> None:
+    async def go(url: str, db: Path, concurrency: int) -> dict[str, dict[str, Any]]:
+        with Store(db) as store:
+            for t in _triplets():
+                store.put_triplet(t)
+            sc = CachedScorer(OpenAICompletionsScorer(url, "stub-model", api="vllm"), store)
+            try:
+                s = await run_usefulness(store, sc, UsefulnessConfig(window_chars=8),
+                                         concurrency=concurrency)
+            finally:
+                await sc.aclose()
+            assert s.scored == 3
+            return {r["triplet_id"]: r for r in store.usefulness_rows()}
+
+    with LogprobStub() as stub:
+        one = asyncio.run(go(stub.url, tmp_path / "a.sqlite", 1))
+        three = asyncio.run(go(stub.url, tmp_path / "b.sqlite", 3))
+    for k, r in one.items():
+        assert r["scorer"] == "stub-model" and r["windows"] == 2
+        for f in ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control"):
+            assert three[k][f] == pytest.approx(r[f])
+    assert one["t0"]["gain"] != 0  # the stub's log-probabilities depend on the position

@@ -51,6 +51,7 @@ def usefulness_cmd(
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
     device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
     batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
+    concurrency: int = typer.Option(1, help="Triplets in flight (e.g. 16 for a vLLM server)."),
     config: Path | None = typer.Option(None, help="Construct config YAML; its `usefulness:` "
                                                   "section is read."),
     window_chars: int | None = typer.Option(None, help="Longest text piece scored at once."),
@@ -91,7 +92,7 @@ def usefulness_cmd(
                 try:
                     return await run_usefulness(
                         store, cached, cfg, status=None if status == "all" else status,
-                        redo=redo, gate=gate, limit=limit,
+                        redo=redo, gate=gate, limit=limit, concurrency=concurrency,
                         on_item=lambda t, r: bar.advance(task))
                 finally:
                     await cached.aclose()

@@ -24,6 +24,7 @@ overlap + window fit the scorer's context (about 1.5 characters per token for Ch
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -135,26 +136,32 @@ class UsefulnessSummary:
 
 async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessConfig, *,
                          status: str | None = "accepted", redo: bool = False, gate: bool = False,
-                         limit: int | None = None,
+                         limit: int | None = None, concurrency: int = 1,
                          on_item: Callable[[Triplet, dict[str, Any] | None], None] | None = None
                          ) -> UsefulnessSummary:
     """Score every triplet of `status` (None: all) not yet scored in its current version under
-    this scorer, template and settings; each result is committed before the next item, so a
-    killed run resumes where it stopped. With `gate`, accepted items below the threshold become
+    this scorer, template and settings, `concurrency` triplets in flight (more than 1 pays off
+    with a server scorer). Each result is committed as soon as it is known, so a killed run
+    resumes where it stopped. With `gate`, accepted items below the threshold become
     needs_review with the reason named."""
     pool = list(store.iter_triplets(None))
     todo = [t for t in pool if status is None or t.status == status][:limit]
     settings = cfg.settings_hash()
     summary = UsefulnessSummary()
+    sem = asyncio.Semaphore(max(1, concurrency))
     t0 = time.perf_counter()
-    for t in todo:
+
+    async def one(t: Triplet) -> None:
         version = store.triplet_version(t.id)
         key = (t.id, version, scorer.model_id, scorer.template_hash, settings)
         if not t.answer.strip() or (not redo and store.has_usefulness(*key)):
             summary.skipped += 1
             record = store.usefulness(t.id)
+            if record is not None and record.get("scorer") != scorer.model_id:
+                record = None  # scored since by another scorer: do not gate on its scale
         else:
-            record = await score_triplet(scorer, t, choose_control(t, pool), cfg)
+            async with sem:
+                record = await score_triplet(scorer, t, choose_control(t, pool), cfg)
             record.update({"triplet_id": t.id, "version": version, "genre": t.genre,
                            "category": t.category, "scorer": scorer.model_id,
                            "template_hash": scorer.template_hash, "settings": settings})
@@ -170,6 +177,8 @@ async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessCon
                 summary.gated.append(t.id)
         if on_item:
             on_item(t, record)
+
+    await asyncio.gather(*(one(t) for t in todo))
     summary.seconds = time.perf_counter() - t0
     summary.cache_hits = getattr(scorer, "hits", 0)
     return summary
