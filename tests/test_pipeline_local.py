@@ -39,12 +39,18 @@ def test_embedded_backend_builds_a_triplet_and_replays_from_cache(store, small_m
     if trip.scores:
         assert set(trip.scores.model_dump()) == set(SCORE_DIMENSIONS)
 
-    # a rerun of the same item replays every call from the cache and gives the same triplet
+    # a rerun of the same item replays every usable answer from the cache; answers the policy
+    # rejected (truncated, looping, unparseable) are asked again, never replayed as final
     again = asyncio.run(ConstructPipeline(store, backend, fast_config(max_rounds=1, screen_threshold=0))
                         .run(limit=1, redo=True))
-    assert again.llm_calls == 0 and again.cache_hits == summary.llm_calls
-    replayed = store.get_triplet(trip.id)
-    assert (replayed.query, replayed.thought, replayed.status) == (trip.query, trip.thought, trip.status)
+    assert again.cache_hits >= summary.llm_calls - summary.totals["unusable"]
+    if summary.totals["unusable"] == 0:
+        assert again.llm_calls == 0
+        replayed = store.get_triplet(trip.id)
+        assert (replayed.query, replayed.thought, replayed.status) == \
+            (trip.query, trip.thought, trip.status)
+    else:
+        assert again.llm_calls >= 1
 
     # a stricter screen (no text scores 11) rejects the item without any new call
     strict = asyncio.run(ConstructPipeline(store, backend, fast_config(screen_threshold=11))

@@ -200,3 +200,43 @@ def test_ray_driver_killed_then_rerun_finishes_without_duplicates(tmp_path):
         assert s.cache_count() == len(counts)
     assert sum(n - 1 for n in counts.values()) <= 6  # at most the calls in flight at the kill
     assert not list(Path(f"{db}.shards").glob("*.sqlite"))
+
+
+def test_eval_generate_and_judge_on_ray_match_local(local_ray, tmp_path):
+    """The same generate and pairwise-judge jobs on Ray and locally give the same records."""
+    from coig_writer.evaluate.generate import GenerateJob
+    from coig_writer.evaluate.judge import Judge, JudgeJob
+    from coig_writer.evaluate.prompt_sets import add_prompt_set
+    from coig_writer.executors.run import run_job
+    from coig_writer.llm import CachedBackend
+
+    def handle(body):
+        user = body["messages"][-1]["content"]
+        if body.get("response_format"):  # the judge: the longer answer wins
+            a, b = user.split("[A]")[-1], user.split("[B]")[-1] if "[B]" in user else ""
+            return 200, completion(json.dumps({"overall": "A" if len(a) >= len(b) else "B",
+                                               "reason": "r"})), 0.0
+        return 200, completion(f"{body['model']}:{len(user)}" * (2 if "诗" in user else 1)), 0.0
+
+    def records(store: Store) -> tuple[list, list]:
+        gens = sorted((g.model, g.prompt_id, g.answer) for g in store.generations())
+        judg = sorted((j.key, j.winner) for j in store.judgments())
+        return gens, judg
+
+    out = {}
+    with _Server(handle) as srv:
+        for executor in ("local", "ray"):
+            with Store(tmp_path / f"{executor}.sqlite") as s:
+                add_prompt_set(s, "bundled-zh")
+                prompts = s.eval_prompts()[:4]
+                for name in ("m1", "m2"):
+                    llm = CachedBackend(OpenAICompatBackend(srv.base_url, name), s)
+                    run_job(s, GenerateJob(s, llm, name, prompts), llm, executor=executor,
+                            backend_spec=spec(srv.base_url) | {"model": name}, shard_size=2)
+                llm = CachedBackend(OpenAICompatBackend(srv.base_url, "judge"), s)
+                job = JudgeJob(Judge(s, llm, "judge"), prompts, ["m1", "m2"], "pairwise")
+                res, _ = run_job(s, job, llm, executor=executor, shard_size=3,
+                                 backend_spec=spec(srv.base_url) | {"model": "judge"})
+                assert res.labels["done"] == 8 and not res.errors
+                out[executor] = records(s)
+    assert out["ray"] == out["local"] and len(out["local"][0]) == 8 and len(out["local"][1]) == 8

@@ -133,7 +133,7 @@ CREATE INDEX IF NOT EXISTS llm_cache_item ON llm_cache(item_id);
 # Tables whose rows a worker's shard store hands back to the project store (see `merge_from`):
 # table -> True when an existing row wins (a cache answer never changes), False when replaced.
 MERGED_TABLES = {"llm_cache": True, "stage_results": False, "triplets": False,
-                 "generations": False, "judgments": False}
+                 "generations": False, "judgments": False, "rubric_scores": False}
 
 
 class Store:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    accounting_table,
     backend_or_fail,
     console,
     fail,
@@ -112,42 +112,116 @@ def eval_import_generations_cmd(
         raise typer.Exit(1)
 
 
+ExecutorOpt = typer.Option("local", help="local (asyncio here) or ray.")
+
+
 @eval_app.command("generate")
 def eval_generate_cmd(
     name: str = typer.Option(..., "--name", help="Name of the model under test in reports, e.g. CW+20k."),
     db: DbOpt = Path(DEFAULT_DB),
     backend: str = typer.Option("local", help="local or openai."),
     model: str | None = typer.Option(None, help="Embedded model / .gguf, or the server's model name."),
-    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
+    base_url: list[str] | None = typer.Option(None, help="OpenAI-compatible server URL (repeatable)."),
+    endpoints: Path | None = typer.Option(None, help="YAML list of endpoints (see docs/scaling.md)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
     prompt_set: str | None = typer.Option(None, "--set", help="Only this prompt set."),
     lang: str | None = typer.Option(None, help="Only zh or en prompts."),
     temperature: float = typer.Option(0.7),
     max_tokens: int = typer.Option(2048),
+    max_tokens_cap: int | None = typer.Option(None, help="A truncated answer is asked again once "
+                                              "with up to this many tokens (default 2 x)."),
     seed: int = typer.Option(0),
     system: str | None = typer.Option(None, help="Optional system prompt."),
-    concurrency: int = typer.Option(4),
+    concurrency: int = typer.Option(4, help="Prompts in flight (per worker with Ray)."),
+    executor: str = ExecutorOpt,
+    ray_address: str | None = typer.Option(None, help="Ray address (default: a local instance)."),
+    workers: int = typer.Option(2, help="Ray: shards at once."),
+    shard_size: int = typer.Option(32, help="Ray: prompts per shard."),
+    prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
+    batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
+    batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
 ) -> None:
-    """Generate answers for the stored prompts; resumable; <think> segments are split off.
+    """Generate answers for the stored prompts; resumable; thinking (reasoning_content or
+    <think>) is stored apart from the answer; truncated answers are retried once with more
+    tokens, then marked truncated.
 
     Example: coig-writer eval generate --name G --backend openai --base-url http://host:8000/v1 --model g7b
     """
-    from ..evaluate.generate import generate
+    from ..evaluate.generate import GenerateJob
 
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
-        be = backend_or_fail(backend, model, base_url, api_key_env, concurrency)
-        with progress_bar() as bar:
-            task = bar.add_task(f"generate {name}", total=len(prompts))
-            counts = asyncio.run(generate(
-                store, be, name, prompts, temperature=temperature, max_tokens=max_tokens,
-                seed=seed, system=system, concurrency=concurrency,
-                on_item=lambda g: bar.advance(task)))
-            bar.update(task, completed=len(prompts))
-    console.print(f"{name}: {counts['done']} new answers, {counts['skipped']} already there")
-    for pid, e in counts["errors"].items():
-        warn("failed", f"{pid}: {e} (rerun to retry)", "red")
-    if counts["errors"]:
+        llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
+                         prices, batch_out or batch_in)
+        job = GenerateJob(store, llm, name, prompts, temperature=temperature,
+                          max_tokens=max_tokens, max_tokens_cap=max_tokens_cap, seed=seed,
+                          system=system)
+        skipped = len(prompts) - job.count_pending()
+        out, info = _run(store, job, llm, spec, f"generate {name}", executor, concurrency,
+                         workers, shard_size, ray_address, batch_out, batch_in, job.count_pending())
+    done = out.done - len(out.errors) - out.labels.get("deferred", 0)
+    console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
+                  f"{skipped} already there")
+    _finish(llm, out, info)
+
+
+def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch):
+    from ..llm import Accounting, CachedBackend, LLMError, load_prices
+
+    if batch and backend != "openai":
+        raise fail("batch files need --backend openai and --model")
+    urls = list(base_url or []) or (["http://batch.invalid/v1"] if batch and not endpoints else [])
+    try:
+        acc = Accounting(load_prices(prices))
+    except LLMError as e:
+        raise fail(str(e)) from None
+    be = backend_or_fail(backend, model, urls, api_key_env, concurrency, 8192, endpoints)
+    spec = {"kind": backend, "model": model, "base_url": urls,
+            "endpoints": str(endpoints.resolve()) if endpoints else None,
+            "api_key_env": api_key_env, "concurrency": concurrency}
+    return CachedBackend(be, store, accounting=acc), spec
+
+
+def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_size, address,
+         batch_out, batch_in, total):
+    from ..executors.ray_executor import RayUnavailable
+    from ..executors.run import run_job
+    from ..llm import LLMError
+
+    if executor not in ("local", "ray"):
+        raise fail(f"--executor must be local or ray, got {executor!r}")
+    with progress_bar() as bar:
+        task = bar.add_task(label, total=total)
+        try:
+            return run_job(store, job, llm, executor=executor, backend_spec=spec,
+                           concurrency=concurrency, workers=workers, shard_size=shard_size,
+                           address=address, batch_out=batch_out, batch_in=batch_in,
+                           payload=getattr(llm.backend, "payload", None),
+                           served_model=getattr(llm.backend, "model", None),
+                           on_item=lambda _label: bar.advance(task))
+        except (RayUnavailable, LLMError) as e:
+            raise fail(str(e)) from None
+
+
+def _finish(llm, out, info) -> None:
+    loaded = info.get("loaded")
+    if loaded:
+        console.print(f"loaded {loaded['loaded']} answers from the batch file "
+                      f"({loaded['failed']} failed, {loaded['unknown']} unknown)")
+        for e in loaded["errors"][:20]:
+            warn("batch", e)
+    if "wave" in info:
+        if info["wave"]:
+            console.print(f"{info['requests']} requests written to {info['wave']}; submit it, "
+                          "then rerun with --batch-in <output file>")
+        else:
+            console.print("no requests left: every item is finished")
+    rows = llm.accounting.summary()
+    if any(r["calls"] for r in rows):
+        console.print(accounting_table(rows))
+    for key, e in out.errors.items():
+        warn("failed", f"{key}: {e} (rerun to retry)", "red")
+    if out.errors:
         raise typer.Exit(1)
 
 
@@ -159,34 +233,46 @@ def eval_judge_cmd(
                              "ranking (K-way) or rubric (1-10 per criterion, WritingBench)."),
     backend: str = typer.Option("local"),
     model: str | None = typer.Option(None, help="Judge model."),
-    base_url: str | None = typer.Option(None),
+    base_url: list[str] | None = typer.Option(None, help="Judge server URL (repeatable)."),
+    endpoints: Path | None = typer.Option(None, help="YAML list of endpoints."),
     api_key_env: str = typer.Option("OPENAI_API_KEY"),
     judge_name: str | None = typer.Option(None, help="Name recorded with verdicts."),
     prompt_set: str | None = typer.Option(None, "--set"),
     lang: str | None = typer.Option(None),
     max_tokens: int = typer.Option(300),
-    concurrency: int = typer.Option(4),
+    concurrency: int = typer.Option(4, help="Judgments in flight (per worker with Ray)."),
+    executor: str = ExecutorOpt,
+    ray_address: str | None = typer.Option(None, help="Ray address (default: a local instance)."),
+    workers: int = typer.Option(2, help="Ray: shards at once."),
+    shard_size: int = typer.Option(64, help="Ray: judgments per shard."),
+    prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
+    batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
+    batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
     rubric scores per criterion. Cached and resumable: a rerun asks only what is missing.
 
     Example: coig-writer eval judge A B --mode rubric --backend openai --base-url http://h:8000/v1 --model j
     """
-    from ..evaluate.judge import MODES, Judge
+    from ..evaluate.judge import MODES, Judge, JudgeJob
 
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
-        judge = Judge(store, backend_or_fail(backend, model, base_url, api_key_env, concurrency),
-                      judge_name, max_tokens=max_tokens, concurrency=concurrency)
-        with progress_bar() as bar:
-            task = bar.add_task("judge", total=judge.planned(prompts, models, mode))
-            n = asyncio.run(judge.run(prompts, models, mode, on_item=lambda: bar.advance(task)))
-    console.print(f"{n} new verdicts by {judge.name}")
+        llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
+                         prices, batch_out or batch_in)
+        judge = Judge(store, llm, judge_name, max_tokens=max_tokens, concurrency=concurrency)
+        job = JudgeJob(judge, prompts, models, mode)
+        out, info = _run(store, job, llm, spec, "judge", executor, concurrency, workers,
+                         shard_size, ray_address, batch_out, batch_in, job.count_pending())
+    new = out.labels.get("done", 0)
+    console.print(f"{new} new verdicts by {judge.name}")
     for key, e in judge.failures.items():
         warn("no verdict", f"{key}: {e} (a rerun asks again)")
-    if judge.failures:
+    failed = out.labels.get("failed", 0)
+    _finish(llm, out, info)
+    if failed:
         raise typer.Exit(1)
 
 

@@ -379,6 +379,23 @@ class JudgeJob:
     def item_id(self, item: JudgeTask) -> str:
         return item.key
 
+    def shard_context(self, items: list[JudgeTask]) -> dict[str, Any]:
+        """The prompts and answers a worker's shard store needs to judge `items`."""
+        store = self.judge.store
+        pids = sorted({t.prompt_id for t in items})
+        prompts = [p.model_dump(mode="json") for pid in pids
+                   if (p := store.get_eval_prompt(pid)) is not None]
+        gens = [g.model_dump(mode="json") for t in items for m in t.models
+                for g in store.generations(m, t.prompt_id)]
+        return {"prompts": prompts, "generations": gens}
+
+    def load_context(self, ctx: dict[str, Any]) -> None:
+        store = self.judge.store
+        for p in ctx["prompts"]:
+            store.put_eval_prompt(EvalPrompt.model_validate(p))
+        for g in ctx["generations"]:
+            store.put_generation(Generation.model_validate(g))
+
     async def process(self, item: JudgeTask | dict[str, Any]) -> Any:
         from ..executors.base import ItemResult
 

@@ -50,6 +50,20 @@ class Job(Protocol):
     async def process(self, item: Any) -> ItemResult: ...
 
 
+def shard_context(job: Job, items: list[Any]) -> Any:
+    """What a worker's shard store needs besides the items (driver side); None by default.
+    A job provides `shard_context(items)` and `load_context(ctx)` when its items read other
+    records (e.g. a judge task reads the prompt and the answers it judges)."""
+    fn = getattr(job, "shard_context", None)
+    return fn(items) if fn else None
+
+
+def load_context(job: Job, ctx: Any) -> None:
+    fn = getattr(job, "load_context", None)
+    if fn and ctx is not None:
+        fn(ctx)
+
+
 _JOBS: dict[str, str] = {}
 
 
@@ -68,3 +82,4 @@ def job_from_spec(spec: dict[str, Any], store: Store, llm: CachedBackend) -> Job
 
 register_job("construct", "coig_writer.construct.job:construct_job")
 register_job("generate", "coig_writer.evaluate.generate:generate_job")
+register_job("judge", "coig_writer.evaluate.judge:judge_job")

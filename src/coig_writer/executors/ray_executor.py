@@ -27,7 +27,7 @@ from typing import Any
 
 from ..llm import Accounting, LLMError
 from ..store import Store
-from .base import Job, Outcome
+from .base import Job, Outcome, shard_context
 
 
 class RayUnavailable(RuntimeError):
@@ -50,10 +50,10 @@ def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: list[Any],
               cache_rows: list[tuple[Any, ...]], shard_path: str, concurrency: int,
-              progress: Any = None) -> dict[str, Any]:
+              progress: Any = None, context: Any = None) -> dict[str, Any]:
     """Process one shard on a worker; results stay in the shard store for the driver."""
     from ..llm import CachedBackend, make_backend
-    from .base import job_from_spec
+    from .base import job_from_spec, load_context
     from .local import run_local
 
     store = Store(shard_path)
@@ -62,6 +62,7 @@ def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: lis
         backend = make_backend(**backend_spec)
         llm = CachedBackend(backend, store)
         job = job_from_spec(job_spec, store, llm)
+        load_context(job, context)
 
         def tick(res: Any) -> None:
             if progress is not None:
@@ -166,7 +167,7 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
             ref = remote.remote(job.spec(), backend_spec, chunk, store.cache_rows_for_items(ids),
-                                str(path), concurrency, progress)
+                                str(path), concurrency, progress, shard_context(job, chunk))
             inflight[ref] = path
         while inflight:
             drain(block=False)
