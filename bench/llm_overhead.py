@@ -59,7 +59,7 @@ def start_stub(latency: float) -> tuple[subprocess.Popen, str]:
 
 
 def fill(store: Store, n: int) -> None:
-    base = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+    base = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 8
     with store.transaction():
         for i in range(n):
             src = SourceText(id=f"s{i:07d}", text=f"{base}{i}")

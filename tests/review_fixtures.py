@@ -45,10 +45,10 @@ def build(db: Path) -> None:
 # -- a loopback OpenAI-protocol stub that answers the construction stages ----------------------
 # Used only where the 0.5B model cannot be made to pass the score thresholds on demand.
 STUB_PROMPT = "写一封给久别老友的信：语气温暖，回忆少年时一起放风筝的日子，三百字左右。"
-STUB_REASONING = ("用户要一封写给老朋友的信。我先确定语气：温暖而克制，不煽情。开头问候，"
+STUB_REASONING = ("首先理解题意：用户要一封写给老朋友的信。我先确定语气：温暖而克制，不煽情。开头问候，"
                   "接着回忆少年时一起放风筝的春天，用一两个具体细节唤起共同记忆；中段写"
                   "如今各自的生活，承认疏远，但不责怪；结尾约定重逢，留一点期待。篇幅控制"
-                  "在三百字左右，句子短，口语化，像真的写信。") * 2
+                  "在三百字左右，句子短，口语化，像真的写信。最后检查修改，删去空话。") * 2
 
 
 def stage_answer(body: dict) -> str:

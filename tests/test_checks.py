@@ -48,7 +48,8 @@ def test_short_quotes_are_allowed() -> None:
 
 def test_missing_requirements_decisions_and_length_are_named() -> None:
     thin = "写得好一点。"
-    problems = reasoning_problems(PROMPT, thin, TEXT, ReasoningChecks())
+    problems = reasoning_problems(PROMPT, thin, TEXT, ReasoningChecks(min_length_ratio=0.05,
+                                                                      max_length_ratio=20))
     names = {p.split(":")[0] for p in problems}
     assert names == {"reasoning_misses_requirements", "reasoning_lacks_decisions",
                      "reasoning_length_ratio"}

@@ -26,7 +26,7 @@ from coig_writer.store import Store
 from .review_fixtures import StageStub
 from .servers import _Server, completion
 
-TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 8
 
 
 def req(i: int) -> ChatRequest:

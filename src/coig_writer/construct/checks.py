@@ -75,8 +75,11 @@ class ReasoningChecks(BaseModel):
     min_requirement_coverage: float | None = Field(0.3, description="share of the prompt's "
                                                    "requirement phrases echoed or planned")
     min_decision_kinds: int | None = Field(2, description="of the five decision kinds, at least")
-    min_length_ratio: float | None = Field(0.05, description="reasoning chars / text chars")
-    max_length_ratio: float | None = Field(5.0)
+    min_length_ratio: float | None = Field(0.02, description="reasoning chars / text chars, "
+                                           "at least")
+    max_length_ratio: float | None = Field(None, description="at most (off by default: a "
+                                           "20-character poem may well need 1,000 characters "
+                                           "of reasoning)")
 
 
 def longest_shared_run(a: str, b: str) -> int:

@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, Field
 
+from .checks import ReasoningChecks
+
 STAGES = ("screen", "reconstruct_prompt", "reasoning", "validate", "score")
 
 
@@ -50,6 +52,9 @@ class ConstructConfig(BaseModel):
                          description="extra answers asked for when one is truncated, loops, "
                                      "or does not parse")
     structured_output: bool = Field(True, description="send JSON Schemas for JSON stages")
+    reasoning_checks: ReasoningChecks = Field(
+        default_factory=ReasoningChecks, description="LLM-free checks of the reasoning: copying "
+        "the text, requirement coverage, decision kinds, length ratio")
     min_usefulness_gain: float | None = Field(
         None, description="gate for `construct usefulness --gate`: least gain in clipped mean "
                           "NLL of the text from the reasoning (None: no gate)")

@@ -26,6 +26,7 @@ from ..llm import (
 from ..prompts import PromptTemplate, load_template
 from ..records import Scores, SourceText, StageResult, Triplet
 from ..store import Store
+from .checks import reasoning_problems
 from .config import STAGES, ConstructConfig
 from .stages import PARSERS, SCHEMAS, copied_span
 
@@ -248,6 +249,7 @@ class ConstructPipeline:
             problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
         if len(reasoning) < cfg.min_reasoning_chars:
             problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
+        problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
         if not v.ok:
             problems.append(f"validation: {v.error}")
         elif not v.output["coherent"]:
