@@ -22,9 +22,10 @@ from coig_writer.construct.filters import (
     estimated_jaccard,
     jaccard,
     lsh_layout,
+    normalize_fast,
 )
 from coig_writer.construct.ingest import IngestOptions, ingest, refilter
-from coig_writer.records import Triplet
+from coig_writer.records import Triplet, normalize_text
 from coig_writer.store import Store
 
 POEM = "慈母手中线，游子身上衣。\n临行密密缝，意恐迟迟归。\n谁言寸草心，报得三春晖。"
@@ -149,6 +150,11 @@ def test_lsh_layout_recall_at_threshold():
         assert bands * rows <= 120 and candidate_probability(t, bands, rows) >= 0.99
     assert candidate_probability(0.8, 9, 13) < 0.5  # datasketch's layout for 0.8
     assert char_shingles("春，风！", 2) == {"春风"}
+
+
+def test_fast_normalization_matches_records():
+    for t in [POEM, PROSE, "  Ｈｅｌｌｏ，\u3000世界！\r\n（ＡＢＣ）１２３ ", "Ａ\u0301ｂ", "ﾊﾝｶｸ ｶﾀｶﾅ㍻", ""]:
+        assert normalize_fast(t) == normalize_text(t)
 
 
 def test_minhash_estimates_jaccard():
