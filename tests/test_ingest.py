@@ -153,7 +153,8 @@ def test_lsh_layout_recall_at_threshold():
 
 
 def test_fast_normalization_matches_records():
-    for t in [POEM, PROSE, "  Ｈｅｌｌｏ，\u3000世界！\r\n（ＡＢＣ）１２３ ", "Ａ\u0301ｂ", "ﾊﾝｶｸ ｶﾀｶﾅ㍻", ""]:
+    for t in [POEM, PROSE, "  Ｈｅｌｌｏ，\u3000世界！\r\n（ＡＢＣ）１２３ ", "Ａ\u0301ｂ",
+              "ﾊﾝｶｸ ｶﾀｶﾅ㍻", ""]:
         assert normalize_fast(t) == normalize_text(t)
 
 
@@ -322,3 +323,24 @@ def test_refilter_round_trip(tmp_path, store):
     assert refilter(store, IngestOptions(after=cutoff)).changed == 0  # idempotent
     forced = refilter(store, IngestOptions(after=cutoff), touch_constructed=True)
     assert forced.changes == {"ok -> no_date": 1} and store.get_source("u3").status == "filtered"
+
+
+def test_old_store_is_indexed_once_and_layout_follows_threshold(tmp_path, store):
+    r = random.Random(2)
+    originals = [rand_text(r, 300) for _ in range(20)]
+    ingest([write_jsonl(tmp_path / "a.jsonl", [{"id": f"a{i}", "text": t}
+                                               for i, t in enumerate(originals)])], store)
+    store.db.execute("DELETE FROM minhash_bands")  # a store written before the index existed
+    store.db.execute("DELETE FROM minhash")
+    copy = near_copy(r, originals[4], 0.72, 0.78)[0]
+    rep = ingest([write_jsonl(tmp_path / "b.jsonl", [{"id": "b", "text": copy}])], store)
+    assert (rep.backfilled, rep.hashed, rep.added) == (20, 1, 1)  # 0.72-0.78 < 0.8: kept
+    rep = ingest([write_jsonl(tmp_path / "c.jsonl", [{"id": "c", "text": copy + "。"}])], store,
+                 IngestOptions(near_dup_threshold=0.7))
+    assert (rep.backfilled, rep.hashed, rep.layout) == (0, 1, "30x4")  # re-keyed, not re-hashed
+    assert store.get_source("c").filter_reason.startswith("near_duplicate of b")
+    back = refilter(store, IngestOptions(near_dup_threshold=0.7))
+    assert back.changes == {"ok -> near_duplicate": 1,  # b: a near duplicate of a4 at 0.7
+                            "near_duplicate -> near_duplicate (another original)": 1}  # c
+    assert back.hashed == 0
+    assert store.get_source("b").duplicate_of == "a4" == store.get_source("c").duplicate_of

@@ -310,7 +310,7 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
         if (new, dup_of) == (old, src.duplicate_of):
             report.after[old] += 1
             continue
-        change = f"{old} -> {new}"
+        change = f"{old} -> {new}" + (" (another original)" if new == old else "")
         if store.has_triplet(triplet_id(src.id)):
             report.constructed.append((src.id, change))
             if not touch_constructed:
