@@ -279,6 +279,8 @@ def test_batch_commits_resume_after_kill(tmp_path):
     with Store(clean) as s:
         ingest([src], s, IngestOptions(batch_size=1000))
     assert _placement(clean) == after  # same outcome as a run that was never killed
+    with Store(clean) as s:  # ingest and refilter decide alike
+        assert refilter(s, IngestOptions(), dry_run=True).changed == 0
     assert {"ok:", "filtered:exact_duplicate", "filtered:near_duplicate", "quarantined"} <= set(
         after.values())
 
@@ -294,6 +296,7 @@ def test_refilter_round_trip(tmp_path, store):
     cutoff = dt.date(2022, 10, 31)
     first = ingest([path], store, IngestOptions(after=cutoff))
     assert first.filtered == {"no_date": 11, "before_cutoff": 1} and first.added == 1
+    assert refilter(store, IngestOptions(after=cutoff)).changed == 0
     again = ingest([path], store)  # without --after: reported, not silently changed
     assert again.added == 0 and again.already_stored == 13
     assert again.would_change == {"no_date -> ok": 11, "before_cutoff -> ok": 1}

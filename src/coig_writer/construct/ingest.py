@@ -191,7 +191,6 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
             if existing.provenance.origin != origin:
                 # the same text from another place: keep that row too, as a duplicate
                 src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
-                src.duplicate_of = existing.id
                 stored = store.source_digest(src.id)
                 existing = store.get_source(src.id) if stored == p.digest else None
             if existing is not None:
@@ -207,8 +206,10 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
                       f"(from {other.provenance.origin if other else '?'})"))
             continue
         reason = _cheap_reason(src, opts, p.norm)
-        if reason is None and (dup := src.duplicate_of or store.source_with_hash(p.digest)):
+        if reason is None and (dup := store.source_with_hash(p.digest)):
             reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
+        if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
+            index.compute([p.norm], [p.digest], normalized=True)
         if reason is None and (near := index.check(src.id, src.text, p.digest)):
             reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
             src.duplicate_of = near[0]
