@@ -9,7 +9,7 @@ from coig_writer.evaluate.generate import generate
 from coig_writer.evaluate.judge import Judge, pair_outcomes
 from coig_writer.evaluate.prompt_sets import add_prompt_set
 from coig_writer.llm import CachedBackend
-from coig_writer.llm.local_llama import LocalLlamaBackend
+from coig_writer.llm.engine import LocalBackend
 from coig_writer.prompts import load_template
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_generate_judge_both_orders_and_rank(store, small_model):
     add_prompt_set(store, "bundled-zh")
     prompts = store.eval_prompts(lang="zh")[:2]
-    llm = CachedBackend(LocalLlamaBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096), store)
+    llm = CachedBackend(LocalBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096), store)
     for name, temp in (("cold", 0.0), ("hot", 1.0)):
         counts = asyncio.run(generate(store, llm, name, prompts, temperature=temp, max_tokens=60))
         assert counts == {"done": 2, "skipped": 0, "errors": {}}

@@ -6,7 +6,7 @@ import pytest
 
 from coig_writer.construct.ingest import ingest
 from coig_writer.construct.pipeline import ConstructPipeline, triplet_id
-from coig_writer.llm.local_llama import LocalLlamaBackend
+from coig_writer.llm.engine import LocalBackend
 from coig_writer.records import SCORE_DIMENSIONS
 
 from .conftest import SAMPLE, fast_config
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_embedded_backend_builds_a_triplet_and_replays_from_cache(store, small_model):
     ingest([SAMPLE], store)
-    backend = LocalLlamaBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096)
+    backend = LocalBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096)
     pipe = ConstructPipeline(store, backend, fast_config(max_rounds=1, screen_threshold=0))
     summary = asyncio.run(pipe.run(limit=1, concurrency=1))
     assert summary.pending == 1 and not summary.errors

@@ -93,6 +93,7 @@ class StageResult(BaseModel):
     ok: bool = True
     output: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    error_kind: str | None = Field(None, description="truncated, loop, unparseable or invalid")
     template: str
     template_hash: str
     cache_keys: list[str] = Field(default_factory=list)
@@ -166,6 +167,9 @@ class Generation(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     backend_model: str | None = None
     cache_key: str | None = None
+    finish_reason: str | None = None
+    truncated: bool = Field(False, description="cut at max_tokens even after the retry")
+    usage: dict[str, Any] | None = None
     created_at: str = Field(default_factory=utcnow)
 
 

@@ -7,6 +7,7 @@ exception: they commit a batch at once inside `corpus_transaction()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -28,6 +29,8 @@ from .records import (
 )
 
 DEFAULT_DB = "coig-writer.sqlite"
+_CACHE_COLS = ("key, model, request, response, usage, latency_s, created_at, thinking, "
+               "finish_reason, endpoint, item_id, stage, unusable")
 
 # One schema string per area, so each area's tables stay together. All are applied on open;
 # new columns of existing tables are added by `_add_columns` (old stores keep working).
@@ -97,7 +100,18 @@ SCHEMAS = (SCHEMA_CORPUS, SCHEMA_LLM, SCHEMA_CONSTRUCT, SCHEMA_EVAL, SCHEMA_REVI
            SCHEMA_USEFULNESS)
 
 # Columns added after a table was first released: table -> {column: declaration}.
-ADDED_COLUMNS: dict[str, dict[str, str]] = {}
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "llm_cache": {"thinking": "TEXT", "finish_reason": "TEXT", "endpoint": "TEXT",
+                  "item_id": "TEXT", "stage": "TEXT", "unusable": "TEXT"},
+}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS llm_cache_item ON llm_cache(item_id);
+"""
+
+# Tables whose rows a worker's shard store hands back to the project store (see `merge_from`):
+# table -> True when an existing row wins (a cache answer never changes), False when replaced.
+MERGED_TABLES = {"llm_cache": True, "stage_results": False, "triplets": False,
+                 "generations": False, "judgments": False}
 
 
 class Store:
@@ -115,6 +129,7 @@ class Store:
             self.db.executescript(schema)
         for table, cols in ADDED_COLUMNS.items():
             self._add_columns(table, cols)
+        self.db.executescript(INDEXES)
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Add the columns a store created by an older version lacks."""
@@ -137,6 +152,17 @@ class Store:
         used = {k: v for k, v in filters.items() if v is not None}
         where = " WHERE " + " AND ".join(f"{k}=?" for k in used) if used else ""
         return self.db.execute(f"{sql}{where} ORDER BY {order}", tuple(used.values()))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An explicit transaction (the connection autocommits otherwise)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.db:  # one transaction, committed on exit
@@ -168,6 +194,34 @@ class Store:
     def iter_sources(self, status: str | None = "ok") -> Iterator[SourceText]:
         for (data,) in self._select("SELECT data FROM sources", status=status or None).fetchall():
             yield SourceText.model_validate_json(data)
+
+    def iter_pending_sources(self, prefix: str, limit: int | None = None, redo: bool = False,
+                             batch: int = 500) -> Iterator[SourceText]:
+        """Ok sources without a triplet `prefix + id`, streamed in batches (one query per
+        batch, never one per item; constant memory)."""
+        sql = "SELECT rowid, data FROM sources WHERE status='ok' AND rowid > ?"
+        if not redo:
+            sql += " AND NOT EXISTS (SELECT 1 FROM triplets t WHERE t.id = ? || sources.id)"
+        sql += " ORDER BY rowid LIMIT ?"
+        last, n = 0, 0
+        while limit is None or n < limit:
+            args: tuple[Any, ...] = (last, prefix, batch) if not redo else (last, batch)
+            rows = self.db.execute(sql, args).fetchall()
+            if not rows:
+                return
+            for rowid, data in rows:
+                last = rowid
+                yield SourceText.model_validate_json(data)
+                n += 1
+                if limit is not None and n >= limit:
+                    return
+
+    def count_pending_sources(self, prefix: str, redo: bool = False) -> int:
+        sql = "SELECT COUNT(*) FROM sources WHERE status='ok'"
+        if redo:
+            return self.db.execute(sql).fetchone()[0]
+        sql += " AND NOT EXISTS (SELECT 1 FROM triplets t WHERE t.id = ? || sources.id)"
+        return self.db.execute(sql, (prefix,)).fetchone()[0]
 
     def count_sources(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM sources GROUP BY status"))
@@ -297,19 +351,67 @@ class Store:
     # -- LLM cache --------------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute(
-            "SELECT response, usage FROM llm_cache WHERE key=?", (key,)).fetchone()
+            "SELECT response, usage, thinking, finish_reason, unusable FROM llm_cache WHERE key=?",
+            (key,)).fetchone()
         if not row:
             return None
-        return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None}
+        return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None,
+                "thinking": row[2] or "", "finish_reason": row[3], "unusable": row[4]}
 
     def cache_put(self, key: str, model: str, request: dict[str, Any], text: str,
-                  usage: dict[str, Any] | None, latency_s: float) -> None:
+                  usage: dict[str, Any] | None, latency_s: float, *, thinking: str = "",
+                  finish_reason: str | None = None, endpoint: str | None = None,
+                  item_id: str | None = None, stage: str | None = None) -> None:
         self._write(
             "INSERT OR IGNORE INTO llm_cache(key, model, request, response, usage, latency_s, "
-            "created_at) VALUES (?,?,?,?,?,?,?)",
+            "created_at, thinking, finish_reason, endpoint, item_id, stage) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, model, json.dumps(request, ensure_ascii=False), text,
-             json.dumps(usage) if usage else None, latency_s, utcnow()),
+             json.dumps(usage) if usage else None, latency_s, utcnow(), thinking or None,
+             finish_reason, endpoint, item_id, stage),
         )
+
+    def cache_mark_unusable(self, key: str, reason: str) -> None:
+        """Record that the completion policy rejected this answer (it stays for the record)."""
+        self._write("UPDATE llm_cache SET unusable=? WHERE key=?", (reason[:1000], key))
+
+    def cache_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+
+    def cache_rows_for_items(self, item_ids: list[str]) -> list[tuple[Any, ...]]:
+        """Every cached answer made for these items, as rows for `put_cache_rows`."""
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(item_ids), 500):
+            chunk = item_ids[i:i + 500]
+            out += self.db.execute(
+                f"SELECT {_CACHE_COLS} FROM llm_cache WHERE item_id IN "
+                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
+    def put_cache_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        with self.transaction():
+            self.db.executemany(f"INSERT OR IGNORE INTO llm_cache({_CACHE_COLS}) VALUES "
+                                f"({','.join('?' * len(_CACHE_COLS.split(',')))})", rows)
+
+    def merge_from(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Copy a shard store's results into this store in one transaction (idempotent: cache
+        rows are kept when present, result rows replaced). Returns rows copied per table."""
+        counts: dict[str, int] = {}
+        self.db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+        try:
+            with self.transaction():
+                for table, keep in MERGED_TABLES.items():
+                    cols = [r[1] for r in self.db.execute(f"PRAGMA shard.table_info({table})")]
+                    if not cols:
+                        continue
+                    names = ", ".join(cols)
+                    verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+                    cur = self.db.execute(f"{verb} INTO main.{table}({names}) "
+                                          f"SELECT {names} FROM shard.{table}")
+                    counts[table] = cur.rowcount
+        finally:
+            self.db.execute("DETACH DATABASE shard")
+        return counts
 
     def cache_rows(self) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -64,16 +64,17 @@ def import_file(db: Path, path: Path, importer, what: str) -> None:
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
-def backend_or_fail(backend: str, model: str | None, base_url: str | None, api_key_env: str,
-             concurrency: int, n_ctx: int = 8192):
-    import os
-
+def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] | None,
+                    api_key_env: str, concurrency: int, n_ctx: int = 8192,
+                    endpoints: Path | None = None, json_schema: bool = True):
+    """The backend the options name, or a clean exit with the reason."""
     from ..llm import LLMError, make_backend
     from ..llm.models import ModelError
 
     try:
-        return make_backend(backend, model=model, base_url=base_url,
-                            api_key=os.environ.get(api_key_env), concurrency=concurrency,
-                            n_ctx=n_ctx)
+        return make_backend(backend, model=model, base_url=base_url or None,
+                            endpoints=str(endpoints) if endpoints else None,
+                            api_key_env=api_key_env, concurrency=concurrency, n_ctx=n_ctx,
+                            json_schema=json_schema)
     except (LLMError, ModelError) as e:
         raise fail(str(e)) from None

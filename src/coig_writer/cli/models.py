@@ -50,7 +50,8 @@ def models_fetch(name: str = typer.Argument("qwen2.5-coder-1.5b")) -> None:
 def models_serve(
     name: str = typer.Argument("qwen2.5-coder-1.5b"),
     port: int = typer.Option(8765, help="Port on 127.0.0.1."),
-    n_ctx: int = typer.Option(8192, help="Context window."),
+    n_ctx: int = typer.Option(8192, help="Context window (shared by the parallel slots)."),
+    n_parallel: int = typer.Option(2, help="Requests decoded together (continuous batching)."),
 ) -> None:
     """Serve an embedded model over an OpenAI-compatible API (llama.cpp server), e.g. to share
     one model between several runs.
@@ -67,9 +68,9 @@ def models_serve(
     except ModelError as e:
         raise fail(str(e)) from None
     err.print(f"serving {name} at http://127.0.0.1:{port}/v1 as model {name!r}")
-    os.execv(sys.executable, [sys.executable, "-m", "llama_cpp.server", "--model", str(path),
-                              "--model_alias", name, "--host", "127.0.0.1", "--port", str(port),
-                              "--n_ctx", str(n_ctx)])
+    os.execv(sys.executable, [sys.executable, "-m", "coig_writer.llm.engine", "--model", str(path),
+                              "--alias", name, "--port", str(port), "--n-ctx", str(n_ctx),
+                              "--n-parallel", str(n_parallel)])
 
 
 @prompts_app.command("list")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 STAGES = ("screen", "reconstruct_prompt", "reasoning", "validate", "score")
 
@@ -14,6 +14,12 @@ STAGES = ("screen", "reconstruct_prompt", "reasoning", "validate", "score")
 class StageParams(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 512
+    max_tokens_cap: int | None = Field(None, description="a truncated answer is retried with "
+                                       "more tokens up to this (default 4 x max_tokens)")
+
+    @property
+    def cap(self) -> int:
+        return self.max_tokens_cap or 4 * self.max_tokens
 
 
 def _default_params() -> dict[str, StageParams]:
@@ -40,7 +46,13 @@ class ConstructConfig(BaseModel):
     max_article_chars: int = Field(6000, description="longer texts are cut in prompts (not in "
                                                      "the triplet)")
     min_reasoning_chars: int = 100
-    json_retries: int = 1
+    retries: int = Field(1, validation_alias=AliasChoices("retries", "json_retries"),
+                         description="extra answers asked for when one is truncated, loops, "
+                                     "or does not parse")
+    structured_output: bool = Field(True, description="send JSON Schemas for JSON stages")
+    min_usefulness_gain: float | None = Field(
+        None, description="gate for `construct usefulness --gate`: least gain in clipped mean "
+                          "NLL of the text from the reasoning (None: no gate)")
     seed: int = 0
     stages: dict[str, StageParams] = Field(default_factory=_default_params)
 

@@ -7,20 +7,27 @@ one triplet row. A rerun after kill -9 replays finished calls from the cache and
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..genres import load_taxonomy
-from ..llm import Backend, CachedBackend, ChatRequest, JSONOutputError, LLMError, chat_json
+from ..llm import (
+    Backend,
+    CachedBackend,
+    ChatRequest,
+    CompletionError,
+    CompletionPolicy,
+    complete_json,
+    complete_text,
+)
 from ..prompts import PromptTemplate, load_template
 from ..records import Scores, SourceText, StageResult, Triplet
 from ..store import Store
 from .config import STAGES, ConstructConfig
-from .stages import PARSERS, StageOutputError, copied_span
+from .stages import PARSERS, SCHEMAS, copied_span
 
 
 @dataclass
@@ -49,11 +56,15 @@ class RunSummary:
     llm_calls: int = 0
     cache_hits: int = 0
     elapsed_s: float = 0.0
+    executor: str = "local"
+    accounting: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pending": self.pending, "statuses": dict(self.statuses),
                 "errors": self.errors, "llm_calls": self.llm_calls,
-                "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2)}
+                "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2),
+                "executor": self.executor, "accounting": self.accounting, "totals": self.totals}
 
 
 def triplet_id(source_id: str) -> str:
@@ -65,6 +76,7 @@ class ConstructPipeline:
         self.store = store
         self.config = config or ConstructConfig()
         self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
+        self.run_id: str | None = None
         cfg = self.config
         self.templates: dict[str, PromptTemplate] = {
             name: load_template(name, cfg.lang, cfg.template_dir)
@@ -78,28 +90,35 @@ class ConstructPipeline:
     # -- one stage ---------------------------------------------------------------------------
     async def run_stage(self, stage: str, item_id: str, rnd: int, run_id: str,
                         **variables: Any) -> StageResult:
+        """One stage for one item and round, under the completion policy: a truncated, looping
+        or unusable answer is retried, then recorded as a failed stage with its reason."""
         tpl = self.templates[stage]
         params = self.config.stages[stage]
         tags = {stage: tpl.sha256}
-        if tpl.output == "json":
+        is_json = tpl.output == "json"
+        if is_json:
             tags["json_retry"] = self.templates["json_retry"].sha256
+        schema = SCHEMAS.get(stage) if is_json and self.config.structured_output else None
         req = ChatRequest.build(tpl.render(**variables), tags=tags,
                                 temperature=params.temperature, max_tokens=params.max_tokens,
-                                json_mode=tpl.output == "json", seed=self.config.seed + rnd)
+                                json_mode=is_json, seed=self.config.seed + rnd,
+                                json_schema=schema, item=item_id, stage=stage)
+        policy = CompletionPolicy(attempts=self.config.retries + 1, max_tokens_cap=params.cap)
         result = StageResult(item_id=item_id, stage=stage, round=rnd, template=tpl.ref,
                              template_hash=tpl.sha256, model=self.llm.model_id, run_id=run_id)
         try:
-            if tpl.output == "json":
-                obj, resps = await chat_json(self.llm, req, self.templates["json_retry"].user,
-                                             retries=self.config.json_retries)
-                result.cache_keys = [r.key or "" for r in resps]
-                result.output = PARSERS[stage](obj)
+            if is_json:
+                result.output, resps = await complete_json(
+                    self.llm, req, PARSERS[stage], policy=policy,
+                    retry_message=self.templates["json_retry"].user)
             else:
-                resp = await self.llm.chat(req)
-                result.cache_keys = [resp.key or ""]
-                result.output = PARSERS[stage](resp.text)
-        except (JSONOutputError, StageOutputError) as e:
-            result.ok, result.error = False, str(e)
+                result.output, resps = await complete_text(self.llm, req, PARSERS[stage],
+                                                           policy=policy)
+        except CompletionError as e:
+            resps = e.responses
+            result.ok, result.error, result.error_kind = False, e.reason, e.kind
+            self.llm.accounting.unusable(stage, self.llm.model_id)
+        result.cache_keys = [r.key or "" for r in resps]
         self.store.put_stage(result)
         return result
 
@@ -114,7 +133,6 @@ class ConstructPipeline:
     async def process(self, src: SourceText, run_id: str) -> Triplet:
         cfg = self.config
         article, truncated = self._article(src.text)
-        tax = load_taxonomy()
         trip = Triplet(id=triplet_id(src.id), answer=src.text, source_id=src.id,
                        provenance=src.provenance, model=self.llm.model_id,
                        templates=self.template_hashes, run_id=run_id)
@@ -131,8 +149,7 @@ class ConstructPipeline:
         if min(q, c) < cfg.screen_threshold:
             return self._finish(trip, "rejected", f"screen: quality={q} creativity={c} "
                                                   f"< {cfg.screen_threshold}")
-        genre = tax.genres_by_key().get(trip.genre or "")
-        genre_name = getattr(genre, cfg.lang) if genre else ("文学" if cfg.lang == "zh" else "writing")
+        genre_name = self._genre_name(trip.genre)
 
         best: Attempt | None = None
         feedback = ""
@@ -160,15 +177,63 @@ class ConstructPipeline:
         status = "rejected" if total < cfg.reject_below or incoherent else "needs_review"
         return self._finish(trip, status, "; ".join(best.problems))
 
-    async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
-                       feedback: str) -> Attempt | str:
-        """One round; returns the error text when the model gave no usable prompt/reasoning."""
+    def _genre_name(self, genre_key: str | None) -> str:
+        genre = load_taxonomy().genres_by_key().get(genre_key or "")
+        if genre:
+            return getattr(genre, self.config.lang)
+        return "文学" if self.config.lang == "zh" else "writing"
+
+    async def refine(self, trip: Triplet, feedback: str, fields: list[str], *, run_id: str,
+                     round_base: int) -> Triplet:
+        """Rework a stored triplet from a reviewer's `feedback`: regenerate the prompt (and then
+        the reasoning) when "prompt" is in `fields`, else the reasoning only; validate and score
+        again; up to `max_rounds` further rounds on failures. Stage results are stored under
+        rounds `round_base`, `round_base + 1`, ...; the returned triplet is NOT stored (the
+        caller versions it). Unusable output gives status needs_review with the reason."""
         cfg = self.config
-        p = await self.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
-                                 genre_name=genre_name, feedback=feedback)
-        if not p.ok:
-            return f"prompt: {p.error}"
-        prompt = p.output["prompt"]
+        src_id = trip.source_id or trip.id
+        article, _ = self._article(trip.answer)
+        new = trip.model_copy(deep=True)
+        new.reasons, new.run_id, new.model = [], run_id, self.llm.model_id
+        new.templates = self.template_hashes
+        base_feedback = self.templates["feedback"].render(
+            issues=f"- {feedback.strip()}")[-1]["content"]
+        fb, best = base_feedback, None
+        keep_prompt = trip.query if "prompt" not in fields and trip.query else None
+        for i in range(cfg.max_rounds + 1):
+            attempt = await self._attempt(src_id, round_base + i, run_id, article,
+                                          self._genre_name(trip.genre), fb, prompt=keep_prompt)
+            if isinstance(attempt, str):
+                new.reasons.append(f"refinement round {i}: {attempt}")
+                continue
+            if best is None or attempt.rank > best.rank:
+                best = attempt
+            if not attempt.problems:
+                break
+            fb = base_feedback + self.templates["feedback"].render(
+                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
+        new.rounds = trip.rounds + (i + 1)
+        if best is None:
+            new.status = "needs_review"
+            new.reasons.append("refinement gave no usable prompt and reasoning")
+            return new
+        new.query, new.thought = best.prompt, best.reasoning
+        new.validation, new.scores = best.validation, best.scores
+        new.status = "accepted" if not best.problems else "needs_review"  # type: ignore[assignment]
+        new.reasons += best.problems
+        return new
+
+    async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
+                       feedback: str, prompt: str | None = None) -> Attempt | str:
+        """One round; returns the error text when the model gave no usable prompt/reasoning.
+        With `prompt` given, the prompt is kept and only the reasoning is regenerated."""
+        cfg = self.config
+        if prompt is None:
+            p = await self.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
+                                     genre_name=genre_name, feedback=feedback)
+            if not p.ok:
+                return f"prompt: {p.error}"
+            prompt = p.output["prompt"]
         r = await self.run_stage("reasoning", item, rnd, run_id, prompt=prompt, article=article,
                                  feedback=feedback)
         if not r.ok:
@@ -208,37 +273,46 @@ class ConstructPipeline:
         return trip
 
     # -- the run -----------------------------------------------------------------------------
-    def pending(self, limit: int | None = None, redo: bool = False) -> list[SourceText]:
-        todo = [s for s in self.store.iter_sources("ok")
-                if redo or not self.store.has_triplet(triplet_id(s.id))]
-        return todo[:limit] if limit is not None else todo
+    def pending(self, limit: int | None = None, redo: bool = False) -> Iterator[SourceText]:
+        """Texts without a triplet, streamed from the store (bounded memory at any scale)."""
+        return self.store.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+
+    def count_pending(self, limit: int | None = None, redo: bool = False) -> int:
+        n = self.store.count_pending_sources(triplet_id(""), redo=redo)
+        return min(n, limit) if limit is not None else n
+
+    def start_run(self, **extra: Any) -> str:
+        self.run_id = self.store.start_run("construct", {
+            "config": self.config.model_dump(), "model": self.llm.model_id,
+            "templates": self.template_hashes, **extra})
+        return self.run_id
 
     async def run(self, *, limit: int | None = None, concurrency: int = 4, redo: bool = False,
                   on_item: Callable[[Triplet | None], None] | None = None,
                   on_start: Callable[[int], None] | None = None) -> RunSummary:
-        todo = self.pending(limit, redo)
-        run_id = self.store.start_run("construct", {
-            "config": self.config.model_dump(), "model": self.llm.model_id,
-            "templates": self.template_hashes, "limit": limit, "concurrency": concurrency})
-        summary = RunSummary(run_id=run_id, pending=len(todo))
+        """Process every pending text on the local executor (bounded items in flight)."""
+        from ..executors.local import run_local
+        from .job import ConstructJob
+
+        job = ConstructJob(self)
+        run_id = self.start_run(limit=limit, concurrency=concurrency, executor="local")
+        summary = RunSummary(run_id=run_id, pending=self.count_pending(limit, redo))
         if on_start:
-            on_start(len(todo))
-        sem = asyncio.Semaphore(max(1, concurrency))
+            on_start(summary.pending)
         t0 = time.perf_counter()
-
-        async def one(src: SourceText) -> None:
-            async with sem:
-                try:
-                    trip = await self.process(src, run_id)
-                    summary.statuses[trip.status] += 1
-                except LLMError as e:  # left without a triplet: the next run retries it
-                    trip = None
-                    summary.errors[src.id] = str(e)[:500]
-            if on_item:
-                on_item(trip)
-
-        await asyncio.gather(*(one(s) for s in todo))
+        outcome = await run_local(job, self.pending(limit, redo), concurrency=concurrency,
+                                  on_item=(lambda o: on_item(o.value)) if on_item else None)
+        summary.statuses.update(outcome.labels)
+        summary.errors = outcome.errors
         summary.elapsed_s = time.perf_counter() - t0
-        summary.llm_calls, summary.cache_hits = self.llm.misses, self.llm.hits
-        self.store.finish_run(run_id, summary.as_dict())
+        self.finish(summary)
         return summary
+
+    def finish(self, summary: RunSummary) -> None:
+        acc = self.llm.accounting
+        summary.llm_calls, summary.cache_hits = self.llm.misses, self.llm.hits
+        summary.accounting, summary.totals = acc.summary(), acc.totals()
+        if summary.executor != "local":  # workers' calls reach the driver through accounting
+            summary.llm_calls, summary.cache_hits = (summary.totals["calls"],
+                                                     summary.totals["cache_hits"])
+        self.store.finish_run(summary.run_id, summary.as_dict())

@@ -123,6 +123,27 @@ def parse_score(obj: dict[str, Any]) -> dict[str, Any]:
     return {"scores": scores.model_dump(), "comment": str(obj.get("comment", ""))}
 
 
+def _int(lo: int = 0, hi: int = 10) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi}
+
+
+# JSON Schemas the server constrains JSON stages to (where it supports `json_schema`); they
+# mirror what the parsers above require, so a schema-conforming answer always parses.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "screen": {"type": "object", "properties": {
+        "quality": _int(), "creativity": _int(), "category": {"type": "string"},
+        "genre": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["quality", "creativity", "category", "genre", "reason"]},
+    "validate": {"type": "object", "properties": {
+        "coherent": {"type": "boolean"},
+        "issues": {"type": "array", "items": {"type": "string"}},
+        "suggestion": {"type": "string"}},
+        "required": ["coherent", "issues", "suggestion"]},
+    "score": {"type": "object", "properties": {
+        **{d: _int() for d in SCORE_DIMENSIONS}, "comment": {"type": "string"}},
+        "required": [*SCORE_DIMENSIONS, "comment"]},
+}
+
 PARSERS = {
     "screen": parse_screen,
     "reconstruct_prompt": parse_prompt,

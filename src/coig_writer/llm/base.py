@@ -1,9 +1,10 @@
-"""The LLM backend interface: one async `chat` over OpenAI-style messages."""
+"""The LLM backend interface: one async `chat` over OpenAI-style messages, one answer type."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -14,7 +15,8 @@ class LLMError(RuntimeError):
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat completion request. `tags` (e.g. template hashes) enter the cache key only."""
+    """One chat completion request. `tags` (e.g. template hashes) enter the cache key;
+    `item` (the work item the call serves) and `stage` label it for resume and accounting only."""
 
     messages: tuple[tuple[str, str], ...]
     temperature: float = 0.0
@@ -22,25 +24,42 @@ class ChatRequest:
     json_mode: bool = False
     seed: int | None = 0
     tags: tuple[tuple[str, str], ...] = field(default=())
+    json_schema: str | None = None  # canonical JSON text of a JSON Schema
+    item: str | None = field(default=None, compare=False)
+    stage: str | None = field(default=None, compare=False)
 
     @classmethod
     def build(cls, messages: list[dict[str, str]], *, tags: dict[str, str] | None = None,
-              **params: Any) -> ChatRequest:
+              json_schema: dict[str, Any] | str | None = None, **params: Any) -> ChatRequest:
+        if isinstance(json_schema, dict):  # property order kept: it is the generation order
+            json_schema = json.dumps(json_schema, ensure_ascii=False)
         return cls(messages=tuple((m["role"], m["content"]) for m in messages),
-                   tags=tuple(sorted((tags or {}).items())), **params)
+                   tags=tuple(sorted((tags or {}).items())), json_schema=json_schema, **params)
+
+    def replace(self, **changes: Any) -> ChatRequest:
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d.update(changes)
+        return ChatRequest(**d)
 
     @property
     def message_dicts(self) -> list[dict[str, str]]:
         return [{"role": r, "content": c} for r, c in self.messages]
 
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        return json.loads(self.json_schema) if self.json_schema else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["messages"] = self.message_dicts
         d["tags"] = dict(self.tags)
+        d.pop("item"), d.pop("stage")
+        if d["json_schema"] is None:  # keys of requests without a schema stay as before
+            del d["json_schema"]
         return d
 
     def key(self, model_id: str) -> str:
-        """Content address of this request sent to `model_id`."""
+        """Content address of this request sent to `model_id` (never the endpoint)."""
         blob = json.dumps({"model": model_id, **self.to_dict()}, ensure_ascii=False,
                           sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -48,11 +67,62 @@ class ChatRequest:
 
 @dataclass
 class ChatResponse:
+    """Every model answer, from any backend or the cache: the answer text with any thinking
+    split off, why generation stopped, token usage, latency and who answered."""
+
     text: str
+    thinking: str = ""
+    finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     cached: bool = False
     key: str | None = None
     latency_s: float = 0.0
+    endpoint: str | None = None
+    unusable: str | None = None  # set on a cached answer that failed the completion policy
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    @property
+    def completion_tokens(self) -> int:
+        return int((self.usage or {}).get("completion_tokens") or 0)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int((self.usage or {}).get("prompt_tokens") or 0)
+
+
+_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.S | re.I)
+_OPEN = re.compile(r"^\s*<think>", re.I)
+
+
+def split_thinking(text: str) -> tuple[str, str]:
+    """(thinking, answer) from `<think>...</think>answer`; an unclosed think block (cut off
+    by max_tokens) is all thinking and no answer."""
+    m = _THINK.match(text)
+    if m:
+        return m.group(1).strip(), text[m.end():].strip()
+    if _OPEN.match(text):
+        return _OPEN.sub("", text, count=1).strip(), ""
+    return "", text.strip()
+
+
+def response_from_message(message: dict[str, Any], finish_reason: str | None,
+                          usage: dict[str, Any] | None, endpoint: str | None = None
+                          ) -> ChatResponse:
+    """Build the answer from an OpenAI-style `message`: thinking from `reasoning_content`
+    (vLLM, SGLang, DeepSeek), `reasoning` (OpenRouter, Ollama) or a leading `<think>` block."""
+    content = message.get("content") or ""
+    thinking = message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(thinking, str):
+        thinking = json.dumps(thinking, ensure_ascii=False)
+    inline, answer = split_thinking(content)
+    if inline or _OPEN.match(content):
+        thinking = "\n\n".join(t for t in (thinking, inline) if t)
+        content = answer
+    return ChatResponse(text=content, thinking=thinking.strip(), finish_reason=finish_reason,
+                        usage=usage, endpoint=endpoint)
 
 
 @runtime_checkable

@@ -1,7 +1,8 @@
 """Content-addressed request cache: a completed request is never sent again.
 
-The response is committed to the store before `chat` returns, so a killed run loses at most the
-requests that were in flight.
+The response (text, thinking, finish reason, usage) is committed to the store before `chat`
+returns, so a killed run loses at most the requests that were in flight. Answers the completion
+policy rejected are marked unusable (with the reason) and are never replayed as final.
 """
 
 from __future__ import annotations
@@ -10,16 +11,30 @@ import asyncio
 import time
 
 from ..store import Store
+from .accounting import Accounting
 from .base import Backend, ChatRequest, ChatResponse
+
+
+class Deferred(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised on a cache miss in deferred mode (batch files): the request is recorded in
+    `CachedBackend.deferred` instead of being sent."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
 
 
 class CachedBackend:
     """Wraps a backend; looks every request up by its key before sending it."""
 
-    def __init__(self, backend: Backend, store: Store):
+    def __init__(self, backend: Backend, store: Store, accounting: Accounting | None = None,
+                 defer: bool = False):
         self.backend = backend
         self.store = store
         self.model_id = backend.model_id
+        self.accounting = accounting or Accounting()
+        self.defer = defer
+        self.deferred: dict[str, ChatRequest] = {}
         self.hits = 0
         self.misses = 0
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
@@ -29,7 +44,14 @@ class CachedBackend:
         hit = self.store.cache_get(key)
         if hit is not None:
             self.hits += 1
-            return ChatResponse(text=hit["text"], usage=hit["usage"], cached=True, key=key)
+            resp = ChatResponse(text=hit["text"], thinking=hit["thinking"],
+                                finish_reason=hit["finish_reason"], usage=hit["usage"],
+                                cached=True, key=key, unusable=hit["unusable"])
+            self.accounting.record(request.stage, self.model_id, resp)
+            return resp
+        if self.defer:
+            self.deferred[key] = request
+            raise Deferred(key)
         if key in self._inflight:  # identical request already on its way: share it
             return await asyncio.shield(self._inflight[key])
         fut: asyncio.Future[ChatResponse] = asyncio.get_running_loop().create_future()
@@ -37,11 +59,14 @@ class CachedBackend:
         try:
             t0 = time.perf_counter()
             resp = await self.backend.chat(request)
-            resp.latency_s = time.perf_counter() - t0
+            resp.latency_s = resp.latency_s or time.perf_counter() - t0
             resp.key = key
             self.store.cache_put(key, self.model_id, request.to_dict(), resp.text, resp.usage,
-                                 resp.latency_s)
+                                 resp.latency_s, thinking=resp.thinking,
+                                 finish_reason=resp.finish_reason, endpoint=resp.endpoint,
+                                 item_id=request.item, stage=request.stage)
             self.misses += 1
+            self.accounting.record(request.stage, self.model_id, resp)
             fut.set_result(resp)
             return resp
         except BaseException as e:
@@ -50,6 +75,9 @@ class CachedBackend:
             raise
         finally:
             del self._inflight[key]
+
+    def mark_unusable(self, key: str, reason: str) -> None:
+        self.store.cache_mark_unusable(key, reason)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

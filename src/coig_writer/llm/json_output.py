@@ -42,24 +42,13 @@ def parse_json_object(text: str) -> dict[str, Any]:
 
 async def chat_json(backend: Backend, request: ChatRequest, retry_message: str,
                     retries: int = 1) -> tuple[dict[str, Any], list[ChatResponse]]:
-    """Ask for a JSON object; on unparseable output, append the answer and `retry_message`
-    (with `$error` filled) and ask again, up to `retries` times. Returns the object and every
-    response (for the record)."""
-    responses: list[ChatResponse] = []
-    req = request
-    for attempt in range(retries + 1):
-        resp = await backend.chat(req)
-        responses.append(resp)
-        try:
-            return parse_json_object(resp.text), responses
-        except JSONOutputError as e:
-            if attempt == retries:
-                raise JSONOutputError(f"{e} after {retries + 1} attempts", resp.text) from None
-            msgs = req.message_dicts + [
-                {"role": "assistant", "content": resp.text},
-                {"role": "user", "content": retry_message.replace("$error", str(e))},
-            ]
-            req = ChatRequest.build(msgs, tags=dict(req.tags), temperature=req.temperature,
-                                    max_tokens=req.max_tokens, json_mode=req.json_mode,
-                                    seed=req.seed)
-    raise AssertionError("unreachable")
+    """Ask for a JSON object under the completion policy (see `policy.complete_json`), with
+    `retries` retries; raises JSONOutputError with the last answer when none was usable."""
+    from .policy import CompletionError, CompletionPolicy, complete_json
+
+    try:
+        return await complete_json(backend, request, lambda obj: obj, retry_message=retry_message,
+                                   policy=CompletionPolicy(attempts=retries + 1))
+    except CompletionError as e:
+        raw = e.responses[-1].text if e.responses else ""
+        raise JSONOutputError(str(e), raw) from None

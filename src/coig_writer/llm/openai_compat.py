@@ -1,55 +1,151 @@
-"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, Ollama, hosted APIs).
+"""OpenAI-compatible HTTP backend (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs).
 
-Concurrency is bounded by a semaphore; the openai client retries timeouts, connection errors,
-408/409/429 and 5xx with exponential backoff and honours Retry-After.
+A lean aiohttp client on the hot path (one pooled session, raw JSON in and out), routed over one
+or more endpoints (see `endpoints.Router`). Retries timeouts, connection errors, 408/409/429 and
+5xx with exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once.
+The API key comes from an env var and is never logged, stored or put in an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
+import random
+import time
 from typing import Any
 
-import openai
-from openai import AsyncOpenAI
+import aiohttp
 
-from .base import ChatRequest, ChatResponse, LLMError
+from .base import ChatRequest, ChatResponse, LLMError, response_from_message
+from .endpoints import Endpoint, Router
+
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, after: float | None = None):
+        super().__init__(reason)
+        self.after = after
 
 
 class OpenAICompatBackend:
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
-                 concurrency: int = 8, timeout_s: float = 600.0, max_retries: int = 5,
-                 json_mode: bool = True, extra_body: dict[str, Any] | None = None):
-        self.base_url = base_url
+    """Chat completions over HTTP. `endpoints` may list many servers of the same model."""
+
+    def __init__(self, endpoints: list[Endpoint] | str, model: str, *,
+                 api_key_env: str | None = None, concurrency: int = 64,
+                 timeout_s: float = 600.0, max_retries: int = 5, json_mode: bool = True,
+                 json_schema: bool = True, extra_body: dict[str, Any] | None = None,
+                 backoff_s: float = 0.5, max_backoff_s: float = 30.0,
+                 model_id: str | None = None):
+        if isinstance(endpoints, str):
+            endpoints = [Endpoint(url=endpoints, api_key_env=api_key_env)]
+        for e in endpoints:
+            if api_key_env and not e.api_key_env:
+                e.api_key_env = api_key_env
+            if not json_schema:
+                e.json_schema = False
+            if extra_body:
+                e.extra_body = {**extra_body, **e.extra_body}
+        self.router = Router(endpoints, max_total=concurrency)
         self.model = model
-        self.model_id = f"openai:{model}"
+        self.model_id = model_id or f"openai:{model}"
         self.json_mode = json_mode
-        self.extra_body = extra_body or {}
-        self._sem = asyncio.Semaphore(concurrency)
-        # The key comes from the caller or OPENAI_API_KEY; it is never logged or stored.
-        self._client = AsyncOpenAI(base_url=base_url,
-                                   api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none",
-                                   timeout=timeout_s, max_retries=max_retries)
+        self.max_retries = max_retries
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.router.endpoints[0].url
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._loop = loop
+            conn = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(
+                connector=conn, timeout=self.timeout, json_serialize=json.dumps,
+                headers={"Content-Type": "application/json"})
+        return self._session
+
+    def payload(self, request: ChatRequest, ep: Endpoint) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": ep.model or self.model, "messages": request.message_dicts,
+                                "temperature": request.temperature,
+                                "max_tokens": request.max_tokens}
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema and ep.json_schema:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": request.schema, "strict": True}}
+        elif (request.json_mode or request.json_schema) and self.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if ep.extra_body:
+            body.update(ep.extra_body)
+        return body
+
+    async def _post(self, ep: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {ep.api_key}"}
+        try:
+            async with self._client().post(f"{ep.url}/chat/completions", data=json.dumps(body),
+                                           headers=headers) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise _Retry(f"{ep.url}: {type(e).__name__}: {e}") from None
+        if status == 200:
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise _Retry(f"{ep.url}: answer is not JSON: {raw[:200]!r}") from None
+        detail = raw[:300].decode("utf-8", "replace")
+        if status in RETRYABLE:
+            try:
+                after = float(retry_after) if retry_after else None
+            except ValueError:
+                after = None
+            raise _Retry(f"{ep.url}: HTTP {status}: {detail}", after)
+        if status == 400 and "response_format" in body and ep.json_schema and \
+                body["response_format"].get("type") == "json_schema":
+            ep.json_schema = False  # this server does not take schemas: json_object from now on
+            raise _Retry(f"{ep.url}: json_schema refused, falling back to json_object", 0.0)
+        raise LLMError(f"{ep.url}: HTTP {status}: {detail}")
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        kwargs: dict[str, Any] = dict(model=self.model, messages=request.message_dicts,
-                                      temperature=request.temperature,
-                                      max_tokens=request.max_tokens)
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
-        if request.json_mode and self.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
-        if self.extra_body:
-            kwargs["extra_body"] = self.extra_body
-        async with self._sem:
+        last = ""
+        est = sum(len(c) for _, c in request.messages) // 2 + request.max_tokens
+        for attempt in range(self.max_retries + 1):
+            ep = await self.router.acquire(est)
+            t0 = time.perf_counter()
             try:
-                resp = await self._client.chat.completions.create(**kwargs)
-            except openai.APIError as e:
-                raise LLMError(f"{self.base_url}: {type(e).__name__}: {e}") from e
-        if not resp.choices:
-            raise LLMError(f"{self.base_url}: response without choices")
-        usage = resp.usage.model_dump() if resp.usage else None
-        return ChatResponse(text=resp.choices[0].message.content or "", usage=usage)
+                data = await self._post(ep, self.payload(request, ep))
+            except _Retry as e:
+                await self.router.release(ep, ok=False)
+                last = str(e)
+                if attempt == self.max_retries:
+                    break
+                delay = e.after if e.after is not None else \
+                    random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** attempt))
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                await self.router.release(ep, ok=False)
+                raise
+            await self.router.release(ep, ok=True)
+            choices = data.get("choices") or []
+            if not choices:
+                raise LLMError(f"{ep.url}: response without choices")
+            ch = choices[0]
+            resp = response_from_message(ch.get("message") or {}, ch.get("finish_reason"),
+                                         data.get("usage"), endpoint=ep.url)
+            resp.latency_s = time.perf_counter() - t0
+            return resp
+        raise LLMError(f"{last} (after {self.max_retries + 1} attempts)")
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._session is not None and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = None

@@ -1,4 +1,4 @@
-"""Serve a GGUF model over an OpenAI-compatible HTTP API (llama-cpp-python's server)."""
+"""Serve a GGUF model over an OpenAI-compatible HTTP API in a child process (xllamacpp)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """Context manager: starts `python -m llama_cpp.server` on loopback and waits until it
-    answers; `base_url` is then ready for the openai backend."""
+    """Context manager: starts `python -m coig_writer.llm.engine` on loopback and waits until
+    it answers; `base_url` is then ready for the openai backend."""
 
     def __init__(self, model_path: str | Path, *, alias: str = "local", port: int | None = None,
-                 n_ctx: int = 4096, log: IO[str] | None = None, startup_s: float = 120):
+                 n_ctx: int = 8192, n_parallel: int = 2, log: IO[str] | None = None,
+                 startup_s: float = 120):
         self.model_path = Path(model_path)
         self.alias = alias
         self.port = port or free_port()
         self.n_ctx = n_ctx
+        self.n_parallel = n_parallel
         self.log = log
         self.startup_s = startup_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -40,9 +42,9 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LlamaServer:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
-               "--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", str(self.n_ctx), "--n_threads", str(os.cpu_count() or 2)]
+        cmd = [sys.executable, "-m", "coig_writer.llm.engine", "--model", str(self.model_path),
+               "--alias", self.alias, "--port", str(self.port), "--n-ctx", str(self.n_ctx),
+               "--n-parallel", str(self.n_parallel), "--threads", str(os.cpu_count() or 2)]
         out = self.log or subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_s
@@ -54,7 +56,7 @@ class LlamaServer:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.3)
         self.stop()
         raise LLMError(f"llama.cpp server did not answer within {self.startup_s:.0f} s")
 

@@ -1,0 +1,184 @@
+"""Inference endpoints and the router that spreads calls over them.
+
+Each call goes to the least-loaded healthy endpoint (in-flight calls over weight, within the
+endpoint's own concurrency cap). An endpoint that fails `max_failures` times in a row is taken
+out for a cool-down that doubles up to `max_cooldown_s`; after it one probe call is let through,
+and a success brings the endpoint back. Optional client-side rate limits (requests and tokens
+per minute) suit hosted APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, PrivateAttr
+
+from .base import LLMError
+
+
+class Endpoint(BaseModel):
+    """One OpenAI-compatible server. `model` is the name it serves (defaults to the backend's
+    model); the cache key always names the backend's model, never the endpoint."""
+
+    url: str
+    model: str | None = None
+    api_key_env: str | None = Field(None, description="env var holding the key (never stored)")
+    max_concurrency: int = 64
+    weight: float = 1.0
+    rpm: float | None = Field(None, description="client-side requests per minute")
+    tpm: float | None = Field(None, description="client-side tokens per minute (estimated)")
+    json_schema: bool = Field(True, description="send response_format json_schema when asked")
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    _inflight: int = PrivateAttr(0)
+    _failures: int = PrivateAttr(0)
+    _down_until: float = PrivateAttr(0.0)
+    _cooldown: float = PrivateAttr(0.0)
+    _probing: bool = PrivateAttr(False)
+    _calls: int = PrivateAttr(0)
+    _errors: int = PrivateAttr(0)
+    _req_bucket: TokenBucket | None = PrivateAttr(None)
+    _tok_bucket: TokenBucket | None = PrivateAttr(None)
+
+    def model_post_init(self, _: Any) -> None:
+        self.url = self.url.rstrip("/")
+        if self.rpm:
+            self._req_bucket = TokenBucket(self.rpm / 60.0, max(1.0, self.rpm / 60.0))
+        if self.tpm:
+            self._tok_bucket = TokenBucket(self.tpm / 60.0, self.tpm / 60.0 * 5)
+
+    @property
+    def api_key(self) -> str:
+        name = self.api_key_env or "OPENAI_API_KEY"
+        return os.environ.get(name) or "none"
+
+    def available(self, now: float) -> bool:
+        if self._inflight >= self.max_concurrency:
+            return False
+        if self._down_until > now:
+            return False
+        # past the cool-down: exactly one probe at a time until a success
+        return not (self._cooldown and self._probing)
+
+    def stats(self) -> dict[str, Any]:
+        return {"url": self.url, "calls": self._calls, "errors": self._errors,
+                "inflight": self._inflight, "down": self._down_until > time.monotonic()}
+
+
+class TokenBucket:
+    """Refills `rate` tokens per second up to `burst`; `take` waits until enough are there."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.t = burst, time.monotonic()
+
+    async def take(self, n: float) -> None:
+        n = min(n, self.burst)
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+            self.t = now
+            if self.tokens >= n:
+                self.tokens -= n
+                return
+            await asyncio.sleep((n - self.tokens) / self.rate)
+
+
+class Router:
+    """Chooses an endpoint per call and tracks health."""
+
+    def __init__(self, endpoints: Iterable[Endpoint], *, max_total: int | None = None,
+                 max_failures: int = 3, base_cooldown_s: float = 2.0,
+                 max_cooldown_s: float = 60.0):
+        self.endpoints = list(endpoints)
+        self.max_total = max_total
+        self.inflight = 0
+        if not self.endpoints:
+            raise LLMError("no endpoints configured")
+        self.max_failures = max_failures
+        self.base_cooldown_s = base_cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self._cond: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _changed(self) -> asyncio.Condition:
+        """The condition of the running loop (a backend may serve several asyncio.run calls)."""
+        loop = asyncio.get_running_loop()
+        if self._cond is None or self._loop is not loop:
+            self._cond, self._loop = asyncio.Condition(), loop
+        return self._cond
+
+    async def acquire(self, est_tokens: int = 0) -> Endpoint:
+        async with self._changed:
+            while True:
+                now = time.monotonic()
+                full = self.max_total is not None and self.inflight >= self.max_total
+                ready = [] if full else [e for e in self.endpoints if e.available(now)]
+                if ready:
+                    ep = min(ready, key=lambda e: (e._inflight + 1) / e.weight)
+                    ep._inflight += 1
+                    ep._calls += 1
+                    self.inflight += 1
+                    if ep._cooldown:
+                        ep._probing = True
+                    break
+                wake = [] if full else [e._down_until - now for e in self.endpoints
+                                        if e._down_until > now]
+                try:
+                    await asyncio.wait_for(self._changed.wait(), min(wake) if wake else None)
+                except TimeoutError:
+                    pass
+        if ep._req_bucket:
+            await ep._req_bucket.take(1)
+        if ep._tok_bucket and est_tokens:
+            await ep._tok_bucket.take(est_tokens)
+        return ep
+
+    async def release(self, ep: Endpoint, ok: bool) -> None:
+        async with self._changed:
+            ep._inflight -= 1
+            self.inflight -= 1
+            ep._probing = False
+            if ok:
+                ep._failures, ep._cooldown, ep._down_until = 0, 0.0, 0.0
+            else:
+                ep._errors += 1
+                ep._failures += 1
+                if ep._failures >= self.max_failures:
+                    ep._cooldown = min(self.max_cooldown_s,
+                                       (ep._cooldown * 2) or self.base_cooldown_s)
+                    ep._down_until = time.monotonic() + ep._cooldown
+            self._changed.notify_all()
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [e.stats() for e in self.endpoints]
+
+
+def load_endpoints(path: str | Path) -> list[Endpoint]:
+    """Read an endpoints YAML: a list of {url, model?, api_key_env?, max_concurrency?, weight?,
+    rpm?, tpm?, json_schema?, extra_body?} (or {endpoints: [...]})."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise LLMError(f"{p}: cannot read endpoints file: {e}") from None
+    if isinstance(data, dict):
+        data = data.get("endpoints")
+    if not isinstance(data, list) or not data:
+        raise LLMError(f"{p}: expected a list of endpoints (url, model, ...)")
+    out = []
+    for i, row in enumerate(data, 1):
+        if isinstance(row, str):
+            row = {"url": row}
+        try:
+            out.append(Endpoint.model_validate(row))
+        except ValueError as e:
+            raise LLMError(f"{p}: endpoint {i}: {e}") from None
+    return out
