@@ -249,6 +249,7 @@ class NearDupIndex:
                 self.compute(forms, [digest_of(f) for f in forms], normalized=True)
                 for s, f in zip(todo, forms, strict=True):
                     self.add(s.id, digest_of(f))
+                self.forget()
         return self.hashed - before
 
     def compute(self, texts: list[str], digests: list[str], normalized: bool = False) -> None:
