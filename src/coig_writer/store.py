@@ -13,7 +13,6 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +227,9 @@ class Store:
 
     # Batched corpus writes: the methods below do not commit; call them inside
     # `corpus_transaction()`, which commits a whole batch at once (or nothing, on a kill).
-    @contextmanager
+    @contextlib.contextmanager
     def corpus_transaction(self, commit: bool = True) -> Iterator[None]:
-        """One transaction; rolled back on an error, or at the end when `commit` is False."""
+        """`transaction()`, but rolled back at the end when `commit` is False (dry runs)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
