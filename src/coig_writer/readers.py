@@ -1,5 +1,8 @@
 """Row readers for corpus and dataset files: txt/md, JSONL, JSON arrays, Parquet.
 
+JSONL and Parquet are streamed (a line / a record batch at a time); a JSON array is one
+document and is read whole.
+
 Rows that cannot be read carry an `error` (with file and line) instead of data, so callers can
 quarantine them rather than drop them.
 """
@@ -96,13 +99,14 @@ def read_rows(path: Path) -> Iterator[RawRow]:
     elif path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        try:
-            table = pq.read_table(path)
+        i = 0
+        try:  # streamed a record batch at a time: memory stays bounded on big files
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+                for obj in batch.to_pylist():
+                    i += 1
+                    yield RawRow(name, i, obj, json.dumps(obj, ensure_ascii=False, default=str))
         except Exception as e:  # pyarrow raises several types for corrupt files
-            yield RawRow(name, None, None, "", f"unreadable parquet: {e}")
-            return
-        for i, obj in enumerate(table.to_pylist(), 1):
-            yield RawRow(name, i, obj, json.dumps(obj, ensure_ascii=False, default=str))
+            yield RawRow(name, i + 1 if i else None, None, "", f"unreadable parquet: {e}")
     else:
         yield RawRow(name, None, None, "", f"unsupported file type {path.suffix!r}")
 

@@ -1,7 +1,8 @@
 """Embedded SQLite store: corpus, stage results, triplets, LLM request cache, runs, quarantine.
 
 This is the one module that knows SQL. Every write commits before it returns, so work that a
-caller has been told about survives a kill -9 (WAL journal).
+caller has been told about survives a kill -9 (WAL journal); the corpus batch writes are the
+exception: they commit a batch at once inside `corpus_transaction()`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ CREATE INDEX IF NOT EXISTS sources_hash ON sources(hash);
 CREATE TABLE IF NOT EXISTS quarantine (
   path TEXT NOT NULL, line INTEGER NOT NULL, error TEXT NOT NULL, raw TEXT NOT NULL,
   created_at TEXT NOT NULL, PRIMARY KEY (path, line));
+CREATE TABLE IF NOT EXISTS minhash (
+  n INTEGER PRIMARY KEY, source_id TEXT NOT NULL UNIQUE, sig BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS minhash_bands (
+  key INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, n)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS corpus_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 SCHEMA_LLM = """
@@ -203,6 +209,11 @@ class Store:
         row = self.db.execute("SELECT data FROM sources WHERE id=?", (source_id,)).fetchone()
         return SourceText.model_validate_json(row[0]) if row else None
 
+    def source_digest(self, source_id: str) -> str | None:
+        """The content hash of a stored text (None: no such id)."""
+        row = self.db.execute("SELECT hash FROM sources WHERE id=?", (source_id,)).fetchone()
+        return row[0] if row else None
+
     def source_with_hash(self, digest: str) -> str | None:
         row = self.db.execute(
             "SELECT id FROM sources WHERE hash=? AND status='ok' LIMIT 1", (digest,)).fetchone()
@@ -242,6 +253,113 @@ class Store:
 
     def count_sources(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM sources GROUP BY status"))
+
+    # Batched corpus writes: the methods below do not commit; call them inside
+    # `corpus_transaction()`, which commits a whole batch at once (or nothing, on a kill).
+    @contextlib.contextmanager
+    def corpus_transaction(self, commit: bool = True) -> Iterator[None]:
+        """`transaction()`, but rolled back at the end when `commit` is False (dry runs)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT" if commit else "ROLLBACK")
+
+    def insert_source(self, src: SourceText, digest: str | None = None) -> bool:
+        """Like `add_source`, without committing; `digest`: `src.hash` when known."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO sources(id, hash, status, data) VALUES (?,?,?,?)",
+            (src.id, digest or src.hash, src.status, src.model_dump_json()))
+        return cur.rowcount == 1
+
+    def update_source(self, src: SourceText) -> None:
+        """Rewrite a stored text's status and record, without committing."""
+        self.db.execute("UPDATE sources SET status=?, data=? WHERE id=?",
+                        (src.status, src.model_dump_json(), src.id))
+
+    def quarantine_row(self, entry: QuarantineEntry) -> None:
+        """Like `quarantine`, without committing."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO quarantine(path, line, error, raw, created_at) "
+            "VALUES (?,?,?,?,?)",
+            (entry.path, entry.line if entry.line is not None else 0, entry.error,
+             entry.raw[:100_000], entry.created_at))
+
+    def source_page(self, after_rowid: int, limit: int) -> list[tuple[int, SourceText]]:
+        """Up to `limit` stored texts after `after_rowid`, in ingest order."""
+        rows = self.db.execute("SELECT rowid, data FROM sources WHERE rowid>? ORDER BY rowid "
+                               "LIMIT ?", (after_rowid, limit)).fetchall()
+        return [(r, SourceText.model_validate_json(d)) for r, d in rows]
+
+    def earlier_ok_with_hash(self, digest: str, before_rowid: int) -> str | None:
+        row = self.db.execute("SELECT id FROM sources WHERE hash=? AND status='ok' AND rowid<? "
+                              "ORDER BY rowid LIMIT 1", (digest, before_rowid)).fetchone()
+        return row[0] if row else None
+
+    def ok_without_minhash(self, limit: int) -> list[SourceText]:
+        """Stored `ok` texts that have no MinHash signature yet (older stores, refiltered)."""
+        rows = self.db.execute(
+            "SELECT s.data FROM sources s LEFT JOIN minhash m ON m.source_id=s.id "
+            "WHERE s.status='ok' AND m.n IS NULL ORDER BY s.rowid LIMIT ?", (limit,)).fetchall()
+        return [SourceText.model_validate_json(d) for (d,) in rows]
+
+    def minhash_of(self, source_ids: list[str]) -> dict[str, bytes]:
+        marks = ",".join("?" * len(source_ids))
+        return dict(self.db.execute(
+            f"SELECT source_id, sig FROM minhash WHERE source_id IN ({marks})", source_ids))
+
+    def add_minhash(self, source_id: str, sig: bytes, keys: list[int]) -> None:
+        """Store a text's signature and its LSH band keys (no commit)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO minhash(source_id, sig) VALUES (?,?)",
+                              (source_id, sig))
+        if cur.rowcount != 1:
+            return  # already indexed
+        n = cur.lastrowid
+        self.db.executemany("INSERT OR IGNORE INTO minhash_bands(key, n) VALUES (?,?)",
+                            [(k, n) for k in keys])
+
+    def near_dup_candidates(self, keys: list[int], before_rowid: int | None = None
+                            ) -> list[tuple[str, str]]:
+        """(id, text) of `ok` texts sharing a band key (stored before `before_rowid`)."""
+        marks = ",".join("?" * len(keys))
+        sql = ("SELECT DISTINCT s.id, s.data FROM minhash_bands b JOIN minhash m ON m.n=b.n "
+               f"JOIN sources s ON s.id=m.source_id WHERE b.key IN ({marks}) AND s.status='ok'")
+        params: list[Any] = list(keys)
+        if before_rowid is not None:
+            sql += " AND s.rowid<?"
+            params.append(before_rowid)
+        return [(i, json.loads(d)["text"]) for i, d in self.db.execute(sql, params)]
+
+    def minhash_pages(self, limit: int = 5000) -> Iterator[list[tuple[int, bytes]]]:
+        """Every stored signature as (n, sig), a page at a time."""
+        last = 0
+        while rows := self.db.execute("SELECT n, sig FROM minhash WHERE n>? ORDER BY n LIMIT ?",
+                                      (last, limit)).fetchall():
+            yield rows
+            last = rows[-1][0]
+
+    def replace_band_keys(self, rows: list[tuple[int, int]]) -> None:
+        """Insert (key, n) band rows (no commit); `clear_minhash(bands_only=True)` first."""
+        self.db.executemany("INSERT OR IGNORE INTO minhash_bands(key, n) VALUES (?,?)", rows)
+
+    def clear_minhash(self, bands_only: bool = False) -> None:
+        self.db.execute("DELETE FROM minhash_bands")
+        if not bands_only:
+            self.db.execute("DELETE FROM minhash")
+
+    def count_minhash(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM minhash").fetchone()[0]
+
+    def corpus_meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM corpus_meta WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_corpus_meta(self, name: str, value: str) -> None:
+        """No commit, like the batch writes."""
+        self.db.execute("INSERT OR REPLACE INTO corpus_meta(name, value) VALUES (?,?)",
+                        (name, value))
 
     # -- quarantine -------------------------------------------------------------------------
     def quarantine(self, entry: QuarantineEntry) -> None:

@@ -37,10 +37,16 @@ def ingest_cmd(
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
     after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
-    near_dup: float = typer.Option(0.8, help="MinHash Jaccard threshold for near duplicates."),
+    near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
+                                             "is a near duplicate of a stored one."),
     license: str | None = typer.Option(None, help="License for rows that name none."),
+    batch_size: Annotated[int, typer.Option(help="Rows per transaction (a kill -9 loses at most "
+                                                 "the open batch; a rerun redoes it).")] = 1000,
 ) -> None:
     """Read a corpus into the store, with dedup and filters; bad rows are quarantined.
+
+    Texts already stored keep their status; when these options would change some of them, the
+    count is reported: re-apply them with `coig-writer construct refilter`.
 
     Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31
     """
@@ -52,10 +58,11 @@ def ingest_cmd(
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
-                         default_license=license)
-    with Store(db) as store:
+                         default_license=license, batch_size=batch_size)
+    with Store(db) as store, progress_bar() as bar:
+        task = bar.add_task("ingest", total=None)
         try:
-            report = ingest(paths, store, opts)
+            report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
         except FileNotFoundError as e:
             raise fail(str(e)) from None
     print_quarantined(report.quarantined)
@@ -63,6 +70,19 @@ def ingest_cmd(
     console.print(f"read {report.read}, added {report.added}, already stored "
                   f"{report.already_stored}, filtered {sum(report.filtered.values())}{why}, "
                   f"quarantined {len(report.quarantined)} -> {db}")
+    console.print(f"near-duplicate index ({report.layout} bands x rows): hashed {report.hashed} "
+                  f"new texts, {report.indexed} already indexed"
+                  + (f", {report.backfilled} stored texts indexed for the first time"
+                     if report.backfilled else ""))
+    if report.would_change:
+        flags = "".join(f for f, on in ((f" --after {after}", after),
+                                        (" --require-date", require_date),
+                                        (f" --min-chars {min_chars}", min_chars != 12),
+                                        (f" --max-chars {max_chars}", max_chars != 50_000),
+                                        (f" --near-dup {near_dup}", near_dup != 0.8)) if on)
+        warn("note:", f"{sum(report.would_change.values())} stored texts would change under "
+                      f"these options ({dict(report.would_change)}) but were left as they are; "
+                      f"to re-apply: coig-writer construct refilter --db {db}{flags} --dry-run")
 
 
 @construct_app.command("run")

@@ -2,27 +2,46 @@
 
 Every input row ends in exactly one place: a stored text (`ok`), a stored text marked
 `filtered` with its reason (duplicate, length, date), or the quarantine with file:line and error.
+Rows are streamed and committed in batches (a kill -9 loses at most the open batch, which a
+rerun redoes); the near-duplicate index lives in the store, so each text is hashed once.
+
+Filters are re-evaluable: `refilter` re-applies them to every stored text, and a re-ingest
+with other options counts the stored texts they would change (it does not change them itself:
+re-applying is `refilter`'s job, so a re-ingest never silently rewrites earlier decisions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..readers import BadRecord, iter_files, read_rows
+from ..readers import BadRecord, RawRow, iter_files, read_rows
 from ..records import Provenance, QuarantineEntry, SourceText, content_hash
 from ..store import Store
-from .filters import NearDupIndex, date_reason, length_reason
+from .filters import (
+    NearDupIndex,
+    date_reason,
+    digest_of,
+    length_reason,
+    normalize_fast,
+    reason_key,
+)
 
 TEXT_KEYS = ("text", "content", "article", "answer", "body", "paragraphs")
 URL_KEYS = ("source_url", "url", "link", "source")
 DATE_KEYS = ("date", "published", "publish_date", "published_at")
 KNOWN_KEYS = {"id", "title", "author", "license", *TEXT_KEYS, *URL_KEYS, *DATE_KEYS}
+# the filter reasons this module decides (and `refilter` may revise)
+CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff"}
+OUR_REASONS = CHEAP_REASONS | {"exact_duplicate", "near_duplicate"}
 
 
 @dataclass
@@ -34,6 +53,7 @@ class IngestOptions:
     near_dup_threshold: float = 0.8
     shingle: int = 5
     default_license: str | None = None
+    batch_size: int = 1000  # rows per transaction (and per vectorised hashing call)
 
 
 @dataclass
@@ -43,6 +63,12 @@ class IngestReport:
     already_stored: int = 0
     filtered: Counter[str] = field(default_factory=Counter)
     quarantined: list[QuarantineEntry] = field(default_factory=list)
+    hashed: int = 0  # new texts whose MinHash this run computed
+    backfilled: int = 0  # stored texts that had no signature yet (older stores), hashed once
+    indexed: int = 0  # signatures in the store's index at the start (not recomputed)
+    batches: int = 0  # committed transactions
+    layout: str = ""  # LSH bands x rows
+    would_change: Counter[str] = field(default_factory=Counter)  # "no_date -> ok": see refilter
 
 
 def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -62,7 +88,8 @@ def parse_date(value: Any) -> dt.date | None:
         raise BadRecord(f"unparseable date {value!r} (want YYYY-MM-DD)") from None
 
 
-def to_source(row: dict[str, Any], origin: str, default_license: str | None) -> SourceText:
+def to_source(row: dict[str, Any], origin: str, default_license: str | None,
+              digest: Callable[[str], str] = content_hash) -> SourceText:
     """Map a row with loosely named fields onto a SourceText."""
     text = _first(row, TEXT_KEYS)
     if isinstance(text, list):
@@ -74,62 +101,225 @@ def to_source(row: dict[str, Any], origin: str, default_license: str | None) -> 
                       license=row.get("license") or default_license, title=row.get("title"),
                       author=row.get("author"), origin=origin)
     meta = {k: v for k, v in row.items() if k not in KNOWN_KEYS}
-    sid = str(row["id"]) if row.get("id") not in (None, "") else f"src-{content_hash(text)[:16]}"
+    sid = str(row["id"]) if row.get("id") not in (None, "") else f"src-{digest(text)[:16]}"
     return SourceText(id=sid, text=text.strip(), provenance=prov,
                       meta=json.loads(json.dumps(meta, ensure_ascii=False, default=str)))
 
 
+@dataclass
+class _Parsed:
+    """One input row: its text (or why it is quarantined), normalized once for all checks."""
+
+    row: RawRow
+    src: SourceText | None = None
+    bad: QuarantineEntry | None = None
+    norm: str = ""
+    digest: str = ""
+
+
+def _cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
+    return (length_reason(src.text, opts.min_chars, opts.max_chars,
+                          None if norm is None else len(norm))
+            or date_reason(src.provenance.date, opts.after, opts.require_date))
+
+
+def _batches(paths: list[Path], size: int) -> Iterator[list[RawRow]]:
+    rows = (row for path in iter_files(paths) for row in read_rows(path))
+    while batch := list(islice(rows, max(1, size))):
+        yield batch
+
+
 def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
-           on_row: Any = None) -> IngestReport:
+           on_row: Callable[[], Any] | None = None) -> IngestReport:
     """Read, validate, filter and store texts. Idempotent: re-ingesting adds nothing new."""
     opts = opts or IngestOptions()
+    for p in paths:  # fail before writing anything
+        if not p.exists():
+            raise FileNotFoundError(f"no such file or folder: {p}")
     report = IngestReport()
-    index = NearDupIndex(threshold=opts.near_dup_threshold, ngram=opts.shingle)
-    for s in store.iter_sources("ok"):
-        index.check_and_add(s.id, s.text)
-    for path in iter_files(paths):
-        for row in read_rows(path):
-            report.read += 1
-            if on_row:
-                on_row()
-            origin = f"{row.path}:{row.line}" if row.line is not None else row.path
-            try:
-                if row.error:
-                    raise BadRecord(row.error)
-                src = to_source(row.data or {}, origin, opts.default_license)
-            except BadRecord as e:
-                entry = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
-                store.quarantine(entry)
-                report.quarantined.append(entry)
-                continue
-            existing = store.get_source(src.id)
-            if (existing is not None and existing.hash == src.hash
-                    and existing.provenance.origin != origin):
-                # the same text from another place: keep that row too, as a duplicate
-                src.id = f"{src.id}~{hashlib.sha256(origin.encode()).hexdigest()[:8]}"
-                src.duplicate_of = existing.id
-                existing = store.get_source(src.id)
-            if existing is not None:
-                if existing.hash != src.hash:
-                    entry = QuarantineEntry(
-                        path=row.path, line=row.line, raw=row.raw,
-                        error=f"id {src.id!r} already stored with a different text "
-                              f"(from {existing.provenance.origin})")
-                    store.quarantine(entry)
-                    report.quarantined.append(entry)
-                else:
-                    report.already_stored += 1
-                continue
-            reason = (length_reason(src.text, opts.min_chars, opts.max_chars)
-                      or date_reason(src.provenance.date, opts.after, opts.require_date))
-            if reason is None and (dup := src.duplicate_of or store.source_with_hash(src.hash)):
-                reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
-            if reason is None and (near := index.check_and_add(src.id, src.text)):
-                reason = f"near_duplicate of {near[0]} (jaccard~{near[1]:.2f})"
-                src.duplicate_of = near[0]
-            if reason:
-                src.status, src.filter_reason = "filtered", reason
-                report.filtered[reason.split(":")[0].split(" ")[0]] += 1
-            if store.add_source(src) and not reason:
-                report.added += 1
+    index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
+    report.backfilled = index.prepare()
+    report.indexed, report.layout = store.count_minhash(), index.layout
+    for batch in _batches(paths, opts.batch_size):
+        with store.corpus_transaction():
+            _ingest_batch(batch, store, opts, index, report, on_row)
+        report.batches += 1
+    report.hashed = index.hashed - report.backfilled
     return report
+
+
+def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
+    origin = f"{row.path}:{row.line}" if row.line is not None else row.path
+    p = _Parsed(row)
+
+    def digest(text: str) -> str:
+        p.norm = normalize_fast(text)
+        p.digest = digest_of(p.norm)
+        return p.digest
+
+    try:
+        if row.error:
+            raise BadRecord(row.error)
+        p.src = to_source(row.data or {}, origin, opts.default_license, digest)
+        if not p.digest:  # (normalizing strips, so the raw text's digest is the stored one's)
+            digest(p.src.text)
+    except BadRecord as e:
+        p.bad = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
+    return p
+
+
+def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index: NearDupIndex,
+                  report: IngestReport, on_row: Callable[[], Any] | None) -> None:
+    parsed = [_parse(row, opts) for row in batch]
+    # hash at once every text that may reach the near-duplicate check
+    todo = [p for p in parsed if p.src is not None and _cheap_reason(p.src, opts, p.norm) is None
+            and store.source_digest(p.src.id) is None and store.source_with_hash(p.digest) is None]
+    index.compute([p.norm for p in todo], [p.digest for p in todo], normalized=True)
+    for p in parsed:
+        report.read += 1
+        if on_row:
+            on_row()
+        row, src = p.row, p.src
+        if src is None:
+            _quarantine(store, report, p.bad)
+            continue
+        origin = src.provenance.origin
+        stored = store.source_digest(src.id)
+        if stored == p.digest:
+            existing = store.get_source(src.id)
+            assert existing is not None
+            if existing.provenance.origin != origin:
+                # the same text from another place: keep that row too, as a duplicate
+                src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
+                stored = store.source_digest(src.id)
+                existing = store.get_source(src.id) if stored == p.digest else None
+            if existing is not None:
+                report.already_stored += 1
+                if change := _would_change(existing, opts):
+                    report.would_change[change] += 1
+                continue
+        if stored is not None:
+            other = store.get_source(src.id)
+            _quarantine(store, report, QuarantineEntry(
+                path=row.path, line=row.line, raw=row.raw,
+                error=f"id {src.id!r} already stored with a different text "
+                      f"(from {other.provenance.origin if other else '?'})"))
+            continue
+        reason = _cheap_reason(src, opts, p.norm)
+        if reason is None and (dup := store.source_with_hash(p.digest)):
+            reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
+        if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
+            index.compute([p.norm], [p.digest], normalized=True)
+        if reason is None and (near := index.check(src.id, src.text, p.digest)):
+            reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
+            src.duplicate_of = near[0]
+        if reason:
+            src.status, src.filter_reason = "filtered", reason
+            report.filtered[reason_key(reason)] += 1
+        if store.insert_source(src, p.digest):
+            index.add(src.id, p.digest)
+            if not reason:
+                report.added += 1
+    index.forget()
+
+
+def _quarantine(store: Store, report: IngestReport, entry: QuarantineEntry | None) -> None:
+    assert entry is not None
+    store.quarantine_row(entry)
+    report.quarantined.append(entry)
+
+
+def _would_change(src: SourceText, opts: IngestOptions) -> str | None:
+    """'before -> after' when these options' length/date filters disagree with a stored text."""
+    old = reason_key(src.filter_reason) if src.status == "filtered" else "ok"
+    if old not in CHEAP_REASONS | {"ok"}:
+        return None  # duplicates: only `refilter` can re-decide them (order matters)
+    new = reason_key(_cheap_reason(src, opts))
+    return f"{old} -> {new}" if new != old else None
+
+
+@dataclass
+class RefilterReport:
+    before: Counter[str] = field(default_factory=Counter)  # texts per status/reason, before
+    after: Counter[str] = field(default_factory=Counter)  # ... and after
+    changes: Counter[str] = field(default_factory=Counter)  # "no_date -> ok": 10
+    constructed: list[tuple[str, str]] = field(default_factory=list)  # (id, change) with a triplet
+    hashed: int = 0  # texts hashed for the near-duplicate check (had no signature yet)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(self.changes.values())
+
+
+def refilter(store: Store, opts: IngestOptions | None = None, *, touch_constructed: bool = False,
+             dry_run: bool = False, page: int = 1000,
+             on_row: Callable[[], Any] | None = None) -> RefilterReport:
+    """Re-apply the filters to every stored text, in ingest order, with `opts`.
+
+    A filtered text whose reason no longer holds becomes `ok`; an `ok` text that now fails is
+    filtered; duplicates are re-decided against the texts that are `ok` after this pass (and
+    stored before them), so the result depends only on the texts, their order and `opts`:
+    a second run with the same options changes nothing. Texts that already have a triplet are
+    left as they are and listed in `constructed` unless `touch_constructed` (then they change
+    and are still listed). Reasons set by other tools are kept. `dry_run` rolls the filter
+    changes back (the index may still gain missing signatures).
+    """
+    from .pipeline import triplet_id
+
+    opts = opts or IngestOptions()
+    report = RefilterReport(dry_run=dry_run)
+    index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
+    index.prepare()  # index upkeep (a cache of signatures), done even for a dry run
+    outer = store.corpus_transaction(commit=False) if dry_run else contextlib.nullcontext()
+    with outer:
+        last = 0
+        while rows := store.source_page(last, page):
+            last = rows[-1][0]
+            with contextlib.nullcontext() if dry_run else store.corpus_transaction():
+                _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
+                               on_row)
+    report.hashed = index.hashed
+    return report
+
+
+def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: IngestOptions,
+                   index: NearDupIndex, report: RefilterReport, touch_constructed: bool,
+                   triplet_id: Callable[[str], str], on_row: Callable[[], Any] | None) -> None:
+    cheap = {rowid: _cheap_reason(src, opts) for rowid, src in rows}
+    need = [src for rowid, src in rows if cheap[rowid] is None]
+    stored = store.minhash_of([s.id for s in need]) if need else {}
+    index.load({s.hash: stored[s.id] for s in need if s.id in stored})
+    todo = [s for s in need if not index.has_signature(s.hash)]
+    index.compute([s.text for s in todo], [s.hash for s in todo])
+    for rowid, src in rows:
+        if on_row:
+            on_row()
+        old = reason_key(src.filter_reason) if src.status == "filtered" else "ok"
+        report.before[old] += 1
+        if old not in OUR_REASONS | {"ok"}:
+            report.after[old] += 1
+            continue
+        reason, dup_of = cheap[rowid], None
+        if reason is None and (dup := store.earlier_ok_with_hash(src.hash, rowid)):
+            reason, dup_of = f"exact_duplicate of {dup}", dup
+        if reason is None and (near := index.check(src.id, src.text, src.hash, rowid)):
+            reason, dup_of = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})", near[0]
+        new = reason_key(reason)
+        if reason is None or new == "near_duplicate":
+            index.add(src.id, src.hash)
+        if (new, dup_of) == (old, src.duplicate_of):
+            report.after[old] += 1
+            continue
+        change = f"{old} -> {new}" + (" (another original)" if new == old else "")
+        if store.has_triplet(triplet_id(src.id)):
+            report.constructed.append((src.id, change))
+            if not touch_constructed:
+                report.after[old] += 1
+                continue
+        src.status = "filtered" if reason else "ok"
+        src.filter_reason, src.duplicate_of = reason, dup_of
+        store.update_source(src)
+        report.changes[change] += 1
+        report.after[new] += 1
+    index.forget()
