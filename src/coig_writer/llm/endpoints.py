@@ -29,7 +29,8 @@ class Endpoint(BaseModel):
     url: str
     model: str | None = None
     api_key_env: str | None = Field(None, description="env var holding the key (never stored)")
-    max_concurrency: int = 64
+    max_concurrency: int | None = Field(None, description="calls in flight on this server "
+                                        "(default: only the backend's --concurrency bounds it)")
     weight: float = 1.0
     rpm: float | None = Field(None, description="client-side requests per minute")
     tpm: float | None = Field(None, description="client-side tokens per minute (estimated)")
@@ -59,7 +60,7 @@ class Endpoint(BaseModel):
         return os.environ.get(name) or "none"
 
     def available(self, now: float) -> bool:
-        if self._inflight >= self.max_concurrency:
+        if self.max_concurrency is not None and self._inflight >= self.max_concurrency:
             return False
         if self._down_until > now:
             return False
@@ -132,7 +133,8 @@ class Router:
                 wake = [] if full else [e._down_until - now for e in self.endpoints
                                         if e._down_until > now]
                 try:
-                    await asyncio.wait_for(self._changed.wait(), min(wake) if wake else None)
+                    # a bounded wait: a notification lost to a timed-out waiter costs 1 s, not a hang
+                    await asyncio.wait_for(self._changed.wait(), min(wake) if wake else 1.0)
                 except TimeoutError:
                     pass
         if ep._req_bucket:
@@ -146,6 +148,7 @@ class Router:
             ep._inflight -= 1
             self.inflight -= 1
             ep._probing = False
+            was_out = bool(ep._cooldown)
             if ok:
                 ep._failures, ep._cooldown, ep._down_until = 0, 0.0, 0.0
             else:
@@ -155,7 +158,10 @@ class Router:
                     ep._cooldown = min(self.max_cooldown_s,
                                        (ep._cooldown * 2) or self.base_cooldown_s)
                     ep._down_until = time.monotonic() + ep._cooldown
-            self._changed.notify_all()
+            if was_out != bool(ep._cooldown):  # health changed: let every waiter look again
+                self._changed.notify_all()
+            else:  # one slot freed: one waiter can take it (no thundering herd)
+                self._changed.notify(1)
 
     def stats(self) -> list[dict[str, Any]]:
         return [e.stats() for e in self.endpoints]
