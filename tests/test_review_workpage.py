@@ -87,13 +87,17 @@ def test_shortcut_script_is_self_hosted_and_allowed(db):
     assert c.get("/static/../app.py").status_code == 404
 
 
-def test_usefulness_slot_only_when_the_store_offers_it(db, monkeypatch):
+def test_usefulness_figures_shown_when_scored(db):
+    rev = assigned(db, "cw-3")[0]
     c = client(db)
-    login(c, "admin")
+    login(c, rev)
     assert 'id="usefulness"' not in c.get("/review/cw-3").text
-    monkeypatch.setattr(Store, "usefulness", lambda self, tid: {"gain": 0.42, "n_eval": 7},
-                        raising=False)
+    with Store(db) as s:
+        s.put_usefulness("cw-3", 0, "transformers:tiny", "f" * 64, "s1", "letter",
+                         {"nll_prompt": 1.7001, "nll_own": 1.2804, "gain": 0.41971,
+                          "gain_vs_control": 0.3, "scorer": "transformers:tiny",
+                          "template_hash": "f" * 64, "settings": {"window_chars": 2000}})
     page = c.get("/review/cw-3").text
     assert 'id="usefulness"' in page and "<dt>gain</dt><dd>0.42</dd>" in page
-    monkeypatch.setattr(Store, "usefulness", lambda self, tid: None, raising=False)
-    assert 'id="usefulness"' not in c.get("/review/cw-3").text
+    assert "<dt>template_hash</dt><dd>ffffffffffff</dd>" in page
+    assert "window_chars" not in page  # run settings are not a reviewer's concern

@@ -218,9 +218,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         src = store.get_source(t.source_id) if t.source_id else None
         items = service.queue(store, user["username"], policy)
         done, total = service.progress(items)
-        usefulness = None
-        if hasattr(store, "usefulness"):  # added by the usefulness module when present
-            usefulness = store.usefulness(t.id) or None
+        usefulness = service.usefulness_fields(store.usefulness(t.id))
         guideline = store.guideline(t.genre) if t.genre else None
         return page(request, "review.html", code, user=user, t=t, source=src,
                     version=store.triplet_version(item_id),

@@ -455,3 +455,21 @@ def export_decisions(store: Store, policy: ReviewPolicy) -> dict[str, Any]:
                                       for r in store.refinements(t.id)]})
     return {"items": items, "rankings": [j.model_dump() for j in store.judgments(source="human")],
             "agreement": agreement_stats(store), "acceptance": acceptance_counts(store, policy)}
+
+
+USEFULNESS_FIELDS = ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control",
+                     "control_id", "scorer", "template_hash", "version")
+
+
+def usefulness_fields(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The usefulness figures a reviewer reads (clipped mean NLLs, gains, scorer), rounded."""
+    if not row:
+        return None
+    out = {}
+    for k in USEFULNESS_FIELDS:
+        v = row.get(k)
+        if v is None:
+            continue
+        out[k] = round(v, 3) if isinstance(v, float) else (str(v)[:12] if k == "template_hash"
+                                                           else v)
+    return out or None
