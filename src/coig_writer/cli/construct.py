@@ -301,7 +301,7 @@ def demo_cmd(
     max_rounds: int = typer.Option(1, help="Refinement rounds after the first."),
     model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
-    concurrency: int = typer.Option(2, help="Texts in flight (the engine decodes them together)."),
+    concurrency: int = typer.Option(1, help="Texts in flight (1 shows the first triplet soonest)."),
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
     embedded local model (one line per LLM answer as it arrives, each triplet shown when it is

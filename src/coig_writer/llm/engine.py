@@ -18,8 +18,10 @@ from typing import Any
 from .base import ChatRequest, ChatResponse, LLMError
 from .openai_compat import OpenAICompatBackend
 
-# Chosen by measurement on 2 cores (docs/benchmarks.md): two slots keep the CPU busy while a
-# slot processes its prompt; more slots only split the same cores.
+# Measured on 2 cores (bench/engine_settings.py, docs/benchmarks.md): 1, 2 and 4 slots gave
+# 27.3, 25.7 and 32.1 generated tokens/s over the same 4 requests: on a CPU, slots mostly split
+# the same cores. Two slots let a second request's prompt be processed while one decodes, and
+# keep two long construction prompts within the shared 8k context (four could overflow it).
 DEFAULT_PARALLEL = 2
 DEFAULT_REPEAT_PENALTY = 1.05
 
