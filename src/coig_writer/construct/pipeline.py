@@ -152,20 +152,8 @@ class ConstructPipeline:
                                                   f"< {cfg.screen_threshold}")
         genre_name = self._genre_name(trip.genre)
 
-        best: Attempt | None = None
-        feedback = ""
-        for rnd in range(cfg.max_rounds + 1):
-            trip.rounds = rnd + 1
-            attempt = await self._attempt(src.id, rnd, run_id, article, genre_name, feedback)
-            if isinstance(attempt, str):  # unusable output: next round samples anew
-                trip.reasons.append(f"round {rnd}: {attempt}")
-                continue
-            if best is None or attempt.rank > best.rank:
-                best = attempt
-            if not attempt.problems:
-                break
-            feedback = self.templates["feedback"].render(
-                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
+        best, trip.rounds = await self._best_attempt(src.id, 0, run_id, article, genre_name, "",
+                                                     trip.reasons, "round")
         if best is None:
             return self._finish(trip, "needs_review", "no usable prompt and reasoning")
         trip.query, trip.thought = best.prompt, best.reasoning
@@ -177,6 +165,29 @@ class ConstructPipeline:
         incoherent = best.validation.get("coherent") is False
         status = "rejected" if total < cfg.reject_below or incoherent else "needs_review"
         return self._finish(trip, status, "; ".join(best.problems))
+
+    async def _best_attempt(self, item: str, round_base: int, run_id: str, article: str,
+                            genre_name: str, base_feedback: str, reasons: list[str], label: str,
+                            prompt: str | None = None) -> tuple[Attempt | None, int]:
+        """Up to 1 + max_rounds rounds (stage rounds from `round_base`), each fed the previous
+        round's problems after `base_feedback`; stops at the first round without problems.
+        Returns the best attempt (None if no round gave a usable prompt and reasoning) and the
+        number of rounds run; unusable rounds are noted in `reasons`."""
+        best: Attempt | None = None
+        feedback = base_feedback
+        for i in range(self.config.max_rounds + 1):
+            attempt = await self._attempt(item, round_base + i, run_id, article, genre_name,
+                                          feedback, prompt=prompt)
+            if isinstance(attempt, str):  # unusable output: the next round samples anew
+                reasons.append(f"{label} {i}: {attempt}")
+                continue
+            if best is None or attempt.rank > best.rank:
+                best = attempt
+            if not attempt.problems:
+                break
+            feedback = base_feedback + self.templates["feedback"].render(
+                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
+        return best, i + 1
 
     def _genre_name(self, genre_key: str | None) -> str:
         genre = load_taxonomy().genres_by_key().get(genre_key or "")
@@ -191,7 +202,6 @@ class ConstructPipeline:
         again; up to `max_rounds` further rounds on failures. Stage results are stored under
         rounds `round_base`, `round_base + 1`, ...; the returned triplet is NOT stored (the
         caller versions it). Unusable output gives status needs_review with the reason."""
-        cfg = self.config
         src_id = trip.source_id or trip.id
         article, _ = self._article(trip.answer)
         new = trip.model_copy(deep=True)
@@ -199,21 +209,11 @@ class ConstructPipeline:
         new.templates = self.template_hashes
         base_feedback = self.templates["feedback"].render(
             issues=f"- {feedback.strip()}")[-1]["content"]
-        fb, best = base_feedback, None
         keep_prompt = trip.query if "prompt" not in fields and trip.query else None
-        for i in range(cfg.max_rounds + 1):
-            attempt = await self._attempt(src_id, round_base + i, run_id, article,
-                                          self._genre_name(trip.genre), fb, prompt=keep_prompt)
-            if isinstance(attempt, str):
-                new.reasons.append(f"refinement round {i}: {attempt}")
-                continue
-            if best is None or attempt.rank > best.rank:
-                best = attempt
-            if not attempt.problems:
-                break
-            fb = base_feedback + self.templates["feedback"].render(
-                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
-        new.rounds = trip.rounds + (i + 1)
+        best, rounds = await self._best_attempt(src_id, round_base, run_id, article,
+                                                self._genre_name(trip.genre), base_feedback,
+                                                new.reasons, "refinement round", keep_prompt)
+        new.rounds = trip.rounds + rounds
         if best is None:
             new.status = "needs_review"
             new.reasons.append("refinement gave no usable prompt and reasoning")
