@@ -190,17 +190,23 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
 
     if executor not in ("local", "ray"):
         raise fail(f"--executor must be local or ray, got {executor!r}")
+    run_id = store.start_run(f"eval-{job.kind}", {**job.spec(), "model": llm.model_id,
+                                                   "executor": executor})
     with progress_bar() as bar:
         task = bar.add_task(label, total=total)
         try:
-            return run_job(store, job, llm, executor=executor, backend_spec=spec,
-                           concurrency=concurrency, workers=workers, shard_size=shard_size,
-                           address=address, batch_out=batch_out, batch_in=batch_in,
-                           payload=getattr(llm.backend, "payload", None),
-                           served_model=getattr(llm.backend, "model", None),
-                           on_item=lambda _label: bar.advance(task))
+            out, info = run_job(store, job, llm, executor=executor, backend_spec=spec,
+                                concurrency=concurrency, workers=workers, shard_size=shard_size,
+                                address=address, batch_out=batch_out, batch_in=batch_in,
+                                payload=getattr(llm.backend, "payload", None),
+                                served_model=getattr(llm.backend, "model", None),
+                                on_item=lambda _label: bar.advance(task))
         except (RayUnavailable, LLMError) as e:
             raise fail(str(e)) from None
+    store.finish_run(run_id, {"labels": dict(out.labels), "errors": out.errors,
+                              "accounting": llm.accounting.summary(),
+                              "totals": llm.accounting.totals()})
+    return out, info
 
 
 def _finish(llm, out, info) -> None:
