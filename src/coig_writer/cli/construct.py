@@ -174,7 +174,7 @@ async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
     def on_item(trip) -> None:
         bar.advance(task)
         if show and trip is not None:
-            bar.console.print(triplet_panel(trip))
+            bar.console.print(triplet_panel(trip), soft_wrap=False)
 
     try:
         return await pipe.run(limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
