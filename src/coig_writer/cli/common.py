@@ -116,16 +116,29 @@ def print_summary(summary) -> None:
 
 
 def accounting_table(rows: list[dict]):
+    """Calls, cache hits, tokens, truncated/unusable answers, latency and cost per stage (the
+    model is named in the title when there is one, else in a column); fits 80 columns."""
+    from rich import box
     from rich.table import Table
 
-    t = Table("stage", "model", "calls", "cache hits", "prompt tok", "completion tok",
-              "truncated", "unusable", "p50 s", "p95 s", "cost $", title="LLM usage")
+    models = sorted({r["model"] for r in rows})
+    one = len(models) == 1
+    t = Table(box=box.SIMPLE, title=f"LLM usage ({models[0]})" if one else "LLM usage",
+              pad_edge=False)
+    cols = ["stage"] + ([] if one else ["model"]) + ["calls", "hits", "prompt tok", "out tok",
+                                                      "cut", "bad", "p50 s", "p95 s", "$"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("stage", "model") else "right",
+                     no_wrap=c == "stage", min_width=18 if c == "stage" else None)
     for r in rows:
         cost = r.get("cost_usd")
-        t.add_row(r["stage"], r["model"], str(r["calls"]), str(r["cache_hits"]),
-                  f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", str(r["truncated"]),
-                  str(r.get("unusable", 0)), str(r["latency_p50_s"] or "-"),
-                  str(r["latency_p95_s"] or "-"), f"{cost:.4f}" if cost is not None else "-")
+        cells = [r["stage"]] + ([] if one else [r["model"]]) + [
+            str(r["calls"]), str(r["cache_hits"]), f"{r['prompt_tokens']:,}",
+            f"{r['completion_tokens']:,}", str(r["truncated"]), str(r.get("unusable", 0)),
+            f"{r['latency_p50_s']:.1f}" if r["latency_p50_s"] is not None else "-",
+            f"{r['latency_p95_s']:.1f}" if r["latency_p95_s"] is not None else "-",
+            f"{cost:.4f}" if cost is not None else "-"]
+        t.add_row(*cells)
     return t
 
 
