@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,16 @@ from rich.text import Text
 
 from ..store import Store
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+def _width(stream) -> int | None:
+    """Terminals report their width; logs and pipes get 120 columns instead of rich's 80."""
+    import os
+
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 120
+
+
+console = Console(soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite store file.", envvar="COIG_WRITER_DB")]
 
@@ -125,8 +134,10 @@ def accounting_table(rows: list[dict]):
     one = len(models) == 1
     t = Table(box=box.SIMPLE, title=f"LLM usage ({models[0]})" if one else "LLM usage",
               pad_edge=False)
-    cols = ["stage"] + ([] if one else ["model"]) + ["calls", "hits", "prompt tok", "out tok",
-                                                      "cut", "bad", "p50 s", "p95 s", "$"]
+    priced = any(r.get("cost_usd") is not None for r in rows)
+    cols = ["stage"] + ([] if one else ["model"]) + ["calls", "hits", "in tok", "out tok",
+                                                      "cut", "bad", "p50 s", "p95 s"]
+    cols += ["$"] if priced else []
     for c in cols:
         t.add_column(c, justify="left" if c in ("stage", "model") else "right",
                      no_wrap=c == "stage", min_width=18 if c == "stage" else None)
@@ -136,8 +147,8 @@ def accounting_table(rows: list[dict]):
             str(r["calls"]), str(r["cache_hits"]), f"{r['prompt_tokens']:,}",
             f"{r['completion_tokens']:,}", str(r["truncated"]), str(r.get("unusable", 0)),
             f"{r['latency_p50_s']:.1f}" if r["latency_p50_s"] is not None else "-",
-            f"{r['latency_p95_s']:.1f}" if r["latency_p95_s"] is not None else "-",
-            f"{cost:.4f}" if cost is not None else "-"]
+            f"{r['latency_p95_s']:.1f}" if r["latency_p95_s"] is not None else "-"]
+        cells += [f"{cost:.4f}" if cost is not None else "-"] if priced else []
         t.add_row(*cells)
     return t
 
