@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 
 import matplotlib.image as mpimg
 import pytest
@@ -34,7 +35,9 @@ def populated(store: Store, tmp_path) -> None:
                 text = "这是中文回答，" * 10  # wrong language for an English prompt
             if m == "mid" and p.id == "zh-001":
                 text = EVIL + text
-            store.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
+            cut = m == "bad" and p.id in ("zh-003", "zh-004", "en-005")  # still cut after retry
+            store.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text,
+                                            truncated=cut, thinking="想" if m == "good" else ""))
     rows = []
     for p in store.eval_prompts():
         # zh: good > mid > bad always; en: good and mid swap on even prompts
@@ -67,6 +70,8 @@ def test_analysis_numbers(store, tmp_path):
     assert r["contamination"]["bad"]["en"] == {"n": 14, "wrong_language": 2,
                                                "rate": pytest.approx(2 / 14)}
     assert r["contamination"]["good"]["zh"]["wrong_language"] == 0
+    assert r["generations"]["bad"]["truncated"] == 3 and r["generations"]["good"]["truncated"] == 0
+    assert r["generations"]["good"]["with_thinking"] == 28
     d = r["diversity"]["good"]["zh"]
     assert 0 < d["ttr_char"]["mean"] < 0.2 and d["chars"]["mean"] == 300
     assert r["diversity"]["bad"]["zh"]["ttr_char"]["mean"] > d["ttr_char"]["mean"]  # shorter
@@ -89,6 +94,7 @@ def test_report_files_and_escaping(store, tmp_path):
     html = files["html"].read_text("utf-8")
     assert "No CJK font" not in html  # the bundled noto-cjk-sans-otc font
     assert "<script>" not in html and "Reference: the paper" in html
+    assert re.search(r"<td>bad</td><td>28</td><td>3</td>", html)  # truncated answers counted
     data = json.loads(files["json"].read_text("utf-8"))
     assert data["overall"]["n_prompts"] == 28
 

@@ -117,6 +117,19 @@ def contamination(prompts: dict[str, EvalPrompt], gens: list[Generation], models
     return out
 
 
+def generation_integrity(gens: list[Generation], models: list[str]) -> dict[str, Any]:
+    """Per model: answers, answers still cut at max_tokens after the retry (judged as they are,
+    but counted here), answers with thinking split off, and completion tokens when known."""
+    out = {}
+    for m in models:
+        mine = [g for g in gens if g.model == m]
+        toks = [int((g.usage or {}).get("completion_tokens") or 0) for g in mine if g.usage]
+        out[m] = {"n": len(mine), "truncated": sum(g.truncated for g in mine),
+                  "with_thinking": sum(bool(g.thinking) for g in mine),
+                  "completion_tokens": sum(toks) if toks else None}
+    return out
+
+
 def model_order(store: Store, models: list[str] | None) -> list[str]:
     """The user's order: as given, else the order in which models first answered."""
     if models:
@@ -216,6 +229,7 @@ def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[st
                        "mean_win_rate": mean}
     result["by_genre"] = by_genre
     result["contamination"] = contamination(prompts, gens_list, t.models)
+    result["generations"] = generation_integrity(gens_list, t.models)
     div = diversity_table(prompts, gens_list, t.models)
     result["diversity"] = div
     corr = {}

@@ -422,6 +422,12 @@ def _pairwise_html(result: dict[str, Any], lengths: dict[str, list[int]], out: P
                        format_p(c["pearson_p"]), f"{c['spearman']:.2f} {_ci(c['spearman_ci'])}",
                        format_p(c["spearman_p"])]
                       for k, c in result["diversity_vs_win_rate"].items()]),
+              "<h2>Generations: truncated answers (cut at max_tokens after one retry) and "
+              "thinking split off</h2>",
+              _table(["model", "answers", "truncated", "with thinking", "completion tokens"],
+                     [[m, c["n"], c["truncated"], c["with_thinking"],
+                       c["completion_tokens"] if c["completion_tokens"] is not None else "-"]
+                      for m, c in result.get("generations", {}).items()]),
               "<h2>Language contamination (answers not in the prompt's language)</h2>",
               _table(["model", "prompts", "n", "wrong language", "rate"],
                      [[m, lang, c["n"], c["wrong_language"], _pct(c["rate"])]
