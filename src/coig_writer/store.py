@@ -2,7 +2,7 @@
 
 This is the one module that knows SQL. Every write commits before it returns, so work that a
 caller has been told about survives a kill -9 (WAL journal); the corpus batch writes are the
-exception: they commit a batch at once inside `corpus_transaction()`.
+exception: they commit a batch at once inside `transaction()`.
 """
 
 from __future__ import annotations
@@ -182,15 +182,16 @@ class Store:
         return self.db.execute(f"{sql}{where} ORDER BY {order}", tuple(used.values()))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An explicit transaction (the connection autocommits otherwise)."""
+    def transaction(self, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """An explicit transaction (the connection autocommits otherwise); rolled back on an
+        error, or at the end when `commit` is False (dry runs)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        self.db.execute("COMMIT" if commit else "ROLLBACK")
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.db:  # one transaction, committed on exit
@@ -255,18 +256,7 @@ class Store:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM sources GROUP BY status"))
 
     # Batched corpus writes: the methods below do not commit; call them inside
-    # `corpus_transaction()`, which commits a whole batch at once (or nothing, on a kill).
-    @contextlib.contextmanager
-    def corpus_transaction(self, commit: bool = True) -> Iterator[None]:
-        """`transaction()`, but rolled back at the end when `commit` is False (dry runs)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT" if commit else "ROLLBACK")
-
+    # `transaction()`, which commits a whole batch at once (or nothing, on a kill).
     def insert_source(self, src: SourceText, digest: str | None = None) -> bool:
         """Like `add_source`, without committing; `digest`: `src.hash` when known."""
         cur = self.db.execute(

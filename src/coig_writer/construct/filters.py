@@ -230,7 +230,7 @@ class NearDupIndex:
         """Bring the stored index in line with this one; returns how many texts were hashed."""
         st = self.store
         before = self.hashed
-        with st.corpus_transaction():
+        with st.transaction():
             if st.corpus_meta("minhash_version") != self.hasher.version:
                 st.clear_minhash()
                 st.set_corpus_meta("minhash_version", self.hasher.version)
@@ -244,7 +244,7 @@ class NearDupIndex:
                                                                         strict=True) for k in ks])
                 st.set_corpus_meta("lsh_layout", self.layout)
         while todo := st.ok_without_minhash(page):
-            with st.corpus_transaction():
+            with st.transaction():
                 forms = [normalize_fast(s.text) for s in todo]
                 self.compute(forms, [digest_of(f) for f in forms], normalized=True)
                 for s, f in zip(todo, forms, strict=True):

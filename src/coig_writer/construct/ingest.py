@@ -141,7 +141,7 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
     report.backfilled = index.prepare()
     report.indexed, report.layout = store.count_minhash(), index.layout
     for batch in _batches(paths, opts.batch_size):
-        with store.corpus_transaction():
+        with store.transaction():
             _ingest_batch(batch, store, opts, index, report, on_row)
         report.batches += 1
     report.hashed = index.hashed - report.backfilled
@@ -271,12 +271,12 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
     report = RefilterReport(dry_run=dry_run)
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     index.prepare()  # index upkeep (a cache of signatures), done even for a dry run
-    outer = store.corpus_transaction(commit=False) if dry_run else contextlib.nullcontext()
+    outer = store.transaction(commit=False) if dry_run else contextlib.nullcontext()
     with outer:
         last = 0
         while rows := store.source_page(last, page):
             last = rows[-1][0]
-            with contextlib.nullcontext() if dry_run else store.corpus_transaction():
+            with contextlib.nullcontext() if dry_run else store.transaction():
                 _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
                                on_row)
     report.hashed = index.hashed
