@@ -142,11 +142,9 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
     inflight: dict[Any, Path] = {}
     tag = uuid.uuid4().hex[:8]
 
-    def drain(block: bool) -> None:
-        if inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=None if block else 0.5)
-        else:
-            ready = []
+    def drain() -> None:
+        """Merge whichever shards finished within half a second; pass on progress."""
+        ready = ray.wait(list(inflight), num_returns=1, timeout=0.5)[0] if inflight else []
         for ref in ready:
             path = inflight.pop(ref)
             res = ray.get(ref)  # a shard that failed for good raises here: nothing was merged
@@ -163,15 +161,15 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
     try:
         for i, chunk in enumerate(_batched(items, shard_size)):
             while len(inflight) >= 2 * workers:
-                drain(block=False)
+                drain()
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
             ref = remote.remote(job.spec(), backend_spec, chunk, store.cache_rows_for_items(ids),
                                 str(path), concurrency, progress, shard_context(job, chunk))
             inflight[ref] = path
         while inflight:
-            drain(block=False)
-        drain(block=False)
+            drain()
+        drain()  # the last progress ticks
     finally:
         if started_here:
             ray.shutdown()
