@@ -156,7 +156,8 @@ def main() -> None:
     import ray
 
     if not args.no_ray:
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
+                 _node_ip_address="127.0.0.1")
     print(f"{'conc':>5} {'lat s':>6} {'client':<10} {'calls':>6} {'calls/s':>8} {'ideal':>6} "
           f"{'ratio':>6} {'CPU ms/call':>12}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -90,7 +90,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
 
@@ -240,3 +241,16 @@ def test_eval_generate_and_judge_on_ray_match_local(local_ray, tmp_path):
                 assert res.labels["done"] == 8 and not res.errors
                 out[executor] = records(s)
     assert out["ray"] == out["local"] and len(out["local"][0]) == 8 and len(out["local"][1]) == 8
+
+
+def test_unreachable_ray_address_fails_fast_with_advice(tmp_path):
+    db = tmp_path / "s.sqlite"
+    with Store(db) as s:
+        fill(s, 1)
+    t0 = time.time()
+    p = cli("construct", "run", "--db", str(db), "--backend", "openai", "--base-url",
+            "http://127.0.0.1:9/v1", "--model", "stub", "--executor", "ray", "--ray-address",
+            "127.0.0.1:1")
+    out = p.communicate(timeout=60)[0]
+    assert p.returncode == 2 and time.time() - t0 < 30
+    assert "cannot reach Ray at 127.0.0.1:1" in out and "ray start --head" in out

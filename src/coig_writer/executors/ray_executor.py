@@ -18,6 +18,7 @@ Checkpointing (why no completed call is ever sent twice, and nothing is duplicat
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +41,38 @@ def _ray() -> Any:
     except ImportError:
         raise RayUnavailable("the Ray executor needs Ray: pip install 'coig-writer[ray]'") from None
     return ray
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a host:port nobody listens on (Ray itself would retry for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayUnavailable(f"cannot reach Ray at {address}: {e}; start the cluster with "
+                             "`ray start --head` or leave --ray-address out for a local "
+                             "instance") from None
+
+
+def init_ray(address: str | None, workers: int) -> None:
+    """Join the cluster at `address`, or start a local instance of `workers` CPUs bound to
+    loopback (it serves this machine only)."""
+    ray = _ray()
+    try:
+        if address:
+            if address != "auto":
+                _check_reachable(address)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")
+    except RayUnavailable:
+        raise
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise RayUnavailable(f"cannot reach Ray at {address or 'a new local instance'}: "
+                             f"{e}") from None
 
 
 def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
@@ -127,14 +160,7 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
     recover_shards(store, shard_dir, job.kind)
     started_here = False
     if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise RayUnavailable(f"cannot reach Ray at {address or 'a new local instance'}: "
-                                 f"{e}") from None
+        init_ray(address, workers)
         started_here = True
     remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_shard)
     progress = ray.remote(num_cpus=0)(_Progress).remote()
