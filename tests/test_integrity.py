@@ -245,3 +245,35 @@ def answer_wave(wave: Path, base_url: str) -> Path:
                                 "response": {"status_code": 200, "body": body}},
                                ensure_ascii=False) + "\n")
     return out
+
+
+def test_eval_generate_batch_waves_equal_online(tmp_path):
+    """Eval generation as Batch API waves stores the same answers as an online run."""
+    from coig_writer.evaluate.generate import GenerateJob
+    from coig_writer.executors.run import run_job
+
+    prompts = [EvalPrompt(id=f"p{i}", lang="zh", prompt=f"写第{i}首诗") for i in range(3)]
+
+    def handle(body):
+        return 200, reply("诗" + body["messages"][-1]["content"][-4:], reasoning="想"), 0.0
+
+    def answers(store: Store) -> list[tuple]:
+        return sorted((g.prompt_id, g.answer, g.thinking) for g in store.generations())
+
+    with _Server(handle) as srv:
+        with Store(tmp_path / "online.sqlite") as s:
+            llm = CachedBackend(backend(srv), s)
+            run_job(s, GenerateJob(s, llm, "m", prompts), llm)
+            expected = answers(s)
+        with Store(tmp_path / "batch.sqlite") as s:
+            be = backend(srv)
+            llm = CachedBackend(be, s)
+            _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm,
+                              batch_out=tmp_path / "w", payload=be.payload, served_model="stub")
+            assert info["requests"] == 3 and not s.generations()
+            out = answer_wave(Path(info["wave"]), srv.base_url)
+            llm = CachedBackend(be, s)
+            _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm, batch_in=out,
+                              batch_out=tmp_path / "w", payload=be.payload, served_model="stub")
+            assert info["loaded"]["loaded"] == 3 and info["wave"] is None
+            assert answers(s) == expected and len(expected) == 3
