@@ -73,20 +73,38 @@ def import_file(db: Path, path: Path, importer, what: str) -> None:
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
-def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] | None,
-                    api_key_env: str, concurrency: int, n_ctx: int = 8192,
-                    endpoints: Path | None = None, json_schema: bool = True):
-    """The backend the options name, or a clean exit with the reason."""
+def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,
+                 api_key_env: str, concurrency: int, n_ctx: int = 8192,
+                 endpoints: Path | None = None, json_schema: bool = True,
+                 batch: bool = False) -> dict:
+    """The `make_backend` arguments the options name: this process builds its backend from
+    them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if batch and not urls and not endpoints:
+        urls = ["http://batch.invalid/v1"]  # never contacted: requests go to files
+    return {"kind": backend, "model": model, "base_url": urls,
+            "endpoints": str(endpoints.resolve()) if endpoints else None,
+            "api_key_env": api_key_env, "concurrency": concurrency, "n_ctx": n_ctx,
+            "json_schema": json_schema}
+
+
+def build_or_fail(spec: dict):
+    """The backend of a `backend_spec`, or a clean exit with the reason."""
     from ..llm import LLMError, make_backend
     from ..llm.models import ModelError
 
     try:
-        return make_backend(backend, model=model, base_url=base_url or None,
-                            endpoints=str(endpoints) if endpoints else None,
-                            api_key_env=api_key_env, concurrency=concurrency, n_ctx=n_ctx,
-                            json_schema=json_schema)
+        return make_backend(**spec)
     except (LLMError, ModelError) as e:
         raise fail(str(e)) from None
+
+
+def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] | None,
+                    api_key_env: str, concurrency: int, n_ctx: int = 8192,
+                    endpoints: Path | None = None, json_schema: bool = True):
+    """The backend the options name, or a clean exit with the reason."""
+    return build_or_fail(backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx,
+                                      endpoints, json_schema))
 
 
 def call_logger():

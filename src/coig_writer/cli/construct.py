@@ -15,7 +15,8 @@ from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
     accounting_table,
-    backend_or_fail,
+    backend_spec,
+    build_or_fail,
     call_logger,
     console,
     fail,
@@ -140,14 +141,12 @@ def run_cmd(
         acc = Accounting(load_prices(prices))
     except (ValueError, OSError, LLMError) as e:
         raise fail(str(e)) from None
-    urls = list(base_url or [])
-    if (batch_out or batch_in) and not urls and not endpoints:
-        urls = ["http://batch.invalid/v1"]  # never contacted: requests go to files
+    spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
+                        cfg.structured_output, batch=bool(batch_out or batch_in))
     with Store(db) as store:
         if not store.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
-        be = backend_or_fail(backend, model, urls, api_key_env, concurrency, n_ctx, endpoints,
-                             cfg.structured_output)
+        be = build_or_fail(spec)
         llm = CachedBackend(be, store, accounting=acc)
         if log_calls:
             llm.listeners.append(call_logger())
@@ -156,8 +155,8 @@ def run_cmd(
             if batch_out or batch_in:
                 summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo)
             elif executor == "ray":
-                summary = _ray_run(pipe, backend, model, urls, endpoints, api_key_env,
-                                   concurrency, limit, redo, workers, shard_size, ray_address)
+                summary = _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size,
+                                   ray_address)
             else:
                 with progress_bar() as bar:
                     task = bar.add_task("construct", total=None)
@@ -183,15 +182,10 @@ async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
         await pipe.llm.aclose()
 
 
-def _ray_run(pipe, backend, model, urls, endpoints, api_key_env, concurrency, limit, redo,
-             workers, shard_size, ray_address):
+def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_address):
     from ..construct.runner import run_on_ray
     from ..executors.ray_executor import RayUnavailable
 
-    spec = {"kind": backend, "model": model, "base_url": urls,
-            "endpoints": str(endpoints.resolve()) if endpoints else None,
-            "api_key_env": api_key_env, "concurrency": concurrency,
-            "json_schema": pipe.config.structured_output}
     with progress_bar() as bar:
         task = bar.add_task("construct (ray)", total=None)
         try:

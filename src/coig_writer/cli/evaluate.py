@@ -11,7 +11,8 @@ from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
     accounting_table,
-    backend_or_fail,
+    backend_spec,
+    build_or_fail,
     console,
     fail,
     import_file,
@@ -170,16 +171,13 @@ def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, p
 
     if batch and backend != "openai":
         raise fail("batch files need --backend openai and --model")
-    urls = list(base_url or []) or (["http://batch.invalid/v1"] if batch and not endpoints else [])
     try:
         acc = Accounting(load_prices(prices))
     except LLMError as e:
         raise fail(str(e)) from None
-    be = backend_or_fail(backend, model, urls, api_key_env, concurrency, 8192, endpoints)
-    spec = {"kind": backend, "model": model, "base_url": urls,
-            "endpoints": str(endpoints.resolve()) if endpoints else None,
-            "api_key_env": api_key_env, "concurrency": concurrency}
-    return CachedBackend(be, store, accounting=acc), spec
+    spec = backend_spec(backend, model, base_url, api_key_env, concurrency, endpoints=endpoints,
+                        batch=bool(batch))
+    return CachedBackend(build_or_fail(spec), store, accounting=acc), spec
 
 
 def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_size, address,
