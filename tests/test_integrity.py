@@ -223,8 +223,8 @@ def test_two_wave_batch_round_trip_equals_online(tmp_path):
             while True:
                 be = backend(srv)
                 pipe = ConstructPipeline(bs, CachedBackend(be, bs))
-                _, info = asyncio.run(run_batch_wave(pipe, waves, batch_in=result_file,
-                                                     payload=be.payload, served_model="stub"))
+                _, info = run_batch_wave(pipe, waves, batch_in=result_file,
+                                         payload=be.payload, served_model="stub")
                 if info["wave"] is None:
                     break
                 n_waves += 1

@@ -192,7 +192,7 @@ def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_addr
             return run_on_ray(pipe, spec, limit=limit, redo=redo, workers=workers,
                               shard_size=shard_size, concurrency=concurrency,
                               address=ray_address, on_start=lambda n: bar.update(task, total=n),
-                              on_progress=lambda _label, n: bar.advance(task, n))
+                              on_item=lambda _label: bar.advance(task))
         except RayUnavailable as e:
             raise fail(str(e)) from None
 
@@ -201,9 +201,8 @@ def _batch_run(pipe, be, batch_out, batch_in, limit, redo):
     from ..construct.runner import run_batch_wave
 
     out_dir = batch_out or (batch_in.parent if batch_in else Path("batches"))
-    summary, info = asyncio.run(run_batch_wave(pipe, out_dir, batch_in=batch_in, limit=limit,
-                                               redo=redo, payload=be.payload,
-                                               served_model=be.model))
+    summary, info = run_batch_wave(pipe, out_dir, batch_in=batch_in, limit=limit, redo=redo,
+                                   payload=be.payload, served_model=be.model)
     loaded = info.get("loaded")
     if loaded:
         console.print(f"loaded {batch_in}: {loaded['loaded']} answers, "

@@ -19,15 +19,17 @@ def run_job(store: Store, job: Job, llm: CachedBackend, *, executor: str = "loca
             workers: int = 2, shard_size: int = 32, address: str | None = None,
             batch_out: Path | None = None, batch_in: Path | None = None,
             payload: Any = None, served_model: str | None = None,
-            on_item: Callable[[str], None] | None = None) -> tuple[Outcome, dict[str, Any]]:
+            on_item: Callable[[str], None] | None = None,
+            limit: int | None = None) -> tuple[Outcome, dict[str, Any]]:
     """Process the job's pending items; returns the outcome and, for batch runs, the loaded
-    answers and the next wave file. `on_item(label)` is called as items finish."""
+    answers and the next wave file. `on_item(label)` is called as items finish; `limit` caps
+    the pending items taken."""
     info: dict[str, Any] = {}
     if batch_out is not None or batch_in is not None:
         if batch_in is not None:
             info["loaded"] = load_results(store, batch_in)
         llm.defer = True
-        out = asyncio.run(run_local(job, job.pending(), concurrency=64))
+        out = asyncio.run(run_local(job, job.pending(limit), concurrency=64))
         info["wave"] = write_wave(store, llm.deferred, llm.model_id,
                                   batch_out or batch_in.parent, payload, served_model or "")
         info["requests"] = len(llm.deferred)
@@ -35,7 +37,7 @@ def run_job(store: Store, job: Job, llm: CachedBackend, *, executor: str = "loca
     if executor == "ray":
         from .ray_executor import run_ray
 
-        out = run_ray(store, job, backend_spec or {}, job.pending(), workers=workers,
+        out = run_ray(store, job, backend_spec or {}, job.pending(limit), workers=workers,
                       shard_size=shard_size, concurrency=concurrency, address=address,
                       accounting=llm.accounting,
                       on_progress=(lambda label, n: [on_item(label) for _ in range(n)])
@@ -44,7 +46,7 @@ def run_job(store: Store, job: Job, llm: CachedBackend, *, executor: str = "loca
 
     async def go() -> Outcome:
         try:
-            return await run_local(job, job.pending(), concurrency=concurrency,
+            return await run_local(job, job.pending(limit), concurrency=concurrency,
                                    on_item=(lambda r: on_item(r.label)) if on_item else None)
         finally:
             await llm.aclose()
