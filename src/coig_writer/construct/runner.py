@@ -13,12 +13,13 @@ from .job import ConstructJob
 from .pipeline import ConstructPipeline, RunSummary
 
 
-def _run(pipe: ConstructPipeline, executor: str, limit: int | None, redo: bool,
+def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
          run_info: dict[str, Any], on_start: Callable[[int], None] | None = None,
          **run_args: Any) -> tuple[RunSummary, dict[str, Any]]:
+    """Record a construction run of `kind` (ray, batch) around `run_job(**run_args)`."""
     job = ConstructJob(pipe, redo=redo)
-    run_id = pipe.start_run(limit=limit, executor=executor, **run_info)
-    summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=executor)
+    run_id = pipe.start_run(limit=limit, executor=kind, **run_info)
+    summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=kind)
     if on_start:
         on_start(summary.pending)
     t0 = time.perf_counter()
