@@ -64,13 +64,23 @@ def print_quarantined(entries: list, verb: str = "quarantined") -> None:
 
 
 def import_file(db: Path, path: Path, importer, what: str) -> None:
-    """Run `importer(store, path)` -> (count, quarantined rows) and report both."""
-    if not path.exists():
-        raise fail(f"no such file: {path}")
+    """Run `importer(store, path)` -> (count, quarantined rows) and report both; a path that
+    is no rows file (missing, a folder, a device) exits 2 before the store is opened."""
+    checked_input(path)
     with Store(db) as store:
         n, bad = importer(store, path)
     print_quarantined(bad)
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
+
+
+def checked_input(path: Path) -> Path:
+    """`path` if it is a rows file (.jsonl .json .parquet), else a clean exit 2 naming it."""
+    from ..readers import InputError, check_input
+
+    try:
+        return check_input(path)
+    except InputError as e:
+        raise fail(str(e)) from None
 
 
 def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,

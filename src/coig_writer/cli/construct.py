@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from ..readers import InputError, check_input
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
@@ -60,12 +61,14 @@ def ingest_cmd(
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
                          default_license=license, batch_size=batch_size)
+    try:
+        for p in paths:  # refused before the store is opened
+            check_input(p, folders=True)
+    except InputError as e:
+        raise fail(str(e)) from None
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("ingest", total=None)
-        try:
-            report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
-        except FileNotFoundError as e:
-            raise fail(str(e)) from None
+        report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
     print_quarantined(report.quarantined)
     why = f" {dict(report.filtered)}" if report.filtered else ""
     console.print(f"read {report.read}, added {report.added}, already stored "

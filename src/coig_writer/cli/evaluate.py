@@ -13,6 +13,7 @@ from .common import (
     accounting_table,
     backend_spec,
     build_or_fail,
+    checked_input,
     console,
     fail,
     import_file,
@@ -49,8 +50,11 @@ def eval_prompts_cmd(
     Example: coig-writer eval prompts writingbench --domain "Literature & Arts" --lang zh
     """
     from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError, add_benchmark
-    from ..evaluate.prompt_sets import add_prompt_set
+    from ..evaluate.prompt_sets import BUNDLED, add_prompt_set
 
+    for src in sources:  # files checked before the store is opened
+        if src not in BENCHMARKS and src not in BUNDLED:
+            checked_input(Path(src))
     with Store(db) as store:
         for src in sources:
             try:
@@ -98,10 +102,12 @@ def eval_import_generations_cmd(
     from ..evaluate.benchmarks import BenchmarkError
     from ..evaluate.imports import import_generations
 
+    if not source.startswith("arena-hard:"):
+        checked_input(Path(source))
     with Store(db) as store:
         try:
             added, skipped, bad = import_generations(store, source, name, replace=replace)
-        except (FileNotFoundError, BenchmarkError) as e:
+        except (FileNotFoundError, ValueError, BenchmarkError) as e:
             raise fail(str(e)) from None
     for q in bad[:10]:
         warn("not imported", f"{q.where}: {q.error}")

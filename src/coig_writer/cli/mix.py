@@ -10,6 +10,7 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    checked_input,
     console,
     err,
     fail,
@@ -69,6 +70,8 @@ def mix_build_cmd(
                        stratify_genre=stratify_genre, seed=seed, name=name or "mixture")
     if name:
         spec.name = name
+    for f in [*general_files, *([triplets] if triplets else [])]:
+        checked_input(f)  # every file checked before anything is read
     if triplets:
         trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
     else:
@@ -82,8 +85,6 @@ def mix_build_cmd(
     pool_c = from_triplets(trips)
     pool_g = []
     for f in general_files:
-        if not f.exists():
-            raise fail(f"no such file: {f}")
         good, bad = read_general(f)
         print_quarantined(bad, "skipped malformed row")
         pool_g += good

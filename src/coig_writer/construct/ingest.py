@@ -23,7 +23,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..readers import BadRecord, RawRow, iter_files, read_rows
+from pydantic import BaseModel, ConfigDict
+
+from ..readers import BadRecord, RawRow, check_input, iter_files, read_rows, validate
 from ..records import Provenance, QuarantineEntry, SourceText, content_hash
 from ..store import Store
 from .filters import (
@@ -71,6 +73,26 @@ class IngestReport:
     would_change: Counter[str] = field(default_factory=Counter)  # "no_date -> ok": see refilter
 
 
+class CorpusRow(BaseModel):
+    """The types a corpus row's known fields must have (other fields are kept as metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | int | None = None
+    title: str | None = None
+    author: str | None = None
+    license: str | None = None
+    text: str | list[str] | None = None
+    content: str | list[str] | None = None
+    article: str | list[str] | None = None
+    answer: str | list[str] | None = None
+    body: str | list[str] | None = None
+    paragraphs: str | list[str] | None = None
+    date: str | dt.datetime | dt.date | None = None
+    published: str | dt.datetime | dt.date | None = None
+    publish_date: str | dt.datetime | dt.date | None = None
+    published_at: str | dt.datetime | dt.date | None = None
+
+
 def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((d[k] for k in keys if d.get(k) not in (None, "", [])), None)
 
@@ -90,7 +112,9 @@ def parse_date(value: Any) -> dt.date | None:
 
 def to_source(row: dict[str, Any], origin: str, default_license: str | None,
               digest: Callable[[str], str] = content_hash) -> SourceText:
-    """Map a row with loosely named fields onto a SourceText."""
+    """Map a row with loosely named fields onto a SourceText (BadRecord naming the field when
+    a known field has the wrong type)."""
+    validate(CorpusRow, row)
     text = _first(row, TEXT_KEYS)
     if isinstance(text, list):
         text = "\n".join(str(t) for t in text)
@@ -133,9 +157,8 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
            on_row: Callable[[], Any] | None = None) -> IngestReport:
     """Read, validate, filter and store texts. Idempotent: re-ingesting adds nothing new."""
     opts = opts or IngestOptions()
-    for p in paths:  # fail before writing anything
-        if not p.exists():
-            raise FileNotFoundError(f"no such file or folder: {p}")
+    for p in paths:  # fail before writing anything (InputError names the path)
+        check_input(p, folders=True)
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
@@ -163,7 +186,8 @@ def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
         p.src = to_source(row.data or {}, origin, opts.default_license, digest)
         if not p.digest:  # (normalizing strips, so the raw text's digest is the stored one's)
             digest(p.src.text)
-    except BadRecord as e:
+    except (ValueError, TypeError) as e:  # BadRecord, pydantic's ValidationError, ...
+        p.src = None
         p.bad = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
     return p
 
@@ -179,48 +203,59 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
         report.read += 1
         if on_row:
             on_row()
-        row, src = p.row, p.src
-        if src is None:
+        if p.src is None:
             _quarantine(store, report, p.bad)
             continue
-        origin = src.provenance.origin
-        stored = store.source_digest(src.id)
-        if stored == p.digest:
-            existing = store.get_source(src.id)
-            assert existing is not None
-            if existing.provenance.origin != origin:
-                # the same text from another place: keep that row too, as a duplicate
-                src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
-                stored = store.source_digest(src.id)
-                existing = store.get_source(src.id) if stored == p.digest else None
-            if existing is not None:
-                report.already_stored += 1
-                if change := _would_change(existing, opts):
-                    report.would_change[change] += 1
-                continue
-        if stored is not None:
-            other = store.get_source(src.id)
-            _quarantine(store, report, QuarantineEntry(
-                path=row.path, line=row.line, raw=row.raw,
-                error=f"id {src.id!r} already stored with a different text "
-                      f"(from {other.provenance.origin if other else '?'})"))
-            continue
-        reason = _cheap_reason(src, opts, p.norm)
-        if reason is None and (dup := store.source_with_hash(p.digest)):
-            reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
-        if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
-            index.compute([p.norm], [p.digest], normalized=True)
-        if reason is None and (near := index.check(src.id, src.text, p.digest)):
-            reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
-            src.duplicate_of = near[0]
-        if reason:
-            src.status, src.filter_reason = "filtered", reason
-            report.filtered[reason_key(reason)] += 1
-        if store.insert_source(src, p.digest):
-            index.add(src.id, p.digest)
-            if not reason:
-                report.added += 1
+        try:  # one bad row never rolls back the good ones of its batch
+            _store_row(p, store, opts, index, report)
+        except (ValueError, TypeError) as e:
+            _quarantine(store, report, QuarantineEntry(path=p.row.path, line=p.row.line,
+                                                       raw=p.row.raw, error=str(e)))
     index.forget()
+
+
+def _store_row(p: _Parsed, store: Store, opts: IngestOptions, index: NearDupIndex,
+               report: IngestReport) -> None:
+    """Store one parsed row: ok, filtered (with its reason), already stored, or quarantined."""
+    row, src = p.row, p.src
+    assert src is not None
+    origin = src.provenance.origin
+    stored = store.source_digest(src.id)
+    if stored == p.digest:
+        existing = store.get_source(src.id)
+        assert existing is not None
+        if existing.provenance.origin != origin:
+            # the same text from another place: keep that row too, as a duplicate
+            src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
+            stored = store.source_digest(src.id)
+            existing = store.get_source(src.id) if stored == p.digest else None
+        if existing is not None:
+            report.already_stored += 1
+            if change := _would_change(existing, opts):
+                report.would_change[change] += 1
+            return
+    if stored is not None:
+        other = store.get_source(src.id)
+        _quarantine(store, report, QuarantineEntry(
+            path=row.path, line=row.line, raw=row.raw,
+            error=f"id {src.id!r} already stored with a different text "
+                  f"(from {other.provenance.origin if other else '?'})"))
+        return
+    reason = _cheap_reason(src, opts, p.norm)
+    if reason is None and (dup := store.source_with_hash(p.digest)):
+        reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
+    if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
+        index.compute([p.norm], [p.digest], normalized=True)
+    if reason is None and (near := index.check(src.id, src.text, p.digest)):
+        reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
+        src.duplicate_of = near[0]
+    if reason:
+        src.status, src.filter_reason = "filtered", reason
+        report.filtered[reason_key(reason)] += 1
+    if store.insert_source(src, p.digest):
+        index.add(src.id, p.digest)
+        if not reason:
+            report.added += 1
 
 
 def _quarantine(store: Store, report: IngestReport, entry: QuarantineEntry | None) -> None:
