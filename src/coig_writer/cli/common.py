@@ -34,6 +34,23 @@ console = Console(soft_wrap=True, width=_width(sys.stdout))
 err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite store file.", envvar="COIG_WRITER_DB")]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", help="Seconds one server call may take, answer included (raise it for long "
+                      "generations on slow servers).")]
+MaxFailuresOpt = Annotated[int, typer.Option(
+    "--max-failures", help="Give up (exit 1, items left pending) when every endpoint has failed "
+                           "this many attempts in a row; 0: never.")]
+GiveUpAfterOpt = Annotated[float, typer.Option(
+    "--give-up-after", help="Give up when every endpoint has been failing this many seconds "
+                            "without a success; 0: never.")]
+
+
+def policy_spec(timeout: float, max_failures: int, give_up_after: float) -> dict:
+    """The `FailurePolicy` fields these options name (JSON-able, for Ray workers too)."""
+    if timeout <= 0 or max_failures < 0 or give_up_after < 0:
+        raise fail("--timeout must be > 0; --max-failures and --give-up-after >= 0")
+    return {"timeout_s": timeout, "give_up_failures": max_failures,
+            "give_up_after_s": give_up_after}
 
 
 class RateColumn(ProgressColumn):
@@ -86,7 +103,7 @@ def checked_input(path: Path) -> Path:
 def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,
                  api_key_env: str, concurrency: int, n_ctx: int = 8192,
                  endpoints: Path | None = None, json_schema: bool = True,
-                 batch: bool = False) -> dict:
+                 batch: bool = False, policy: dict | None = None) -> dict:
     """The `make_backend` arguments the options name: this process builds its backend from
     them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
     urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
@@ -95,7 +112,7 @@ def backend_spec(backend: str, model: str | None, base_url: str | list[str] | No
     return {"kind": backend, "model": model, "base_url": urls,
             "endpoints": str(endpoints.resolve()) if endpoints else None,
             "api_key_env": api_key_env, "concurrency": concurrency, "n_ctx": n_ctx,
-            "json_schema": json_schema}
+            "json_schema": json_schema, "policy": policy}
 
 
 def build_or_fail(spec: dict):
@@ -150,6 +167,14 @@ def print_summary(summary) -> None:
         console.print(accounting_table(summary.accounting))
     for sid, e in summary.errors.items():
         warn("failed", f"{sid}: {e} (rerun to retry)", "red")
+
+
+def print_stopped(stopped: str, pending: int, what: str) -> None:
+    """Why a run gave up, each endpoint's last error, and what a rerun continues with."""
+    if stopped:
+        warn("stopped:", stopped, "red")
+        warn("pending:", f"{pending} {what} left pending; rerun the same command to continue "
+                         "once a server answers", "red")
 
 
 def accounting_table(rows: list[dict]):

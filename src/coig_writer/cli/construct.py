@@ -15,13 +15,18 @@ from ..readers import InputError, check_input
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    GiveUpAfterOpt,
+    MaxFailuresOpt,
+    TimeoutOpt,
     accounting_table,
     backend_spec,
     build_or_fail,
     call_logger,
     console,
     fail,
+    policy_spec,
     print_quarantined,
+    print_stopped,
     print_summary,
     progress_bar,
     triplet_panel,
@@ -122,6 +127,9 @@ def run_cmd(
                                    "tokens, tokens/s)."),
     show: bool = typer.Option(False, help="Print each triplet (prompt, reasoning, scores, "
                               "reasons) as soon as it is finished."),
+    timeout: TimeoutOpt = 120.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -145,7 +153,8 @@ def run_cmd(
     except (ValueError, OSError, LLMError) as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
-                        cfg.structured_output, batch=bool(batch_out or batch_in))
+                        cfg.structured_output, batch=bool(batch_out or batch_in),
+                        policy=policy_spec(timeout, max_failures, give_up_after))
     with Store(db) as store:
         if not store.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
@@ -167,8 +176,10 @@ def run_cmd(
                                                      show))
         except LLMError as e:
             raise fail(str(e)) from None
+        left = pipe.count_pending(None, redo) if summary.stopped else 0
     print_summary(summary)
-    if summary.errors:
+    print_stopped(summary.stopped, left, "texts")
+    if summary.errors or summary.stopped:
         raise typer.Exit(1)
 
 
@@ -313,7 +324,8 @@ def demo_cmd(
             api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=None,
             lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
             ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
-            batch_in=None, log_calls=True, show=True)
+            batch_in=None, log_calls=True, show=True, timeout=3600.0, max_failures=10,
+            give_up_after=300.0)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)

@@ -10,6 +10,9 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    GiveUpAfterOpt,
+    MaxFailuresOpt,
+    TimeoutOpt,
     accounting_table,
     backend_spec,
     build_or_fail,
@@ -17,7 +20,9 @@ from .common import (
     console,
     fail,
     import_file,
+    policy_spec,
     print_quarantined,
+    print_stopped,
     progress_bar,
     warn,
 )
@@ -147,6 +152,9 @@ def eval_generate_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    timeout: TimeoutOpt = 120.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
     """Generate answers for the stored prompts; resumable; thinking (reasoning_content or
     <think>) is stored apart from the answer; truncated answers are retried once with more
@@ -159,20 +167,23 @@ def eval_generate_cmd(
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
-                         prices, batch_out or batch_in)
+                         prices, batch_out or batch_in,
+                         policy_spec(timeout, max_failures, give_up_after))
         job = GenerateJob(store, llm, name, prompts, temperature=temperature,
                           max_tokens=max_tokens, max_tokens_cap=max_tokens_cap, seed=seed,
                           system=system)
         skipped = len(prompts) - job.count_pending()
         out, info = _run(store, job, llm, spec, f"generate {name}", executor, concurrency,
                          workers, shard_size, ray_address, batch_out, batch_in, job.count_pending())
+        left = job.count_pending() if out.stopped else 0
     done = out.done - len(out.errors) - out.labels.get("deferred", 0)
     console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
                   f"{skipped} already there")
-    _finish(llm, out, info)
+    _finish(llm, out, info, left, "prompts")
 
 
-def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch):
+def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch,
+         policy=None):
     from ..llm import Accounting, CachedBackend, LLMError, load_prices
 
     if batch and backend != "openai":
@@ -182,7 +193,7 @@ def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, p
     except LLMError as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, endpoints=endpoints,
-                        batch=bool(batch))
+                        batch=bool(batch), policy=policy)
     return CachedBackend(build_or_fail(spec), store, accounting=acc), spec
 
 
@@ -208,12 +219,13 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
         except (RayUnavailable, LLMError) as e:
             raise fail(str(e)) from None
     store.finish_run(run_id, {"labels": dict(out.labels), "errors": out.errors,
+                              "stopped": out.stopped,
                               "accounting": llm.accounting.summary(),
                               "totals": llm.accounting.totals()})
     return out, info
 
 
-def _finish(llm, out, info) -> None:
+def _finish(llm, out, info, left: int = 0, what: str = "items") -> None:
     loaded = info.get("loaded")
     if loaded:
         console.print(f"loaded {loaded['loaded']} answers from the batch file "
@@ -231,7 +243,8 @@ def _finish(llm, out, info) -> None:
         console.print(accounting_table(rows))
     for key, e in out.errors.items():
         warn("failed", f"{key}: {e} (rerun to retry)", "red")
-    if out.errors:
+    print_stopped(out.stopped, left, what)
+    if out.errors or out.stopped:
         raise typer.Exit(1)
 
 
@@ -258,6 +271,9 @@ def eval_judge_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    timeout: TimeoutOpt = 120.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
     rubric scores per criterion. Cached and resumable: a rerun asks only what is missing.
@@ -271,17 +287,19 @@ def eval_judge_cmd(
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
-                         prices, batch_out or batch_in)
+                         prices, batch_out or batch_in,
+                         policy_spec(timeout, max_failures, give_up_after))
         judge = Judge(store, llm, judge_name, max_tokens=max_tokens, concurrency=concurrency)
         job = JudgeJob(judge, prompts, models, mode)
         out, info = _run(store, job, llm, spec, "judge", executor, concurrency, workers,
                          shard_size, ray_address, batch_out, batch_in, job.count_pending())
+        left = job.count_pending() if out.stopped else 0
     new = out.labels.get("done", 0)
     console.print(f"{new} new verdicts by {judge.name}")
     for key, e in judge.failures.items():
         warn("no verdict", f"{key}: {e} (a rerun asks again)")
     failed = out.labels.get("failed", 0)
-    _finish(llm, out, info)
+    _finish(llm, out, info, left, "judgments")
     if failed:
         raise typer.Exit(1)
 

@@ -54,6 +54,7 @@ class RunSummary:
     pending: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
+    stopped: str = ""  # why the run ended early (every endpoint down); items stay pending
     llm_calls: int = 0
     cache_hits: int = 0
     elapsed_s: float = 0.0
@@ -63,7 +64,7 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pending": self.pending, "statuses": dict(self.statuses),
-                "errors": self.errors, "llm_calls": self.llm_calls,
+                "errors": self.errors, "stopped": self.stopped, "llm_calls": self.llm_calls,
                 "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2),
                 "executor": self.executor, "accounting": self.accounting, "totals": self.totals}
 
@@ -305,7 +306,7 @@ class ConstructPipeline:
         outcome = await run_local(job, self.pending(limit, redo), concurrency=concurrency,
                                   on_item=(lambda o: on_item(o.value)) if on_item else None)
         summary.statuses.update(outcome.labels)
-        summary.errors = outcome.errors
+        summary.errors, summary.stopped = outcome.errors, outcome.stopped
         summary.elapsed_s = time.perf_counter() - t0
         self.finish(summary)
         return summary

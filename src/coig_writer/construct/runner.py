@@ -25,7 +25,7 @@ def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
     t0 = time.perf_counter()
     out, info = run_job(pipe.store, job, pipe.llm, limit=limit, **run_args)
     summary.statuses.update(out.labels)
-    summary.errors = out.errors
+    summary.errors, summary.stopped = out.errors, out.stopped
     summary.elapsed_s = time.perf_counter() - t0
     pipe.finish(summary)
     return summary, info

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..llm import Backend, CachedBackend, ChatRequest, LLMError
+from ..llm import Backend, CachedBackend, ChatRequest, EndpointsDown, LLMError
 from ..llm.policy import CompletionError, CompletionPolicy, complete_json
 from ..prompts import load_template
 from ..records import Criterion, EvalPrompt, Generation, Judgment, RubricScore
@@ -254,6 +254,8 @@ class Judge:
             async with self.sem:
                 value, resps = await complete_json(self.llm, req, parse, retry_message=retry,
                                                    policy=self.policy)
+        except EndpointsDown:  # no server answers: the run stops, the task stays pending
+            raise
         except (CompletionError, LLMError) as e:
             self.failures[task.key] = str(e)[:300]
             return None

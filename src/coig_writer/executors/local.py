@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..llm import Deferred, LLMError
+from ..llm import Deferred, EndpointsDown, LLMError
 from .base import ItemResult, Job, Outcome
 
 
@@ -15,14 +15,21 @@ async def run_local(job: Job, items: Iterable[Any], *, concurrency: int = 4,
     """Process `items` with `concurrency` workers pulling from one shared iterator, so neither
     the items nor their coroutines are materialised up front. An item whose LLM calls failed
     after retries is reported in `errors` and left pending for the next run; in batch mode an
-    item that needs an answer not yet in the cache is counted as `deferred`."""
+    item that needs an answer not yet in the cache is counted as `deferred`. When every
+    endpoint is down (`EndpointsDown`) no further item is taken: `stopped` says why, and the
+    unfinished items stay pending for a rerun."""
     out = Outcome()
     it = iter(items)
 
     async def worker() -> None:
         for item in it:
+            if out.stopped:
+                return
             try:
                 res = await job.process(item)
+            except EndpointsDown as e:
+                out.stopped = str(e)
+                return
             except Deferred:  # batch mode: the item waits for its next answer
                 res = ItemResult(job.item_id(item), "deferred", None)
                 out.labels["deferred"] += 1

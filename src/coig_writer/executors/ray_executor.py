@@ -109,7 +109,7 @@ def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: lis
 
         out = asyncio.run(go())
         return {"labels": dict(out.labels), "errors": out.errors, "done": out.done,
-                "accounting": llm.accounting.summary(with_latencies=True)}
+                "stopped": out.stopped, "accounting": llm.accounting.summary(with_latencies=True)}
     finally:
         store.close()
 
@@ -177,7 +177,7 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
             store.merge_from(path)
             _remove(path)
             out.add(Outcome(labels=Counter(res["labels"]), errors=res["errors"],
-                            done=res["done"]))
+                            done=res["done"], stopped=res.get("stopped", "")))
             if accounting is not None:
                 accounting.merge(res["accounting"])
         if on_progress:
@@ -186,8 +186,10 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
 
     try:
         for i, chunk in enumerate(_batched(items, shard_size)):
-            while len(inflight) >= 2 * workers:
+            while len(inflight) >= 2 * workers and not out.stopped:
                 drain()
+            if out.stopped:  # every endpoint is down: no new shard (the rest stays pending)
+                break
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
             ref = remote.remote(job.spec(), backend_spec, chunk, store.cache_rows_for_items(ids),
