@@ -90,6 +90,28 @@ def import_file(db: Path, path: Path, importer, what: str) -> None:
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
+def writable_places(db: Path, executor: str = "local") -> None:
+    """Exit 2 naming the path when the store (its file, or the folder SQLite keeps its journal
+    in) or, for Ray, the shard folder cannot be written: checked before Ray or a server starts."""
+    from ..executors.ray_executor import RayUnavailable, check_writable_dir
+
+    folder = db.absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise fail(f"cannot create the store {db}: {existing} is not a folder")
+    try:
+        if db.exists():
+            with db.open("r+b"):  # opening for writing fails on a read-only file or mount
+                pass
+        check_writable_dir(existing, "folder of the store")
+        if executor == "ray":
+            check_writable_dir(Path(f"{db}.shards"), "Ray shard folder")
+    except OSError as e:
+        raise fail(f"cannot write the store {db}: {e.strerror or e}") from None
+    except RayUnavailable as e:
+        raise fail(str(e)) from None
+
+
 def checked_input(path: Path) -> Path:
     """`path` if it is a rows file (.jsonl .json .parquet), else a clean exit 2 naming it."""
     from ..readers import InputError, check_input

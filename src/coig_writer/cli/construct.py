@@ -31,6 +31,7 @@ from .common import (
     progress_bar,
     triplet_panel,
     warn,
+    writable_places,
 )
 
 construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
@@ -130,6 +131,8 @@ def run_cmd(
     timeout: TimeoutOpt = 120.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    follow: bool = typer.Option(False, help="Also take texts ingested while the run goes (by "
+                                "default a run does the texts pending when it starts)."),
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -155,6 +158,7 @@ def run_cmd(
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
                         cfg.structured_output, batch=bool(batch_out or batch_in),
                         policy=policy_spec(timeout, max_failures, give_up_after))
+    writable_places(db, executor)
     with Store(db) as store:
         if not store.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
@@ -168,12 +172,12 @@ def run_cmd(
                 summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo)
             elif executor == "ray":
                 summary = _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size,
-                                   ray_address)
+                                   ray_address, follow)
             else:
                 with progress_bar() as bar:
                     task = bar.add_task("construct", total=None)
                     summary = asyncio.run(_local_run(pipe, limit, concurrency, redo, bar, task,
-                                                     show))
+                                                     show, follow))
         except LLMError as e:
             raise fail(str(e)) from None
         left = pipe.count_pending(None, redo) if summary.stopped else 0
@@ -183,7 +187,7 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
+async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False, follow=False):
     def on_item(trip) -> None:
         bar.advance(task)
         if show and trip is not None:
@@ -191,12 +195,13 @@ async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
 
     try:
         return await pipe.run(limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
-                              on_start=lambda n: bar.update(task, total=n))
+                              on_start=lambda n: bar.update(task, total=n), follow=follow)
     finally:
         await pipe.llm.aclose()
 
 
-def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_address):
+def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_address,
+             follow=False):
     from ..construct.runner import run_on_ray
     from ..executors.ray_executor import RayUnavailable
 
@@ -206,7 +211,7 @@ def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_addr
             return run_on_ray(pipe, spec, limit=limit, redo=redo, workers=workers,
                               shard_size=shard_size, concurrency=concurrency,
                               address=ray_address, on_start=lambda n: bar.update(task, total=n),
-                              on_item=lambda _label: bar.advance(task))
+                              on_item=lambda _label: bar.advance(task), follow=follow)
         except RayUnavailable as e:
             raise fail(str(e)) from None
 
@@ -325,7 +330,7 @@ def demo_cmd(
             lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
             ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
             batch_in=None, log_calls=True, show=True, timeout=3600.0, max_failures=10,
-            give_up_after=300.0)
+            give_up_after=300.0, follow=False)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)

@@ -25,6 +25,7 @@ from .common import (
     print_stopped,
     progress_bar,
     warn,
+    writable_places,
 )
 
 eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity.",
@@ -164,6 +165,7 @@ def eval_generate_cmd(
     """
     from ..evaluate.generate import GenerateJob
 
+    writable_places(db, executor)
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
@@ -284,6 +286,7 @@ def eval_judge_cmd(
 
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
+    writable_places(db, executor)
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,

@@ -24,7 +24,7 @@ from ..llm import (
     complete_text,
 )
 from ..prompts import PromptTemplate, load_template
-from ..records import Scores, SourceText, StageResult, Triplet
+from ..records import Scores, SourceText, StageResult, Triplet, utcnow
 from ..store import Store
 from .checks import reasoning_problems
 from .config import STAGES, ConstructConfig
@@ -79,6 +79,7 @@ class ConstructPipeline:
         self.config = config or ConstructConfig()
         self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
         self.run_id: str | None = None
+        self.scope_until: str | None = None  # texts stored after this wait for the next run
         cfg = self.config
         self.templates: dict[str, PromptTemplate] = {
             name: load_template(name, cfg.lang, cfg.template_dir)
@@ -277,28 +278,36 @@ class ConstructPipeline:
 
     # -- the run -----------------------------------------------------------------------------
     def pending(self, limit: int | None = None, redo: bool = False) -> Iterator[SourceText]:
-        """Texts without a triplet, streamed from the store (bounded memory at any scale)."""
-        return self.store.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        """Texts without a triplet, streamed from the store (bounded memory at any scale);
+        within a run's scope only those stored when it started (`start_run(follow=False)`)."""
+        items = self.store.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        until = self.scope_until
+        return items if until is None else (s for s in items if s.ingested_at <= until)
 
     def count_pending(self, limit: int | None = None, redo: bool = False) -> int:
         n = self.store.count_pending_sources(triplet_id(""), redo=redo)
         return min(n, limit) if limit is not None else n
 
-    def start_run(self, **extra: Any) -> str:
+    def start_run(self, follow: bool = False, **extra: Any) -> str:
+        """Record a run. Its scope is the texts stored now: texts ingested while it runs wait
+        for the next run, unless `follow` (then it takes them too)."""
+        self.scope_until = None if follow else utcnow()
         self.run_id = self.store.start_run("construct", {
             "config": self.config.model_dump(), "model": self.llm.model_id,
-            "templates": self.template_hashes, **extra})
+            "templates": self.template_hashes, "follow": follow,
+            "scope_until": self.scope_until, **extra})
         return self.run_id
 
     async def run(self, *, limit: int | None = None, concurrency: int = 4, redo: bool = False,
                   on_item: Callable[[Triplet | None], None] | None = None,
-                  on_start: Callable[[int], None] | None = None) -> RunSummary:
+                  on_start: Callable[[int], None] | None = None,
+                  follow: bool = False) -> RunSummary:
         """Process every pending text on the local executor (bounded items in flight)."""
         from ..executors.local import run_local
         from .job import ConstructJob
 
         job = ConstructJob(self)
-        run_id = self.start_run(limit=limit, concurrency=concurrency, executor="local")
+        run_id = self.start_run(follow, limit=limit, concurrency=concurrency, executor="local")
         summary = RunSummary(run_id=run_id, pending=self.count_pending(limit, redo))
         if on_start:
             on_start(summary.pending)

@@ -15,10 +15,10 @@ from .pipeline import ConstructPipeline, RunSummary
 
 def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
          run_info: dict[str, Any], on_start: Callable[[int], None] | None = None,
-         **run_args: Any) -> tuple[RunSummary, dict[str, Any]]:
+         follow: bool = False, **run_args: Any) -> tuple[RunSummary, dict[str, Any]]:
     """Record a construction run of `kind` (ray, batch) around `run_job(**run_args)`."""
     job = ConstructJob(pipe, redo=redo)
-    run_id = pipe.start_run(limit=limit, executor=kind, **run_info)
+    run_id = pipe.start_run(follow, limit=limit, executor=kind, **run_info)
     summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=kind)
     if on_start:
         on_start(summary.pending)
@@ -35,11 +35,11 @@ def run_on_ray(pipe: ConstructPipeline, backend_spec: dict[str, Any], *,
                limit: int | None = None, redo: bool = False, workers: int = 2,
                shard_size: int = 32, concurrency: int = 16, address: str | None = None,
                on_start: Callable[[int], None] | None = None,
-               on_item: Callable[[str], None] | None = None) -> RunSummary:
+               on_item: Callable[[str], None] | None = None, follow: bool = False) -> RunSummary:
     """Shards of pending texts processed by Ray workers; the driver merges their results."""
     info = {"workers": workers, "shard_size": shard_size, "concurrency": concurrency,
             "ray_address": address}
-    return _run(pipe, "ray", limit, redo, info, on_start, executor="ray",
+    return _run(pipe, "ray", limit, redo, info, on_start, follow, executor="ray",
                 backend_spec=backend_spec, workers=workers, shard_size=shard_size,
                 concurrency=concurrency, address=address, on_item=on_item)[0]
 
