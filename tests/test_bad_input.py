@@ -43,8 +43,8 @@ def test_bad_row_in_the_middle_of_a_batch_loses_no_good_row(tmp_path):
     assert res.exit_code == 0, res.output
     assert "added 2498" in res.output and "quarantined 2" in res.output
     with Store(db) as s:
-        assert sum(s.count_sources().values()) == 2498
-        bad = {q.line: q.error for q in s.iter_quarantine()}
+        assert sum(s.corpus.count_sources().values()) == 2498
+        bad = {q.line: q.error for q in s.corpus.iter_quarantine()}
     assert set(bad) == {1501, 2101}
     assert "field 'title'" in bad[1501] and "(got 7)" in bad[1501]
     assert "field 'author'" in bad[2101]
@@ -71,7 +71,7 @@ def test_bom_first_row_kept_by_ingest_and_data_import(tmp_path):
         from coig_writer.construct.ingest import ingest
 
         ingest([tmp_path / "c.txt"], s)
-        assert [x.provenance.title for x in s.iter_sources()] == ["静夜思"]
+        assert [x.provenance.title for x in s.corpus.iter_sources()] == ["静夜思"]
     trip = [{"id": 1, "query": "写", "thought": "想", "answer": "文"},
             {"id": 2, "query": "写", "thought": "想", "answer": "文二"}]
     res = cli("data", "import", jsonl(tmp_path / "t.jsonl", trip, bom=True), "--db", db)
@@ -125,9 +125,9 @@ def test_mix_build_list_of_parts_bom_and_wrong_types(tmp_path):
 
 def _prompts(store: Store) -> None:
     for pid in ("p1", "p2"):
-        store.put_eval_prompt(EvalPrompt(id=pid, lang="en", prompt=f"Write {pid}."))
+        store.evaluation.put_eval_prompt(EvalPrompt(id=pid, lang="en", prompt=f"Write {pid}."))
         for m in ("A", "B"):
-            store.put_generation(Generation(model=m, prompt_id=pid, raw="x", answer="x"))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=pid, raw="x", answer="x"))
 
 
 def test_eval_prompts_bom_and_wrong_types(tmp_path):
@@ -160,7 +160,7 @@ def test_import_generations_validates_types_and_prompts(tmp_path):
     assert "g.jsonl:2: field 'answer'" in res.output and "g.jsonl:3: field 'answer'" in res.output
     assert "g.jsonl:4: prompt 'nope' is not loaded" in res.output
     with Store(db) as s:
-        assert [g.answer for g in s.generations(model="C")] == ["fine", "parts"]
+        assert [g.answer for g in s.evaluation.generations(model="C")] == ["fine", "parts"]
 
 
 def test_import_human_validates_rankings(tmp_path):

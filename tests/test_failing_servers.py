@@ -65,7 +65,7 @@ def test_give_up_after_seconds_and_a_rerun_continues(tmp_path):
     db = tmp_path / "s.sqlite"
     with Store(db) as s:
         for i in range(3):
-            s.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="en", prompt=f"Write {i}."))
+            s.evaluation.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="en", prompt=f"Write {i}."))
     gen = ["eval", "generate", "--name", "M", "--db", db, "--backend", "openai", "--model", "m"]
     with FaultServer([("500",)]) as srv:
         r = run_cli(*gen, "--base-url", srv.base_url, "--max-failures", "0",
@@ -82,9 +82,9 @@ def test_give_up_after_seconds_and_a_rerun_continues(tmp_path):
 def test_eval_judge_gives_up_with_two_endpoints(tmp_path):
     db = tmp_path / "s.sqlite"
     with Store(db) as s:
-        s.put_eval_prompt(EvalPrompt(id="p", lang="en", prompt="Write."))
+        s.evaluation.put_eval_prompt(EvalPrompt(id="p", lang="en", prompt="Write."))
         for m in ("A", "B"):
-            s.put_generation(Generation(model=m, prompt_id="p", raw=m, answer=m))
+            s.evaluation.put_generation(Generation(model=m, prompt_id="p", raw=m, answer=m))
     with FaultServer([("500",)]) as a, FaultServer([("reset",)]) as b:
         r = run_cli("eval", "judge", "A", "B", "--db", db, "--backend", "openai", "--model", "j",
                     "--base-url", a.base_url, "--base-url", b.base_url, *FAST)
@@ -97,7 +97,7 @@ def test_eval_judge_gives_up_with_two_endpoints(tmp_path):
 def test_a_short_retry_after_is_obeyed_and_does_not_count_as_failing(tmp_path):
     db = tmp_path / "s.sqlite"
     with Store(db) as s:
-        s.put_eval_prompt(EvalPrompt(id="p", lang="en", prompt="Write."))
+        s.evaluation.put_eval_prompt(EvalPrompt(id="p", lang="en", prompt="Write."))
     script = [("retry-after", 0)] * 5 + [("ok", "Done.")]
     with FaultServer(script) as srv:
         r = run_cli("eval", "generate", "--name", "M", "--db", db, "--backend", "openai",

@@ -23,7 +23,7 @@ def test_a_3_6_mb_field_is_saved(db):  # noqa: F811
                                      "answer": CHAPTER})
     assert r.status_code == 303, r.text[:500]
     with Store(db) as s:
-        assert s.get_triplet("cw-3").answer == CHAPTER
+        assert s.construct.get_triplet("cw-3").answer == CHAPTER
 
 
 def test_refused_forms_return_the_page_with_the_typed_text_and_the_reason(db):  # noqa: F811
@@ -45,7 +45,7 @@ def test_refused_forms_return_the_page_with_the_typed_text_and_the_reason(db):  
         text = html.unescape(r.text)
         assert reason in text and typed in text and "Your text is kept below" in text
     with Store(db) as s:
-        assert s.get_triplet("cw-3").answer == "亲爱的朋友：你好。"  # nothing saved
+        assert s.construct.get_triplet("cw-3").answer == "亲爱的朋友：你好。"  # nothing saved
 
 
 def test_a_3_6_mb_guideline_and_a_refused_one_keeps_its_text(db):  # noqa: F811
@@ -54,7 +54,7 @@ def test_a_3_6_mb_guideline_and_a_refused_one_keeps_its_text(db):  # noqa: F811
     long = "规" * 400_000  # 3.6 MB URL-encoded
     assert c.post("/guidelines/letter", data={"csrf": token, "text": long}).status_code == 303
     with Store(db) as s:
-        assert s.guideline("letter")["text"] == long
+        assert s.review.guideline("letter")["text"] == long
     r = c.post("/guidelines/letter", data={"csrf": "forged", "text": "新的准则"})
     assert r.status_code == 400 and "新的准则" in r.text and "CSRF" in r.text
 

@@ -7,9 +7,8 @@ one triplet row. A rerun after kill -9 replays finished calls from the cache and
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +121,7 @@ class ConstructPipeline:
             result.ok, result.error, result.error_kind = False, e.reason, e.kind
             self.llm.accounting.unusable(stage, self.llm.model_id)
         result.cache_keys = [r.key or "" for r in resps]
-        self.store.put_stage(result)
+        self.store.construct.put_stage(result)
         return result
 
     # -- one item ----------------------------------------------------------------------------
@@ -273,52 +272,30 @@ class ConstructPipeline:
         trip.status = status  # type: ignore[assignment]
         if reason:
             trip.reasons.append(reason)
-        self.store.put_triplet(trip)
+        self.store.construct.put_triplet(trip)
         return trip
 
     # -- the run -----------------------------------------------------------------------------
     def pending(self, limit: int | None = None, redo: bool = False) -> Iterator[SourceText]:
         """Texts without a triplet, streamed from the store (bounded memory at any scale);
         within a run's scope only those stored when it started (`start_run(follow=False)`)."""
-        items = self.store.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        items = self.store.corpus.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
         until = self.scope_until
         return items if until is None else (s for s in items if s.ingested_at <= until)
 
     def count_pending(self, limit: int | None = None, redo: bool = False) -> int:
-        n = self.store.count_pending_sources(triplet_id(""), redo=redo)
+        n = self.store.corpus.count_pending_sources(triplet_id(""), redo=redo)
         return min(n, limit) if limit is not None else n
 
     def start_run(self, follow: bool = False, **extra: Any) -> str:
         """Record a run. Its scope is the texts stored now: texts ingested while it runs wait
         for the next run, unless `follow` (then it takes them too)."""
         self.scope_until = None if follow else utcnow()
-        self.run_id = self.store.start_run("construct", {
+        self.run_id = self.store.runs.start_run("construct", {
             "config": self.config.model_dump(), "model": self.llm.model_id,
             "templates": self.template_hashes, "follow": follow,
             "scope_until": self.scope_until, **extra})
         return self.run_id
-
-    async def run(self, *, limit: int | None = None, concurrency: int = 4, redo: bool = False,
-                  on_item: Callable[[Triplet | None], None] | None = None,
-                  on_start: Callable[[int], None] | None = None,
-                  follow: bool = False) -> RunSummary:
-        """Process every pending text on the local executor (bounded items in flight)."""
-        from ..executors.local import run_local
-        from .job import ConstructJob
-
-        job = ConstructJob(self)
-        run_id = self.start_run(follow, limit=limit, concurrency=concurrency, executor="local")
-        summary = RunSummary(run_id=run_id, pending=self.count_pending(limit, redo))
-        if on_start:
-            on_start(summary.pending)
-        t0 = time.perf_counter()
-        outcome = await run_local(job, self.pending(limit, redo), concurrency=concurrency,
-                                  on_item=(lambda o: on_item(o.value)) if on_item else None)
-        summary.statuses.update(outcome.labels)
-        summary.errors, summary.stopped = outcome.errors, outcome.stopped
-        summary.elapsed_s = time.perf_counter() - t0
-        self.finish(summary)
-        return summary
 
     def finish(self, summary: RunSummary) -> None:
         acc = self.llm.accounting
@@ -327,4 +304,4 @@ class ConstructPipeline:
         if summary.executor != "local":  # workers' calls reach the driver through accounting
             summary.llm_calls, summary.cache_hits = (summary.totals["calls"],
                                                      summary.totals["cache_hits"])
-        self.store.finish_run(summary.run_id, summary.as_dict())
+        self.store.runs.finish_run(summary.run_id, summary.as_dict())

@@ -40,7 +40,7 @@ def check_ranking(store: Store, prompt_ids: set[str], prompt_id: str,
     if prompt_id not in prompt_ids:
         raise BadRecord(f"prompt {prompt_id!r} is not loaded (add its set with "
                         "`coig-writer eval prompts`)")
-    answered = {g.model for g in store.generations(prompt_id=prompt_id)}
+    answered = {g.model for g in store.evaluation.generations(prompt_id=prompt_id)}
     if unknown := sorted(set(ranks) - answered):
         raise BadRecord(f"no answer of {', '.join(map(repr, unknown))} to prompt {prompt_id!r} "
                         f"(its answers are from: {', '.join(sorted(answered)) or 'no model'})")
@@ -56,7 +56,7 @@ def import_human_rankings(store: Store, path: Path) -> tuple[int, list[Quarantin
     {"prompt_id", "rater", "order": [best, ..., worst]}; the models are the ones whose answers
     to the prompt are stored (all of them). Bad rows are quarantined with file:line."""
     added, bad = 0, []
-    prompt_ids = {p.id for p in store.eval_prompts()}
+    prompt_ids = {p.id for p in store.evaluation.eval_prompts()}
     for row in read_rows(path):
         try:
             if row.error or row.data is None:
@@ -64,12 +64,12 @@ def import_human_rankings(store: Store, path: Path) -> tuple[int, list[Quarantin
             d = validate(RankingRow, row.data)
             ranks, pid = _ranks(d), str(d.prompt_id)
             check_ranking(store, prompt_ids, pid, ranks)
-            store.put_judgment(Judgment(
+            store.evaluation.put_judgment(Judgment(
                 prompt_id=pid, kind="rank", models=sorted(ranks), ranks=ranks, source="human",
                 judge=d.rater))
             added += 1
         except (ValueError, TypeError) as e:
             entry = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
-            store.quarantine(entry)
+            store.corpus.quarantine(entry)
             bad.append(entry)
     return added, bad

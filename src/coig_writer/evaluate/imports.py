@@ -124,7 +124,7 @@ def import_generations(store: Store, source: str | Path, name: str, *,
         rows = list(read_rows(path))
     if not name.strip():
         raise ValueError("the model name (--name) is empty")
-    index = PromptIndex(store.eval_prompts())
+    index = PromptIndex(store.evaluation.eval_prompts())
     added = skipped = 0
     bad: list[QuarantineEntry] = []
     for row in rows:
@@ -136,10 +136,10 @@ def import_generations(store: Store, source: str | Path, name: str, *,
             raw, thinking, answer = _answer(d)
             if not answer:
                 raise ValueError("empty answer")
-            if store.has_generation(name, p.id) and not replace:
+            if store.evaluation.has_generation(name, p.id) and not replace:
                 skipped += 1
                 continue
-            store.put_generation(Generation(
+            store.evaluation.put_generation(Generation(
                 model=name, prompt_id=p.id, raw=raw, thinking=thinking, answer=answer,
                 params={"imported_from": f"{row.path}:{row.line}"},
                 backend_model=d.model or d.generator or name))
