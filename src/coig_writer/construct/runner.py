@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import Outcome
+from ..executors.leasing import ItemLeases
 from ..executors.local import run_local as run_items
 from ..executors.run import run_job
 from ..records import Triplet
@@ -43,8 +44,13 @@ async def run_local(pipe: ConstructPipeline, *, limit: int | None = None, concur
     job = ConstructJob(pipe, redo=redo)
     summary = _begin(pipe, job, "local", limit, {"concurrency": concurrency}, on_start, follow)
     t0 = time.perf_counter()
-    out = await run_items(job, job.pending(limit), concurrency=concurrency,
-                          on_item=(lambda o: on_item(o.value)) if on_item else None)
+    leases = ItemLeases(pipe.store, job.kind)
+    try:
+        out = await run_items(job, job.pending(limit), concurrency=concurrency,
+                              on_item=(lambda o: on_item(o.value)) if on_item else None,
+                              leases=leases)
+    finally:
+        leases.close()
     return _end(pipe, summary, out, t0)
 
 

@@ -382,6 +382,11 @@ class JudgeJob:
     def item_id(self, item: JudgeTask) -> str:
         return item.key
 
+    def still_pending(self, item: JudgeTask) -> bool:
+        """Not judged meanwhile (by another process on the same store)."""
+        ev = self.judge.store.evaluation
+        return not (ev.has_rubric_score if item.mode == "rubric" else ev.has_judgment)(item.key)
+
     def shard_context(self, items: list[JudgeTask]) -> dict[str, Any]:
         """The prompts and answers a worker's shard store needs to judge `items`."""
         store = self.judge.store

@@ -37,6 +37,7 @@ from typing import Any
 from ..llm import Accounting, LLMError
 from ..store import Store
 from .base import Job, Outcome, shard_context
+from .leasing import ItemLeases, still_pending
 
 
 class RayUnavailable(RuntimeError):
@@ -200,6 +201,20 @@ class _Progress:
         return True
 
 
+def _claimed(job: Job, chunk: list[Any], leases: ItemLeases) -> list[Any]:
+    """The items of `chunk` this process could claim and that are still pending."""
+    keep = []
+    for x in chunk:
+        key = job.item_id(x)
+        if not leases.claim(key):
+            continue
+        if still_pending(job, x):
+            keep.append(x)
+        else:
+            leases.release(key)
+    return keep
+
+
 def _remove(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -219,7 +234,8 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
             workers: int = 2, shard_size: int = 32, concurrency: int = 16,
             shard_dir: Path | None = None, address: str | None = None,
             accounting: Accounting | None = None,
-            on_progress: Callable[[str, int], None] | None = None) -> Outcome:
+            on_progress: Callable[[str, int], None] | None = None,
+            leases: ItemLeases | None = None) -> Outcome:
     """Run `job` over `items` on Ray with `workers` shards in flight (each with `concurrency`
     items in flight); merges every finished shard into `store`."""
     ray = _ray()
@@ -239,16 +255,21 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
     driver = driver_info(progress)
     out = Outcome()
     inflight: dict[Any, Path] = {}
+    claimed: dict[Any, list[str]] = {}  # shard -> the item ids it holds leases on
     tag = uuid.uuid4().hex[:8]
 
     def drain() -> None:
         """Merge whichever shards finished within half a second; pass on progress."""
         ready = ray.wait(list(inflight), num_returns=1, timeout=0.5)[0] if inflight else []
+        if leases is not None:
+            leases.renew_due()
         for ref in ready:
             path = inflight.pop(ref)
             res = ray.get(ref)  # a shard that failed for good raises here: nothing was merged
             store.merge_from(path)
             _remove(path)
+            for key in claimed.pop(ref, []) if leases is not None else []:
+                leases.release(key)
             out.add(Outcome(labels=Counter(res["labels"]), errors=res["errors"],
                             done=res["done"], stopped=res.get("stopped", "")))
             if accounting is not None:
@@ -263,12 +284,17 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
                 drain()
             if out.stopped:  # every endpoint is down: no new shard (the rest stays pending)
                 break
+            if leases is not None:  # items another process works on (or finished) are left out
+                chunk = _claimed(job, chunk, leases)
+                if not chunk:
+                    continue
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
             ref = remote.remote(job.spec(), backend_spec, chunk, store.cache.cache_rows_for_items(ids),
                                 str(path), concurrency, progress, shard_context(job, chunk),
                                 driver)
             inflight[ref] = path
+            claimed[ref] = ids
         while inflight:
             drain()
         drain()  # the last progress ticks

@@ -9,6 +9,7 @@ repository per area, each the only place that knows its tables:
     store.auth        review-app users, sessions, login throttling, audit (auth.py)
     store.usefulness  REER usefulness per triplet version                (usefulness.py)
     store.runs        jobs with their config and summary                 (runs.py)
+    store.leases      which process works on which item now              (leases.py)
 
 The connection, schema creation, migrations and transactions live in `db.py`.
 `Store(path, readonly=True)` opens an existing store without writing to it (a published
@@ -23,14 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import auth, construct, corpus, evaluation, llm_cache, review, runs, usefulness
+from . import auth, construct, corpus, evaluation, leases, llm_cache, review, runs, usefulness
 from .db import Database, StoreError
 
 DEFAULT_DB = "coig-writer.sqlite"
 
 # Each area's tables; applied in this order on open (CREATE ... IF NOT EXISTS).
 SCHEMAS = (corpus.SCHEMA, llm_cache.SCHEMA, runs.SCHEMA, construct.SCHEMA, evaluation.SCHEMA,
-           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA)
+           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, leases.SCHEMA)
 # Indexes on columns that migrations may have just added.
 INDEXES = (llm_cache.INDEXES,)
 
@@ -60,6 +61,7 @@ class Store:
         self.auth = auth.AuthRepo(self.db)
         self.usefulness = usefulness.UsefulnessRepo(self.db)
         self.runs = runs.RunsRepo(self.db)
+        self.leases = leases.LeasesRepo(self.db)
 
     def close(self) -> None:
         self.db.close()
