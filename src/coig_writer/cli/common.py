@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +89,17 @@ def import_file(db: Path, path: Path, importer, what: str) -> None:
         n, bad = importer(store, path)
     print_quarantined(bad)
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
+
+
+def read_store(db: Path) -> Store:
+    """The store opened read-only, for commands that only read (works on a read-only file,
+    folder or mount, and never changes the file); a clean exit 2 when there is none."""
+    from ..store import StoreError
+
+    try:
+        return Store(db, readonly=True)
+    except (StoreError, sqlite3.Error) as e:
+        raise fail(f"cannot read the store {db}: {e}") from None
 
 
 def writable_places(db: Path, executor: str = "local") -> None:

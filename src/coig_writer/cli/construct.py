@@ -32,6 +32,7 @@ from .common import (
     print_stopped,
     print_summary,
     progress_bar,
+    read_store,
     triplet_panel,
     warn,
     writable_places,
@@ -282,7 +283,7 @@ def estimate_cmd(
 @construct_app.command("status")
 def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """Counts of texts, triplets by status, quarantined rows and recent runs."""
-    with Store(db) as store:
+    with read_store(db) as store:
         console.print(f"texts: {store.corpus.count_sources()}")
         console.print(f"triplets: {store.construct.count_triplets()}")
         from ..review.service import acceptance_counts, load_policy
@@ -303,7 +304,7 @@ def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
 @construct_app.command("quarantine")
 def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """List quarantined input rows with file:line and the error."""
-    with Store(db) as store:
+    with read_store(db) as store:
         n = 0
         for q in store.corpus.iter_quarantine():
             n += 1

@@ -14,6 +14,7 @@ from .common import (
     console,
     fail,
     import_file,
+    read_store,
 )
 
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
@@ -35,7 +36,7 @@ def export_cmd(
     """
     from ..dataset.io import triplet_row, write_rows
 
-    with Store(db) as store:
+    with read_store(db) as store:
         keep = _reviewed_ids(store) if reviewed else None
         chosen = store.construct.iter_triplets(None if status == "all" else status)
         rows = (triplet_row(t, full) for t in chosen
@@ -89,7 +90,7 @@ def stats_cmd(
     else:
         from ..review.service import acceptance_counts, load_policy
 
-        with Store(db) as store:
+        with read_store(db) as store:
             triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
@@ -136,7 +137,7 @@ def usefulness_stats_cmd(
     """
     from ..construct.usefulness import distribution
 
-    with Store(db) as store:
+    with read_store(db) as store:
         rows = store.usefulness.usefulness_rows(scorer)
     if not rows:
         raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
@@ -183,7 +184,7 @@ def publish_cmd(
                           shard_rows=shard_rows, license=license, policy_k=reviewers)
     if name:
         opts.name = name
-    with Store(db) as store:
+    with read_store(db) as store:
         try:
             rep = publish(store, out, opts)
         except ValueError as e:

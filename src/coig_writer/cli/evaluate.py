@@ -24,6 +24,7 @@ from .common import (
     print_quarantined,
     print_stopped,
     progress_bar,
+    read_store,
     warn,
     writable_places,
 )
@@ -368,7 +369,7 @@ def eval_report_cmd(
     from ..evaluate.analysis import analyze
     from ..evaluate.report import write_report
 
-    with Store(db) as store:
+    with read_store(db) as store:
         try:
             result = analyze(store, source=source, judge=judge_name, models=models or None,
                              rounds=rounds, seed=seed, baseline=baseline)
