@@ -134,5 +134,8 @@ class CountingProxy(_Server):
         super().__init__(self._forward)
 
     def _forward(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
-        r = self.client.post("/chat/completions", json=body)
+        try:
+            r = self.client.post("/chat/completions", json=body)
+        except httpx.RemoteProtocolError:  # a keep-alive connection the upstream closed
+            r = self.client.post("/chat/completions", json=body)
         return r.status_code, r.json(), 0.0

@@ -132,7 +132,7 @@ def run_cmd(
                                    "tokens, tokens/s)."),
     show: bool = typer.Option(False, help="Print each triplet (prompt, reasoning, scores, "
                               "reasons) as soon as it is finished."),
-    timeout: TimeoutOpt = 120.0,
+    timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
     follow: bool = typer.Option(False, help="Also take texts ingested while the run goes (by "

@@ -11,6 +11,7 @@ from rich.table import Table
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    checked_input,
     console,
     fail,
     import_file,
@@ -86,7 +87,7 @@ def stats_cmd(
 
     acceptance = None
     if file:
-        triplets = [t for *_, t, _, _ in iter_triplet_rows(file) if t is not None]
+        triplets = [t for *_, t, _, _ in iter_triplet_rows(checked_input(file)) if t is not None]
     else:
         from ..review.service import acceptance_counts, load_policy
 

@@ -154,7 +154,7 @@ def eval_generate_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
-    timeout: TimeoutOpt = 120.0,
+    timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
@@ -274,7 +274,7 @@ def eval_judge_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
-    timeout: TimeoutOpt = 120.0,
+    timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:

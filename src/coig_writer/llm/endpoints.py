@@ -34,7 +34,7 @@ class FailurePolicy(BaseModel):
                                          "on every endpoint (None: no limit)")
     give_up_after_s: float | None = Field(300.0, gt=0, description="every endpoint failing "
                                           "this long (None: no limit)")
-    timeout_s: float = Field(120.0, gt=0, description="one call's limit, answer included")
+    timeout_s: float = Field(300.0, gt=0, description="one call's limit, answer included")
     retry_after_cap_s: float = Field(60.0, ge=0, description="longest Retry-After obeyed; a "
                                      "longer one counts as a failure of the endpoint")
 
