@@ -379,13 +379,14 @@ class JudgeJob:
     def count_pending(self, limit: int | None = None) -> int:
         return len(list(self.pending(limit)))
 
-    def item_id(self, item: JudgeTask) -> str:
-        return item.key
+    def item_id(self, item: JudgeTask | dict[str, Any]) -> str:
+        return (item if isinstance(item, JudgeTask) else JudgeTask.model_validate(item)).key
 
-    def still_pending(self, item: JudgeTask) -> bool:
+    def still_pending(self, item: JudgeTask | dict[str, Any]) -> bool:
         """Not judged meanwhile (by another process on the same store)."""
+        mode = item.mode if isinstance(item, JudgeTask) else item["mode"]
         ev = self.judge.store.evaluation
-        return not (ev.has_rubric_score if item.mode == "rubric" else ev.has_judgment)(item.key)
+        return not (ev.has_rubric_score if mode == "rubric" else ev.has_judgment)(self.item_id(item))
 
     def shard_context(self, items: list[JudgeTask]) -> dict[str, Any]:
         """The prompts and answers a worker's shard store needs to judge `items`."""

@@ -28,7 +28,7 @@ async def run_local(job: Job, items: Iterable[Any], *, concurrency: int = 4,
         for item in it:
             if out.stopped:
                 return
-            key = job.item_id(item)
+            key = job.item_id(item) if leases is not None else ""
             if leases is not None:
                 if not leases.claim(key):
                     continue
