@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from .common import (
     fail,
     print_quarantined,
 )
+from .data import DecontamSetsOpt, ExcludeOpt, _reviewed_ids, check_contamination
 
 mix_app = typer.Typer(help="SFT mixtures at exact ratios, rendering and exports.", no_args_is_help=True)
 train_app = typer.Typer(help="Supervised fine-tuning with TRL.", no_args_is_help=True)
@@ -41,11 +43,15 @@ def mix_build_cmd(
     name: str | None = typer.Option(None, help="Mixture name (default: preset or 'mixture')."),
     tokenizer: Path | None = typer.Option(None, help="Check the chat template and loss mask "
                                                      "with this tokenizer and print a sample."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check of the triplets."),
 ) -> None:
     """Build a mixture with a manifest of every sample id; export for TRL and LLaMA-Factory.
 
     Example: coig-writer mix build --general-file zh.jsonl --general-file en.jsonl --ratio 1:12
-    --lang-balance zh=1,en=1
+    --lang-balance zh=1,en=1 --exclude-contaminated
     """
     from ..dataset_io import iter_triplet_rows
     from ..mix.builder import PRESETS, MixSpec, MixtureError, build_mixture
@@ -69,16 +75,19 @@ def mix_build_cmd(
                        stratify_genre=stratify_genre, seed=seed, name=name or "mixture")
     if name:
         spec.name = name
-    if triplets:
-        trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
-    else:
-        with Store(db) as store:
+    decon = None
+    need_store = not triplets or "store" in (decontam_sets or [])
+    with Store(db) if need_store else contextlib.nullcontext() as store:
+        if triplets:
+            trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
+        else:
             trips = list(store.iter_triplets("accepted"))
             if reviewed:
-                from .data import _reviewed_ids
-
                 keep = _reviewed_ids(store)
                 trips = [t for t in trips if t.id in keep]
+        if trips and not no_decontam:
+            trips, rep = check_contamination(trips, decontam_sets, exclude_contaminated, store)
+            decon = rep.summary(exclude_contaminated)
     pool_c = from_triplets(trips)
     pool_g = []
     for f in general_files:
@@ -91,6 +100,7 @@ def mix_build_cmd(
         mix = build_mixture(pool_c, pool_g, spec)
     except MixtureError as e:
         raise fail(str(e)) from None
+    mix.decontamination = decon
     if tokenizer:
         from transformers import AutoTokenizer
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ..store import DEFAULT_DB, Store
-from .common import DbOpt, console, fail
-from .data import data_app
+from .common import DbOpt, console, fail, warn
+from .data import DecontamSetsOpt, ExcludeOpt, data_app
 
 
 @data_app.command("publish")
@@ -25,6 +25,10 @@ def publish_cmd(
     license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
                                                   "single licence, else other)."),
     name: str | None = typer.Option(None, help="Dataset title in the card."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check."),
 ) -> None:
     """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
     optional columns, plus a README.md dataset card computed from the store.
@@ -32,10 +36,13 @@ def publish_cmd(
     Example: coig-writer data publish release/ --reviewed && python -c
     "import datasets; print(datasets.load_dataset('release'))"
     """
+    from ..dataset.decontaminate import DEFAULT_SETS
     from ..publish import PublishOptions, publish
 
     opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
-                          shard_rows=shard_rows, license=license, policy_k=reviewers)
+                          shard_rows=shard_rows, license=license, policy_k=reviewers,
+                          decontam_sets=() if no_decontam else tuple(decontam_sets or DEFAULT_SETS),
+                          exclude_contaminated=exclude_contaminated)
     if name:
         opts.name = name
     with Store(db) as store:
@@ -43,4 +50,11 @@ def publish_cmd(
             rep = publish(store, out, opts)
         except ValueError as e:
             raise fail(str(e)) from None
+    if rep.decontamination:
+        d = rep.decontamination.summary(exclude_contaminated)
+        for k, why in d["unavailable"].items():
+            warn("contamination check skipped set", f"{k}: {why}")
+        console.print(f"contamination check: {d['contaminated']} of {d['checked']} triplets share "
+                      f"an n-gram with {sum(d['sets'].values())} eval prompts"
+                      + (f", {d['excluded']} excluded" if d["excluded"] else "") + ".")
     console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

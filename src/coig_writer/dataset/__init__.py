@@ -1,0 +1,1 @@
+"""Datasets out of the store: export, import, statistics, publishing, decontamination, preferences."""
