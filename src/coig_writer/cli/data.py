@@ -202,3 +202,41 @@ def decontaminate_cmd(
             span = f.span if len(f.span) <= 80 else f.span[:77] + "..."
             table.add_row(f.item_id, f.field, f.set_name, f.prompt_id, str(f.ngrams), span)
         console.print(table)
+
+
+@data_app.command("export-preferences")
+def export_preferences_cmd(
+    out: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet file.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    fmt: str = typer.Option("dpo", "--format", help="dpo: TRL prompt/chosen/rejected; reward: "
+                                                   "chosen/rejected conversations with margin."),
+    reasoning: str = typer.Option("think", help="think: reasoning in the <think> slot; drop."),
+    refinement: bool = typer.Option(True, help="Pairs from construction/refinement rounds."),
+    review: bool = typer.Option(True, help="Pairs from reviewer edits and rejections."),
+    judgment: bool = typer.Option(True, help="Pairs from pairwise eval judgments (both orders "
+                                             "agreeing)."),
+    min_margin: float | None = typer.Option(None, help="Least margin: score-sum gap for "
+                                                       "refinement pairs, verdict strength "
+                                                       "(1 or 2) for judgments; human review "
+                                                       "pairs always pass."),
+) -> None:
+    """Export preference pairs for DPO or reward models, each with its provenance.
+
+    Example: coig-writer data export-preferences out/prefs.jsonl --no-judgment --min-margin 4
+    """
+    from ..dataset.preferences import export_preferences
+
+    sources = [n for n, on in (("refinement", refinement), ("review", review),
+                               ("judgment", judgment)) if on]
+    if not sources:
+        raise fail("every source is switched off; keep at least one of --refinement, --review, "
+                   "--judgment")
+    with Store(db) as store:
+        try:
+            rep = export_preferences(store, out, fmt, reasoning, sources, min_margin)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    by = ", ".join(f"{k} {v}" for k, v in sorted(rep.by_source.items())) or "none"
+    skipped = ", ".join(f"{v} {k}" for k, v in sorted(rep.skipped.items()))
+    console.print(f"wrote {rep.written} preference pairs to {out} ({by})"
+                  + (f"; skipped {skipped}" if skipped else "") + ".")
