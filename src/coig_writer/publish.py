@@ -7,6 +7,7 @@ review status, scores, usefulness, source URL, date and licence.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter
@@ -317,6 +318,10 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                       for s in store.iter_sources("filtered"))
     parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
               f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
+    where = json.loads(store.corpus_meta("where") or "[]")
+    if where:
+        parts += ["", "Source metadata conditions (all must hold; `where` in the table below): "
+                  + ", ".join(f"`{c}`" for c in where) + "."]
     if reasons:
         parts += ["", _table(["filter reason", "texts"], reasons.most_common())]
     parts += [""]

@@ -38,6 +38,10 @@ def ingest_cmd(
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
     after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    where: list[str] | None = typer.Option(
+        None, help="Keep texts whose metadata meets this condition: FIELD OP VALUE with a "
+                   "number, true/false or a string, e.g. 'likes>=5000', 'featured==true'; "
+                   "repeat for several (all must hold)."),
     near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
                                              "is a near duplicate of a stored one."),
     license: str | None = typer.Option(None, help="License for rows that name none."),
@@ -49,22 +53,28 @@ def ingest_cmd(
     Texts already stored keep their status; when these options would change some of them, the
     count is reported: re-apply them with `coig-writer construct refilter`.
 
-    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31
+    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31 --where 'likes>=5000'
     """
     from ..construct.ingest import IngestOptions, ingest
+    from ..construct.where import WhereError, parse_conditions
 
     try:
         cutoff = dt.date.fromisoformat(after) if after else None
     except ValueError:
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    try:
+        conds = parse_conditions(where or [])
+    except WhereError as e:
+        raise fail(str(e)) from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
-                         default_license=license, batch_size=batch_size)
+                         default_license=license, batch_size=batch_size,
+                         where=conds)
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("ingest", total=None)
         try:
             report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
-        except FileNotFoundError as e:
+        except (FileNotFoundError, WhereError) as e:
             raise fail(str(e)) from None
     print_quarantined(report.quarantined)
     why = f" {dict(report.filtered)}" if report.filtered else ""
@@ -80,7 +90,8 @@ def ingest_cmd(
                                         (" --require-date", require_date),
                                         (f" --min-chars {min_chars}", min_chars != 12),
                                         (f" --max-chars {max_chars}", max_chars != 50_000),
-                                        (f" --near-dup {near_dup}", near_dup != 0.8)) if on)
+                                        (f" --near-dup {near_dup}", near_dup != 0.8),
+                                        *((f" --where '{c}'", True) for c in conds)) if on)
         warn("note:", f"{sum(report.would_change.values())} stored texts would change under "
                       f"these options ({dict(report.would_change)}) but were left as they are; "
                       f"to re-apply: coig-writer construct refilter --db {db}{flags} --dry-run")

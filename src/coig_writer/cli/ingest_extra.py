@@ -20,6 +20,10 @@ def refilter_cmd(
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
     after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    where: list[str] | None = typer.Option(
+        None, help="Keep texts whose metadata meets this condition: FIELD OP VALUE with a "
+                   "number, true/false or a string, e.g. 'likes>=5000', 'featured==true'; "
+                   "repeat for several (all must hold)."),
     near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
                                              "is a near duplicate of an earlier one."),
     touch_constructed: Annotated[bool, typer.Option(
@@ -32,21 +36,31 @@ def refilter_cmd(
     same options changes nothing the second time.
 
     Example (undo a mistaken `ingest --after`): coig-writer construct refilter --db corpus.sqlite
+    Example (keep popular texts only): coig-writer construct refilter --where 'likes>=5000' --dry-run
     """
     from ..construct.ingest import IngestOptions, refilter
+    from ..construct.where import WhereError, parse_conditions
 
     try:
         cutoff = dt.date.fromisoformat(after) if after else None
     except ValueError:
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    try:
+        conds = parse_conditions(where or [])
+    except WhereError as e:
+        raise fail(str(e)) from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
-                         require_date=require_date, near_dup_threshold=near_dup)
+                         require_date=require_date, near_dup_threshold=near_dup,
+                         where=conds)
     if not Path(db).exists():
         raise fail(f"no such store: {db}")
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("refilter", total=sum(store.count_sources().values()))
-        report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
-                          on_row=lambda: bar.advance(task))
+        try:
+            report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
+                              on_row=lambda: bar.advance(task))
+        except WhereError as e:
+            raise fail(str(e)) from None
     verb = "would change" if dry_run else "changed"
     console.print(f"{verb} {report.changed} texts: "
                   + (", ".join(f"{k}: {v}" for k, v in sorted(report.changes.items())) or "none"))
