@@ -3,6 +3,7 @@
 import typer
 
 from . import publish as _publish  # noqa: F401  (registers `data publish`)
+from . import search as _search  # noqa: F401  (registers `construct search-reasoning`)
 from . import usefulness as _usefulness  # noqa: F401  (registers `construct usefulness`, `data usefulness`)
 from .construct import construct_app
 from .data import data_app
