@@ -177,3 +177,36 @@ def test_search_with_the_embedded_model(small_model, tiny_dir, store):
         assert not r["kept"] or (not r["problems"] and r["nll"] is not None)
     t = store.get_triplet("t1")
     assert search.problems(t, t.thought) == [] or t.thought == REASONING
+
+
+def test_search_stage_after_construct_run(tiny_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from coig_writer.cli import app
+
+    from .conftest import SAMPLE, fast_config
+    from .review_fixtures import stage_answer
+
+    db = tmp_path / "s.sqlite"
+    cfg = tmp_path / "cfg.yaml"
+    search = {"enabled": True, "candidates": 2, "max_steps": 1, "scorer": "transformers",
+              "scorer_model": str(tiny_dir)}
+    cfg.write_text(yaml.safe_dump({**fast_config(screen_threshold=0).model_dump(),
+                                   "search": search}), "utf-8")
+    corpus = tmp_path / "one.jsonl"
+    corpus.write_text(SAMPLE.read_text("utf-8").splitlines(keepends=True)[0], "utf-8")
+
+    def answer(body: dict) -> str:
+        return stub_answer(body) if "【" in body["messages"][-1]["content"] else stage_answer(body)
+
+    run = CliRunner()
+    with _Server(lambda body: (200, completion(answer(body)), 0.0)) as stub:
+        assert run.invoke(app, ["construct", "ingest", str(corpus), "--db", str(db)]).exit_code == 0
+        r = run.invoke(app, ["construct", "run", "--db", str(db), "--backend", "openai",
+                             "--base-url", stub.base_url, "--model", "stub", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "reasoning search: 1 searched" in r.output
+    with Store(db) as s:
+        (res,) = SearchRepo(s.db).results()
+        assert res["status"] == "done" and res["steps"] == 1
+        assert len(SearchRepo(s.db).steps(res["triplet_id"])) == 2

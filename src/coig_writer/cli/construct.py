@@ -175,6 +175,10 @@ def run_cmd(
                                                      show))
         except LLMError as e:
             raise fail(str(e)) from None
+        if cfg.search.enabled and executor == "local" and not (batch_out or batch_in):
+            from .search import search_after_run
+
+            search_after_run(store, spec, cfg, summary.run_id, config)
     print_summary(summary)
     if summary.errors:
         raise typer.Exit(1)

@@ -14,6 +14,41 @@ from .common import DbOpt, backend_or_fail, call_logger, console, fail, progress
 from .construct import construct_app
 
 
+def search_after_run(store: Store, spec: dict, cfg, run_id: str, config: Path | None) -> None:
+    """`search.enabled` in the construct config: search the run's accepted triplets."""
+    from ..construct.search import ReasoningSearch, run_search
+    from ..llm import CachedBackend, LLMError
+    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+    from .common import build_or_fail
+    from .usefulness import load_usefulness_config
+
+    ids = [t.id for t in store.iter_triplets("accepted") if t.run_id == run_id]
+    if not ids:
+        return
+    try:
+        sc = CachedScorer(make_scorer(cfg.search.scorer, model=cfg.search.scorer_model,
+                                      base_url=cfg.search.scorer_base_url), store)
+    except ScorerError as e:
+        raise fail(f"search stage: {e}") from None
+    llm = CachedBackend(build_or_fail(spec), store)
+    search = ReasoningSearch(store, llm, sc, cfg, load_usefulness_config(config))
+
+    async def go():
+        try:
+            return await run_search(store, search, ids=ids)
+        finally:
+            await llm.aclose()
+            await sc.aclose()
+
+    try:
+        summary = asyncio.run(go())
+    except (LLMError, ScorerError) as e:
+        raise fail(f"search stage: {e} (rerun to resume)") from None
+    console.print(f"reasoning search: {summary.searched} searched, {summary.improved} improved "
+                  f"(new versions for review), {summary.rejected_by_checks} candidates failed "
+                  f"the checks, {summary.seconds:.1f}s")
+
+
 @construct_app.command("search-reasoning")
 def search_reasoning_cmd(
     db: DbOpt = Path(DEFAULT_DB),
