@@ -28,7 +28,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from coig_writer.construct.search_store import SearchRepo  # noqa: E402
 from coig_writer.llm.models import TEST_MODEL  # noqa: E402
 from coig_writer.store import Store  # noqa: E402
 
@@ -50,7 +49,7 @@ def main() -> None:
         db = Path(tmp) / "bench.sqlite"
         with Store(db) as s:
             for t in sample_triplets()[:args.limit]:
-                s.put_triplet(t)
+                s.construct.put_triplet(t)
         cfg = Path(tmp) / "cfg.yaml"
         cfg.write_text(yaml.safe_dump({"search": {"max_tokens": 160}}), "utf-8")
         cmd = [sys.executable, "-m", "coig_writer.cli", "construct", "search-reasoning",
@@ -65,8 +64,8 @@ def main() -> None:
             sys.exit(proc.stdout + proc.stderr)
         print(proc.stdout.strip().splitlines()[-1])
         with Store(db) as s:
-            rows = SearchRepo(s.db).results()
-            titles = {t.id: t.provenance.title for t in s.iter_triplets()}
+            rows = s.search.results()
+            titles = {t.id: t.provenance.title for t in s.construct.iter_triplets()}
     print(f"\n{'text':<20}{'gain before':>12}{'gain after':>12}{'steps':>7}{'kept':>6}"
           f"{'failed checks':>15}{'seconds':>9}")
     for r in rows:

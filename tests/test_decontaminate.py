@@ -56,10 +56,11 @@ def _store_with_arena_quote(path: Path) -> str:
                  and len(p.prompt.split()) >= 30)
     with Store(path) as store:
         for i in range(4):
-            store.put_triplet(Triplet(id=f"t{i}", query=f"写一篇关于第{i}个季节的散文", thought="先想结构。",
-                                      answer="春天来了，燕子回来了，柳树发芽了。" * (i + 1),
-                                      status="accepted", category="prose", genre="essay"))
-        store.put_triplet(Triplet(id="leak", query="Write a story.", thought="Plan the scenes.",
+            store.construct.put_triplet(Triplet(
+                id=f"t{i}", query=f"写一篇关于第{i}个季节的散文", thought="先想结构。",
+                answer="春天来了，燕子回来了，柳树发芽了。" * (i + 1), status="accepted",
+                category="prose", genre="essay"))
+        store.construct.put_triplet(Triplet(id="leak", query="Write a story.", thought="Plan the scenes.",
                                   answer="Notes I found: " + arena.prompt + " -- and so it began.",
                                   status="accepted", category="novel", genre="scifi"))
     return arena.id

@@ -75,12 +75,12 @@ def test_preferences_from_refinement_review_and_judgments_train_dpo(tmp_path) ->
         assert r.exit_code == 0, r.output
         policy = ReviewPolicy(k=2)
         with Store(db) as s:
-            trips = sorted(s.iter_triplets(), key=lambda t: t.id)
+            trips = sorted(s.construct.iter_triplets(), key=lambda t: t.id)
             assert [t.status for t in trips] == ["accepted", "accepted"] and trips[0].rounds == 2
             for who in ("ann", "bob"):
                 add_user(s, who, "correct horse battery", "reviewer")
                 for t in trips:
-                    s.assign(t.id, who)
+                    s.review.assign(t.id, who)
             a, b = trips
             service.decide(s, a.id, "ann", "edit", "结尾更紧凑", 0, policy,
                            edits={"thought": a.thought + "\n最后删去空话，收紧结尾。"})
@@ -99,13 +99,13 @@ def test_preferences_from_refinement_review_and_judgments_train_dpo(tmp_path) ->
             asyncio.run(refine())
             for who in ("ann", "bob"):
                 service.decide(s, b.id, who, "accept", "", 1, policy)
-            assert s.get_triplet(b.id).review_status == "accepted"
+            assert s.construct.get_triplet(b.id).review_status == "accepted"
 
             add_prompt_set(s, "bundled-zh")
-            prompts = s.eval_prompts()[:2]
+            prompts = s.evaluation.eval_prompts()[:2]
             for p in prompts:
                 for m in ("GOOD", "BAD", "MID"):
-                    s.put_generation(Generation(model=m.lower(), prompt_id=p.id, raw="",
+                    s.evaluation.put_generation(Generation(model=m.lower(), prompt_id=p.id, raw="",
                                                 answer=f"{m}-答案：{p.id}", thinking=f"{m} 的思考"))
 
             async def judge() -> None:
@@ -116,7 +116,7 @@ def test_preferences_from_refinement_review_and_judgments_train_dpo(tmp_path) ->
                     await llm.aclose()
 
             asyncio.run(judge())
-            assert len(s.judgments()) == 12  # 2 prompts x 3 model pairs x 2 orders
+            assert len(s.evaluation.judgments()) == 12  # 2 prompts x 3 model pairs x 2 orders
 
     out = tmp_path / "prefs.jsonl"
     r = run.invoke(app, ["data", "export-preferences", str(out), "--db", str(db)])

@@ -20,7 +20,6 @@ import yaml
 
 from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.search import ReasoningSearch, replace_segment, run_search, segments
-from coig_writer.construct.search_store import SearchRepo
 from coig_writer.llm import make_backend
 from coig_writer.llm.scoring import CachedScorer, TransformersScorer
 from coig_writer.records import Triplet
@@ -57,7 +56,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _store(db: Path) -> None:
     with Store(db) as s:
-        s.put_triplet(Triplet(id="t1", query=PROMPT, thought=REASONING, answer=POEM,
+        s.construct.put_triplet(Triplet(id="t1", query=PROMPT, thought=REASONING, answer=POEM,
                               status="accepted", genre="classical_shi", category="poetry"))
 
 
@@ -87,7 +86,7 @@ def test_search_keeps_only_checked_candidates_stores_steps_and_reruns_free(tiny_
 
         summary, search, scorer = asyncio.run(go())
         assert summary.searched == 1
-        steps = SearchRepo(s.db).steps("t1")
+        steps = s.search.steps("t1")
         out = summary.outcomes[0]
         assert len(steps) == 2 * out["steps"] and out["steps"] >= 1
         pasted = [r for r in steps if r["candidate"].startswith("我打算直接写")]
@@ -96,28 +95,28 @@ def test_search_keeps_only_checked_candidates_stores_steps_and_reruns_free(tiny_
         kept = [r for r in steps if r["kept"]]
         assert all(not r["problems"] and r["nll"] is not None for r in kept)
         assert out["kept"] == len(kept) and out["nll_after"] <= out["nll_before"]
-        t = s.get_triplet("t1")
+        t = s.construct.get_triplet("t1")
         if kept:  # the improved reasoning is a reviewable version by the generator
-            (v,) = s.versions("t1")
+            (v,) = s.review.versions("t1")
             assert v["editor"] == "model:stub-gen" and v["diff"].startswith(
                 "# reasoning search by model:stub-gen: usefulness gain")
             assert t.thought == out["reasoning"] != REASONING and "【" not in t.thought
-            assert s.usefulness("t1")["gain"] == pytest.approx(out["gain_after"])
+            assert s.usefulness.usefulness("t1")["gain"] == pytest.approx(out["gain_after"])
             assert search.problems(t, t.thought) == []
         else:
-            assert s.versions("t1") == [] and t.thought == REASONING
+            assert s.review.versions("t1") == [] and t.thought == REASONING
         calls, scored = len(stub.requests), scorer.misses
 
         again = asyncio.run(go())[0]
         assert again.searched == 0 and again.skipped == 1 and len(stub.requests) == calls
-        assert len(SearchRepo(s.db).steps("t1")) == len(steps) and scored > 0
+        assert len(s.search.steps("t1")) == len(steps) and scored > 0
 
 
 def test_kill_9_and_resume_asks_and_scores_nothing_twice(tiny_dir, tmp_path):
     db = tmp_path / "s.sqlite"
     with Store(db) as s:
         for i in range(3):
-            s.put_triplet(Triplet(id=f"t{i}", query=PROMPT, thought=REASONING, answer=POEM,
+            s.construct.put_triplet(Triplet(id=f"t{i}", query=PROMPT, thought=REASONING, answer=POEM,
                                   status="accepted", genre="classical_shi"))
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(CONFIG), "utf-8")
@@ -144,18 +143,18 @@ def test_kill_9_and_resume_asks_and_scores_nothing_twice(tiny_dir, tmp_path):
     out = second.stdout
     assert "searched" in out and re.search(r"scorer calls \d+ \(cache hits [1-9]", out), out
     with Store(db) as s:
-        repo = SearchRepo(s.db)
+        repo = s.search
         assert {r["triplet_id"] for r in repo.results()} == {"t0", "t1", "t2"}
         assert all(r["status"] == "done" for r in repo.results())
         for i in range(3):  # one row per (step, candidate), at most one new version each
             steps = repo.steps(f"t{i}")
             assert len({(r["step"], r["cand"]) for r in steps}) == len(steps)
-            assert len(s.versions(f"t{i}")) <= 1
+            assert len(s.review.versions(f"t{i}")) <= 1
 
 
 @pytest.mark.slow
 def test_search_with_the_embedded_model(small_model, tiny_dir, store):
-    store.put_triplet(Triplet(id="t1", query=PROMPT, thought=REASONING, answer=POEM,
+    store.construct.put_triplet(Triplet(id="t1", query=PROMPT, thought=REASONING, answer=POEM,
                               status="accepted", genre="classical_shi"))
     cfg = ConstructConfig.model_validate({**CONFIG, "search": {"candidates": 2, "max_steps": 1,
                                                                "max_tokens": 120}})
@@ -170,12 +169,12 @@ def test_search_with_the_embedded_model(small_model, tiny_dir, store):
             await search.llm.aclose()
 
     summary, search = asyncio.run(go())
-    steps = SearchRepo(store.db).steps("t1")
+    steps = store.search.steps("t1")
     assert summary.searched == 1 and len(steps) == 2
     assert all(r["candidate"] or r["problems"] == ["no usable answer"] for r in steps)
     for r in steps:  # whatever the small model wrote, nothing failing the checks is kept
         assert not r["kept"] or (not r["problems"] and r["nll"] is not None)
-    t = store.get_triplet("t1")
+    t = store.construct.get_triplet("t1")
     assert search.problems(t, t.thought) == [] or t.thought == REASONING
 
 
@@ -207,6 +206,6 @@ def test_search_stage_after_construct_run(tiny_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert "reasoning search: 1 searched" in r.output
     with Store(db) as s:
-        (res,) = SearchRepo(s.db).results()
+        (res,) = s.search.results()
         assert res["status"] == "done" and res["steps"] == 1
-        assert len(SearchRepo(s.db).steps(res["triplet_id"])) == 2
+        assert len(s.search.steps(res["triplet_id"])) == 2

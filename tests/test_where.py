@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from coig_writer.cli import app
 from coig_writer.construct.where import WhereError, parse_condition
-from coig_writer.publish import PublishOptions, publish
+from coig_writer.dataset.publish import PublishOptions, publish
 from coig_writer.records import Triplet
 from coig_writer.store import Store
 
@@ -49,7 +49,7 @@ def test_ingest_and_refilter_where(tmp_path) -> None:
     assert r.exit_code == 2 and "no text has the field(s) ['lkes']" in r.output
     assert "likes" in r.output and "stats.comments" in r.output
     with Store(db) as s:
-        assert s.count_sources() == {}  # nothing written
+        assert s.corpus.count_sources() == {}  # nothing written
     r = run.invoke(app, ["construct", "ingest", str(corpus), "--db", str(db), "--where",
                          "platform>weibo"])
     assert r.exit_code == 2 and "compares numbers" in r.output
@@ -58,8 +58,8 @@ def test_ingest_and_refilter_where(tmp_path) -> None:
                          "likes>=5000", "--where", "featured==true"])
     assert r.exit_code == 0, r.output
     with Store(db) as s:
-        why = {x.id: x.filter_reason for x in s.iter_sources(None)}
-        assert json.loads(s.corpus_meta("where")) == ["likes>=5000", "featured==true"]
+        why = {x.id: x.filter_reason for x in s.corpus.iter_sources(None)}
+        assert json.loads(s.corpus.corpus_meta("where")) == ["likes>=5000", "featured==true"]
     assert why["a"] is None
     assert why["b"] == "where: likes=800 fails likes>=5000"
     assert why["c"] == 'where: featured="false" fails featured==true'  # "9,500" is a number
@@ -69,9 +69,9 @@ def test_ingest_and_refilter_where(tmp_path) -> None:
     r = run.invoke(app, ["construct", "refilter", "--db", str(db), "--where", "featured!=false"])
     assert r.exit_code == 0 and "where -> ok: 3" in r.output, r.output
     with Store(db) as s:
-        ok = {x.id for x in s.iter_sources("ok")}
+        ok = {x.id for x in s.corpus.iter_sources("ok")}
         assert ok == {"a", "b", "d", "e"}
-        s.put_triplet(Triplet(id="cw-a", query="写一首思乡的诗", thought="先想意象。" * 10,
+        s.construct.put_triplet(Triplet(id="cw-a", query="写一首思乡的诗", thought="先想意象。" * 10,
                               answer=ROWS[0]["text"], source_id="a", status="accepted"))
         publish(s, tmp_path / "pub", PublishOptions(decontam_sets=()))
     card = (tmp_path / "pub" / "README.md").read_text("utf-8")

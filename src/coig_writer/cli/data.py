@@ -1,4 +1,4 @@
-"""Dataset export, import and statistics commands."""
+"""`data`: export, import, statistics, usefulness distribution and publishing of datasets."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from rich.table import Table
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    check_contamination,
     console,
     fail,
     import_file,
@@ -18,37 +21,6 @@ from .common import (
 )
 
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
-
-DecontamSetsOpt = Annotated[list[str] | None, typer.Option(
-    "--decontam-set", help="Eval sets the contamination check uses: bundled-zh, bundled-en, "
-                           "writingbench, arena-hard-creative, store, or a prompt file; repeat "
-                           "(default: the four named sets).")]
-ExcludeOpt = Annotated[bool, typer.Option(
-    "--exclude-contaminated", help="Drop items sharing an n-gram with an eval prompt.")]
-
-
-def check_contamination(triplets, sets: list[str] | None, exclude: bool, store=None,
-                        zh_n: int = 13, en_n: int = 8):
-    """Run the n-gram check on triplets (a list, or any iterable when not excluding), say what
-    it found; (kept triplets, report)."""
-    from ..dataset.decontaminate import DEFAULT_SETS, NgramConfig, decontaminate, triplet_items
-
-    try:
-        cfg = NgramConfig(zh_n, en_n)
-    except ValueError as e:
-        raise fail(str(e)) from None
-    rep = decontaminate(triplet_items(triplets), sets or DEFAULT_SETS, cfg, store)
-    for name, why in rep.unavailable.items():
-        warn("contamination check skipped set", f"{name}: {why}")
-    bad = rep.contaminated
-    by_set = ", ".join(f"{k} {v}" for k, v in rep.by_set().items())
-    console.print(f"contamination check: {rep.checked} triplets against "
-                  f"{sum(rep.sets.values())} eval prompts ({', '.join(rep.sets) or 'no set'}); "
-                  f"{len(bad)} share an n-gram" + (f" ({by_set})" if bad else "")
-                  + (f", {len(bad)} excluded" if exclude and bad else "")
-                  + ("" if exclude or not bad else "; --exclude-contaminated drops them") + ".")
-    kept = [t for t in triplets if t.id not in bad] if exclude else triplets
-    return kept, rep
 
 
 @data_app.command("export")
@@ -67,15 +39,15 @@ def export_cmd(
 
     Example: coig-writer data export out/cw.parquet --status accepted --reviewed --exclude-contaminated
     """
-    from ..dataset_io import triplet_row, write_rows
+    from ..dataset.io import triplet_row, write_rows
 
     with Store(db) as store:
         keep = _reviewed_ids(store) if reviewed else None
-        trips = [t for t in store.iter_triplets(None if status == "all" else status)
-                 if keep is None or t.id in keep]
+        chosen = [t for t in store.construct.iter_triplets(None if status == "all" else status)
+                  if keep is None or t.id in keep]
         if exclude_contaminated:
-            trips, _ = check_contamination(trips, decontam_sets, True, store)
-        rows = (triplet_row(t, full) for t in trips)
+            chosen, _ = check_contamination(chosen, decontam_sets, True, store)
+        rows = (triplet_row(t, full) for t in chosen)
         try:
             n = write_rows(rows, out)
         except ValueError as e:
@@ -99,7 +71,7 @@ def import_cmd(
 
     Example: coig-writer data import COIG-Writer.jsonl
     """
-    from ..dataset_io import import_triplets
+    from ..dataset.io import import_triplets
 
     import_file(db, path, import_triplets, "triplets")
 
@@ -116,8 +88,8 @@ def stats_cmd(
 
     Example: coig-writer data stats --by genre --lang zh
     """
-    from ..analysis.stats import group_stats
-    from ..dataset_io import iter_triplet_rows
+    from ..dataset.io import iter_triplet_rows
+    from ..dataset.stats import group_stats
 
     acceptance = None
     if file:
@@ -126,7 +98,7 @@ def stats_cmd(
         from ..review.service import acceptance_counts, load_policy
 
         with Store(db) as store:
-            triplets = list(store.iter_triplets(None if status == "all" else status))
+            triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
     table = Table(title=f"{total.count} triplets by {by}")
@@ -158,85 +130,84 @@ def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
             console.print(f"  {g.key:<20} {getattr(g, lang)}")
 
 
-@data_app.command("decontaminate")
-def decontaminate_cmd(
+@data_app.command("usefulness")
+def usefulness_stats_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    sets: DecontamSetsOpt = None,
-    file: Path | None = typer.Option(None, help="Check a triplet file instead of the store."),
-    status: str = typer.Option("all", help="Triplet status to check, or all."),
-    zh_n: int = typer.Option(13, help="Character n-gram size for Chinese characters."),
-    en_n: int = typer.Option(8, help="Word n-gram size for other words."),
-    out: Path | None = typer.Option(None, help="Write every flag to this .jsonl file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    by: str = typer.Option("genre", help="genre or category"),
+    scorer: str | None = typer.Option(None, help="Only this scorer model."),
+    min_gain: float | None = typer.Option(None, help="Also show the share below this gain."),
 ) -> None:
-    """Find triplets whose prompt or text shares an n-gram (13 Chinese characters, 8 words)
-    with a prompt of the eval sets: each flag names the set, prompt id and shared span.
+    """Distribution of usefulness gains per genre (or category): mean, median, min, max gain,
+    gain over the control reasoning, share positive.
 
-    Example: coig-writer data decontaminate --decontam-set arena-hard-creative --decontam-set my_prompts.jsonl
+    Example: coig-writer data usefulness --by category --min-gain 0.05
     """
-    import json
-
-    from ..dataset_io import iter_triplet_rows
+    from ..construct.usefulness import distribution
 
     with Store(db) as store:
-        if file:
-            if not file.exists():
-                raise fail(f"no such file: {file}")
-            trips = (t for *_, t, _, _ in iter_triplet_rows(file) if t is not None)
-        else:
-            trips = store.iter_triplets(None if status == "all" else status)
-        _, rep = check_contamination(trips, sets, False, store, zh_n, en_n)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rep.rows()),
-                       encoding="utf-8")
-    if as_json:
-        console.print_json(json.dumps({**rep.summary(), "flags": rep.rows()}, ensure_ascii=False))
-        return
-    if rep.flags:
-        table = Table(title=f"{len(rep.contaminated)} contaminated triplet(s)")
-        for col in ("triplet", "field", "set", "prompt id", "n-grams", "shared span"):
-            table.add_column(col, justify="right" if col == "n-grams" else "left",
-                             no_wrap=col != "shared span")
-        for f in rep.flags:
-            span = f.span if len(f.span) <= 80 else f.span[:77] + "..."
-            table.add_row(f.item_id, f.field, f.set_name, f.prompt_id, str(f.ngrams), span)
-        console.print(table)
+        rows = store.usefulness.usefulness_rows(scorer)
+    if not rows:
+        raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
+    table = Table(title=f"usefulness of {len({r['triplet_id'] for r in rows})} triplets by {by}")
+    cols = ["group", "n", "mean gain", "median", "min", "max", "vs control", "nll own", "gain>0"]
+    if min_gain is not None:
+        cols.append(f"<{min_gain}")
+    for c in cols:
+        table.add_column(c, justify="left" if c == "group" else "right")
+    for d in distribution(rows, by=by, min_gain=min_gain):
+        cells = [d["group"], str(d["count"]), *(f"{d[k]:+.3f}" for k in
+                 ("mean_gain", "median_gain", "min_gain", "max_gain")),
+                 "n/a" if d["mean_gain_vs_control"] is None else f"{d['mean_gain_vs_control']:+.3f}",
+                 f"{d['mean_nll_own']:.3f}", f"{d['positive']:.0%}"]
+        if min_gain is not None:
+            cells.append(f"{d['below_min']:.0%}")
+        table.add_row(*cells)
+    console.print(table)
 
 
-@data_app.command("export-preferences")
-def export_preferences_cmd(
-    out: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet file.")],
+@data_app.command("publish")
+def publish_cmd(
+    out: Annotated[Path, typer.Argument(help="Output folder (Parquet shards + README.md).")],
     db: DbOpt = Path(DEFAULT_DB),
-    fmt: str = typer.Option("dpo", "--format", help="dpo: TRL prompt/chosen/rejected; reward: "
-                                                   "chosen/rejected conversations with margin."),
-    reasoning: str = typer.Option("think", help="think: reasoning in the <think> slot; drop."),
-    refinement: bool = typer.Option(True, help="Pairs from construction/refinement rounds."),
-    review: bool = typer.Option(True, help="Pairs from reviewer edits and rejections."),
-    judgment: bool = typer.Option(True, help="Pairs from pairwise eval judgments (both orders "
-                                             "agreeing)."),
-    min_margin: float | None = typer.Option(None, help="Least margin: score-sum gap for "
-                                                       "refinement pairs, verdict strength "
-                                                       "(1 or 2) for judgments; human review "
-                                                       "pairs always pass."),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
+                                              "policy: every reviewer accepts or edits)."),
+    reviewers: int | None = typer.Option(None, help="Reviewers an item needs (default: the "
+                                                    "review app's saved policy, k=2)."),
+    shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
+    license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
+                                                  "single licence, else other)."),
+    name: str | None = typer.Option(None, help="Dataset title in the card."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check."),
 ) -> None:
-    """Export preference pairs for DPO or reward models, each with its provenance.
+    """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
+    optional columns, plus a README.md dataset card computed from the store.
 
-    Example: coig-writer data export-preferences out/prefs.jsonl --no-judgment --min-margin 4
+    Example: coig-writer data publish release/ --reviewed && python -c
+    "import datasets; print(datasets.load_dataset('release'))"
     """
-    from ..dataset.preferences import export_preferences
+    from ..dataset.decontaminate import DEFAULT_SETS
+    from ..dataset.publish import PublishOptions, publish
 
-    sources = [n for n, on in (("refinement", refinement), ("review", review),
-                               ("judgment", judgment)) if on]
-    if not sources:
-        raise fail("every source is switched off; keep at least one of --refinement, --review, "
-                   "--judgment")
+    opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
+                          shard_rows=shard_rows, license=license, policy_k=reviewers,
+                          decontam_sets=() if no_decontam else tuple(decontam_sets or DEFAULT_SETS),
+                          exclude_contaminated=exclude_contaminated)
+    if name:
+        opts.name = name
     with Store(db) as store:
         try:
-            rep = export_preferences(store, out, fmt, reasoning, sources, min_margin)
+            rep = publish(store, out, opts)
         except ValueError as e:
             raise fail(str(e)) from None
-    by = ", ".join(f"{k} {v}" for k, v in sorted(rep.by_source.items())) or "none"
-    skipped = ", ".join(f"{v} {k}" for k, v in sorted(rep.skipped.items()))
-    console.print(f"wrote {rep.written} preference pairs to {out} ({by})"
-                  + (f"; skipped {skipped}" if skipped else "") + ".")
+    if rep.decontamination:
+        d = rep.decontamination.summary(exclude_contaminated)
+        for k, why in d["unavailable"].items():
+            warn("contamination check skipped set", f"{k}: {why}")
+        console.print(f"contamination check: {d['contaminated']} of {d['checked']} triplets share "
+                      f"an n-gram with {sum(d['sets'].values())} eval prompts"
+                      + (f", {d['excluded']} excluded" if d["excluded"] else "") + ".")
+    console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

@@ -11,12 +11,15 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    check_contamination,
     console,
     err,
     fail,
     print_quarantined,
 )
-from .data import DecontamSetsOpt, ExcludeOpt, _reviewed_ids, check_contamination
+from .data import _reviewed_ids
 
 mix_app = typer.Typer(help="SFT mixtures at exact ratios, rendering and exports.", no_args_is_help=True)
 train_app = typer.Typer(help="Supervised fine-tuning with TRL.", no_args_is_help=True)
@@ -53,7 +56,7 @@ def mix_build_cmd(
     Example: coig-writer mix build --general-file zh.jsonl --general-file en.jsonl --ratio 1:12
     --lang-balance zh=1,en=1 --exclude-contaminated
     """
-    from ..dataset_io import iter_triplet_rows
+    from ..dataset.io import iter_triplet_rows
     from ..mix.builder import PRESETS, MixSpec, MixtureError, build_mixture
     from ..mix.export import export_mixture
     from ..mix.samples import from_triplets, read_general
@@ -81,7 +84,7 @@ def mix_build_cmd(
         if triplets:
             trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
         else:
-            trips = list(store.iter_triplets("accepted"))
+            trips = list(store.construct.iter_triplets("accepted"))
             if reviewed:
                 keep = _reviewed_ids(store)
                 trips = [t for t in trips if t.id in keep]

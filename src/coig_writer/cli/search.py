@@ -10,46 +10,35 @@ import typer
 from rich.table import Table
 
 from ..store import DEFAULT_DB, Store
-from .common import DbOpt, backend_or_fail, call_logger, console, fail, progress_bar
-from .construct import construct_app
+from .common import (
+    DbOpt,
+    backend_or_fail,
+    build_or_fail,
+    call_logger,
+    console,
+    fail,
+    load_usefulness_config,
+    progress_bar,
+)
 
 
-def search_after_run(store: Store, spec: dict, cfg, run_id: str, config: Path | None) -> None:
-    """`search.enabled` in the construct config: search the run's accepted triplets."""
-    from ..construct.search import ReasoningSearch, run_search
-    from ..llm import CachedBackend, LLMError
-    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
-    from .common import build_or_fail
-    from .usefulness import load_usefulness_config
-
-    ids = [t.id for t in store.iter_triplets("accepted") if t.run_id == run_id]
-    if not ids:
-        return
-    try:
-        sc = CachedScorer(make_scorer(cfg.search.scorer, model=cfg.search.scorer_model,
-                                      base_url=cfg.search.scorer_base_url), store)
-    except ScorerError as e:
-        raise fail(f"search stage: {e}") from None
-    llm = CachedBackend(build_or_fail(spec), store)
-    search = ReasoningSearch(store, llm, sc, cfg, load_usefulness_config(config))
-
-    async def go():
-        try:
-            return await run_search(store, search, ids=ids)
-        finally:
-            await llm.aclose()
-            await sc.aclose()
+def search_stage(store, spec, cfg, run_id, config) -> None:
+    """`search.enabled`: the optional reasoning search over the run's accepted triplets."""
+    from ..construct.search import search_run_output
+    from ..llm import LLMError
+    from ..llm.scoring import ScorerError
 
     try:
-        summary = asyncio.run(go())
+        out = asyncio.run(search_run_output(store, build_or_fail(spec), cfg, run_id,
+                                            load_usefulness_config(config)))
     except (LLMError, ScorerError) as e:
         raise fail(f"search stage: {e} (rerun to resume)") from None
-    console.print(f"reasoning search: {summary.searched} searched, {summary.improved} improved "
-                  f"(new versions for review), {summary.rejected_by_checks} candidates failed "
-                  f"the checks, {summary.seconds:.1f}s")
+    if out is not None:
+        console.print(f"reasoning search: {out.searched} searched, {out.improved} improved (new "
+                      f"versions for review), {out.rejected_by_checks} candidates failed the "
+                      f"checks, {out.seconds:.1f}s")
 
 
-@construct_app.command("search-reasoning")
 def search_reasoning_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     backend: str = typer.Option("local", help="Generator: local (embedded llama.cpp) or openai."),
@@ -86,7 +75,6 @@ def search_reasoning_cmd(
     from ..construct.search import ReasoningSearch, run_search
     from ..llm import CachedBackend, LLMError
     from ..llm.scoring import CachedScorer, ScorerError, make_scorer
-    from .usefulness import load_usefulness_config
 
     try:
         cfg = ConstructConfig.load(config)

@@ -31,7 +31,6 @@ from ..records import Triplet
 from ..store import Store
 from .checks import reasoning_problems
 from .config import ConstructConfig, SearchConfig
-from .search_store import SearchRepo
 from .stages import StageOutputError, clean_text
 from .usefulness import UsefulnessConfig, prefix_for, windows
 
@@ -102,7 +101,7 @@ class ReasoningSearch:
         self.scorer = scorer
         self.ucfg = usefulness or UsefulnessConfig()
         self.template = load_template("search_segment", self.cfg.lang, self.cfg.template_dir)
-        self.repo = SearchRepo(store.db)
+        self.repo = store.search
         self.key = hashlib.sha256(json.dumps({
             "generator": self.llm.model_id, "template": self.template.sha256,
             "scorer": scorer.model_id, "scorer_template": scorer.template_hash,
@@ -147,7 +146,7 @@ class ReasoningSearch:
 
     async def search(self, t: Triplet) -> dict[str, Any] | None:
         """Search one triplet (None when it was searched with this configuration before)."""
-        version = self.store.triplet_version(t.id)
+        version = self.store.review.triplet_version(t.id)
         done = self.repo.result(t.id, self.key)
         if done is not None and done["status"] == "done":
             return None
@@ -193,8 +192,8 @@ class ReasoningSearch:
         """The improved reasoning as the next version (once), then the outcome marked done."""
         to_version = None
         editor = f"model:{self.llm.model_id}"
-        now = self.store.triplet_version(t.id)
-        last = self.store.versions(t.id)[-1] if now > from_version else None
+        now = self.store.review.triplet_version(t.id)
+        last = self.store.review.versions(t.id)[-1] if now > from_version else None
         if last and last["editor"] == editor and t.thought == out["reasoning"]:
             to_version = now  # the version was written before a kill: only the mark is missing
         elif out["kept"] and out["reasoning"] != t.thought:
@@ -210,9 +209,9 @@ class ReasoningSearch:
             diff = head + "\n".join(difflib.unified_diff(
                 t.thought.splitlines(), new.thought.splitlines(), f"thought@v{from_version}",
                 f"thought@v{from_version + 1}", lineterm="")) + "\n"
-            to_version = self.store.save_edit(new, from_version, editor, diff)
+            to_version = self.store.review.save_edit(new, from_version, editor, diff)
             if to_version is not None:
-                self.store.put_usefulness(
+                self.store.usefulness.put_usefulness(
                     t.id, to_version, self.scorer.model_id, self.scorer.template_hash,
                     self.ucfg.settings_hash(), t.genre,
                     {"triplet_id": t.id, "version": to_version, "genre": t.genre,
@@ -231,7 +230,7 @@ async def run_search(store: Store, search: ReasoningSearch, *, status: str | Non
     """Search every triplet of `status` (or the given ids), one at a time."""
     summary = SearchSummary()
     t0 = time.perf_counter()
-    todo = [t for t in store.iter_triplets(status) if ids is None or t.id in ids][:limit]
+    todo = [t for t in store.construct.iter_triplets(status) if ids is None or t.id in ids][:limit]
     for t in todo:
         if not t.thought.strip() or not t.answer.strip():
             summary.skipped += 1
@@ -249,3 +248,22 @@ async def run_search(store: Store, search: ReasoningSearch, *, status: str | Non
             on_item(t, out)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+async def search_run_output(store: Store, generator: Any, cfg: ConstructConfig, run_id: str,
+                            usefulness: UsefulnessConfig | None = None) -> SearchSummary | None:
+    """The optional stage (`search.enabled`): search the accepted triplets of one construct run
+    with the scorer the config's `search` section names (None when there are none)."""
+    from ..llm.scoring import CachedScorer, make_scorer
+
+    ids = [t.id for t in store.construct.iter_triplets("accepted") if t.run_id == run_id]
+    if not ids:
+        return None
+    scorer = CachedScorer(make_scorer(cfg.search.scorer, model=cfg.search.scorer_model,
+                                      base_url=cfg.search.scorer_base_url), store)
+    search = ReasoningSearch(store, generator, scorer, cfg, usefulness)
+    try:
+        return await run_search(store, search, ids=ids)
+    finally:
+        await search.llm.aclose()
+        await scorer.aclose()

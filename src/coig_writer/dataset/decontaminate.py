@@ -87,7 +87,7 @@ def load_eval_sets(names: Sequence[str], store: Any = None
             elif name == "store":
                 if store is None:
                     raise ValueError("no store open")
-                got = store.eval_prompts()
+                got = store.evaluation.eval_prompts()
             else:
                 path = Path(name)
                 if not path.exists():

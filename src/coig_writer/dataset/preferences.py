@@ -52,12 +52,12 @@ def refinement_pairs(store: Any) -> Iterator[PreferencePair]:
     from ..review.refine import ROUND_STRIDE
 
     configs: dict[str | None, ConstructConfig] = {}
-    for t in store.iter_triplets(None):
+    for t in store.construct.iter_triplets(None):
         by_round: dict[int, dict[str, Any]] = defaultdict(dict)
-        for s in store.stages_for(t.source_id or t.id):
+        for s in store.construct.stages_for(t.source_id or t.id):
             by_round[s.round][s.stage] = s
         kept = {r["round"]: json.loads(r["before"]).get("query", "")
-                for r in store.refinements(t.id)}
+                for r in store.review.refinements(t.id)}
         blocks: dict[int, list[Any]] = defaultdict(list)
         for rnd in sorted(by_round):
             st = by_round[rnd]
@@ -67,7 +67,7 @@ def refinement_pairs(store: Any) -> Iterator[PreferencePair]:
                 continue  # an unusable round is no attempt to compare
             run = r.run_id
             if run not in configs:
-                got = store.run_config(run) if run else None
+                got = store.runs.run_config(run) if run else None
                 configs[run] = ConstructConfig.model_validate((got or {}).get("config", {}))
             cfg = configs[run]
             prompt = p.output["prompt"] if p is not None and p.ok else kept.get(
@@ -136,14 +136,14 @@ def version_triplet(store: Any, item_id: str, version: int) -> Triplet | None:
     """The item as it was at `version`; version 0 (never stored) is rebuilt from a
     refinement's snapshot or by undoing version 1's diff."""
     if version > 0:
-        return store.version_data(item_id, version)
-    for ref in store.refinements(item_id):
+        return store.review.version_data(item_id, version)
+    for ref in store.review.refinements(item_id):
         if ref["from_version"] == 0:
             return Triplet.model_validate_json(ref["before"])
-    v1 = store.version_data(item_id, 1)
-    rows = store.versions(item_id)
+    v1 = store.review.version_data(item_id, 1)
+    rows = store.review.versions(item_id)
     if v1 is None or not rows:
-        return store.get_triplet(item_id)
+        return store.construct.get_triplet(item_id)
     old = v1.model_copy(deep=True)
     for f, d in _field_diffs(rows[0]["diff"]).items():
         if f in ("query", "thought", "answer"):
@@ -155,13 +155,13 @@ def review_pairs(store: Any) -> Iterator[PreferencePair]:
     """Reviewer edits (edited over original) and rejections or send-backs followed by an
     accepted later version (accepted over rejected)."""
     seen: set[tuple[str, int, int]] = set()
-    for t in store.iter_triplets(None):
-        rows = store.versions(t.id)
-        reviews = store.reviews(t.id)
+    for t in store.construct.iter_triplets(None):
+        rows = store.review.versions(t.id)
+        reviews = store.review.reviews(t.id)
         for row in rows:
             if row["editor"].startswith("model:"):
                 continue
-            new, old = (store.version_data(t.id, row["version"]),
+            new, old = (store.review.version_data(t.id, row["version"]),
                         version_triplet(store, t.id, row["version"] - 1))
             if new is None or old is None:
                 continue
@@ -200,7 +200,7 @@ def _strength(verdict: str | None) -> int:
 def judgment_pairs(store: Any) -> Iterator[PreferencePair]:
     """Winner over loser where a judge saw both orders and picked the same model twice."""
     groups: dict[tuple[str, str, str, frozenset[str]], list[Any]] = defaultdict(list)
-    for j in store.judgments():
+    for j in store.evaluation.judgments():
         if j.kind == "pair" and len(j.models) == 2:
             groups[(j.source, j.judge, j.prompt_id, frozenset(j.models))].append(j)
     for (src, judge, pid, _), js in sorted(groups.items(), key=lambda kv: sorted(kv[0][3])):
@@ -212,8 +212,8 @@ def judgment_pairs(store: Any) -> Iterator[PreferencePair]:
             continue
         win = winners.pop()
         lose = next(m for m in js[0].models if m != win)
-        prompt = store.get_eval_prompt(pid)
-        gw, gl = store.generations(win, pid), store.generations(lose, pid)
+        prompt = store.evaluation.get_eval_prompt(pid)
+        gw, gl = store.evaluation.generations(win, pid), store.evaluation.generations(lose, pid)
         if prompt is None or not gw or not gl:
             continue
         margin = min(_strength(j.verdict) for j in orders.values())

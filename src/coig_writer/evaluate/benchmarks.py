@@ -194,7 +194,7 @@ def add_benchmark(store: Store, name: str, domain: str | None = None, lang: str 
     if domain and not prompts:
         domains = sorted({p.domain for p in get_benchmark(name).load() if p.domain})
         raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {domains}")
-    added = sum(store.add_eval_prompt(p) for p in prompts)
+    added = sum(store.evaluation.add_eval_prompt(p) for p in prompts)
     return len(prompts), added
 
 

@@ -1,13 +1,13 @@
 """Search: every step of the reasoning search (candidate, score, kept or not) and each
-triplet's outcome. (Moves to `store/search.py` as an area repository once the store is split.)"""
+triplet's outcome (`construct search-reasoning`)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from ..records import utcnow
+from .db import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_steps (
@@ -27,13 +27,12 @@ STEP_KEYS = ("step", "cand", "segment", "candidate", "nll", "problems", "kept", 
 class SearchRepo:
     """The only place that knows the search tables."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
 
     def put_steps(self, triplet_id: str, key: str, rows: list[dict[str, Any]]) -> None:
         """One step's candidates, upserted (a replayed step writes the same rows again)."""
-        with self.db:
+        with self.db.transaction():
             self.db.executemany(
                 "INSERT OR REPLACE INTO search_steps(triplet_id, search_key, step, cand, segment, "
                 "candidate, nll, problems, kept, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -52,12 +51,11 @@ class SearchRepo:
 
     def put_result(self, triplet_id: str, key: str, status: str, from_version: int,
                    to_version: int | None, data: dict[str, Any]) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO search_results(triplet_id, search_key, status, "
-                "from_version, to_version, data, created_at) VALUES (?,?,?,?,?,?,?)",
-                (triplet_id, key, status, from_version, to_version,
-                 json.dumps(data, ensure_ascii=False), utcnow()))
+        self.db.write(
+            "INSERT OR REPLACE INTO search_results(triplet_id, search_key, status, "
+            "from_version, to_version, data, created_at) VALUES (?,?,?,?,?,?,?)",
+            (triplet_id, key, status, from_version, to_version,
+             json.dumps(data, ensure_ascii=False), utcnow()))
 
     def result(self, triplet_id: str, key: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT status, from_version, to_version, data FROM search_results "
