@@ -111,3 +111,13 @@ def test_missing_prompt_file_is_reported_not_fatal(tmp_path) -> None:
     rep = decontaminate([("a", {"answer": "x"})], ["bundled-en", str(tmp_path / "nope.jsonl")])
     assert rep.sets == {"bundled-en": 14} and "no such prompt set" in rep.unavailable[
         str(tmp_path / "nope.jsonl")]
+
+
+def test_default_check_never_waits_on_a_benchmark_download(tmp_path, monkeypatch) -> None:
+    from coig_writer.dataset.decontaminate import load_eval_sets
+
+    monkeypatch.setenv("COIG_WRITER_CACHE", str(tmp_path / "empty-cache"))
+    prompts, counts, missing = load_eval_sets(["bundled-zh", "writingbench"], download=False)
+    assert counts == {"bundled-zh": 14} and len(prompts) == 14
+    assert "not downloaded yet" in missing["writingbench"] and "fetch-benchmarks" in missing[
+        "writingbench"]
