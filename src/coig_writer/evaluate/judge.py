@@ -218,7 +218,8 @@ class Judge:
                               criterion=c.name, description=c.description, bands=bands_text(c))
         retry = load_template("json_retry", p.lang)
         req = _build(msgs, schema, tags={name: tpl.sha256, "json_retry": retry.sha256},
-                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed)
+                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed,
+                     stage=f"judge {task.mode}", item=task.key)
         return req, tpl.sha256
 
     def _prompt(self, pid: str) -> EvalPrompt:
