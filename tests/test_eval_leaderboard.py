@@ -171,7 +171,8 @@ def test_always_first_judge_is_flagged_and_not_informative(store, tmp_path):
     html = write_report(r, {}, tmp_path / "rep")["html"].read_text("utf-8")
     assert html.index('class="warnings"') < html.index("<h1>")  # at the very top
     assert "prefers the answer shown first: 100.0% of 180 decisive verdicts" in html
-    assert "<td>not informative</td>" in html and "[50.0, 50.0]</td><td>[50.0" not in html
+    assert "<tr><td>good</td><td>not informative</td>" in html  # Arena-Hard, instead of 50.0
+    assert "<td>good</td><td>50.0" not in html
     assert "win_rates.png" not in html  # no heatmap of a slot's win rates
     assert not re.search(r"\{&#x27;|\{&quot;|\{'", html)  # no dict reprs or JSON
 

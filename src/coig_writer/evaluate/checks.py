@@ -81,7 +81,8 @@ def build_warnings(result: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
     elif bound:
         warnings.insert(0, _warn("not_informative", f"judge{'s' if len(bound) > 1 else ''} "
                                  f"{', '.join(bound)} gave nearly every verdict to the same slot; "
-                                 "the pooled figures mix those verdicts in as ties: report with "
+                                 "the pooled figures include those verdicts, which pulls them towards 50%: "
+                                 "report with "
                                  "--judge-name for the other judges"))
     missing = (result.get("rubric") or {}).get("writingbench", {}).get("missing", {})
     short = {m: v for m, v in missing.items() if v["prompts_short"]}

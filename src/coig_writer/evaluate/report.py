@@ -133,7 +133,8 @@ def write_report(result: dict[str, Any], lengths: dict[str, list[int]], out: Pat
     if result.get("arena"):
         files["arena"] = out / "arena_scores.png"
         arena_plot(result["arena"], refs, files["arena"], informative)
-        parts += arena_html(result["arena"], files["arena"].name, informative)
+        parts += arena_html(result["arena"], files["arena"].name, informative,
+                            (result.get("informative") or {}).get("judges_not_informative"))
     parts += _bias_html(result, out, files)
     parts += published_html(result)
     style = ("body{font-family:'Noto Sans CJK SC',sans-serif;max-width:1100px;margin:auto}"

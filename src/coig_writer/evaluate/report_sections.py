@@ -28,7 +28,9 @@ def warnings_html(result: dict[str, Any]) -> list[str]:
 def header_html(result: dict[str, Any]) -> list[str]:
     c = result.get("pair_consistency") or {}
     pairs = sum(c.values())
-    sentence = (f"Pairwise verdicts: {pairs} prompt and model pairs, {c.get('consistent', 0)} "
+    per = " (counted per judge)" if len(result["judges"]) > 1 else ""
+    sentence = (f"Pairwise verdicts: {pairs} prompt and model pairs{per}, "
+                f"{c.get('consistent', 0)} "
                 f"judged the same in both orders, {c.get('inconsistent', 0)} changed with the "
                 f"order (counted as ties), {c.get('single_order', 0)} judged in one order only."
                 if pairs else "No pairwise verdicts.")
@@ -49,7 +51,7 @@ def not_informative_html(result: dict[str, Any]) -> list[str]:
 def _arena_rows(a: dict[str, Any], informative: bool) -> list[list[Any]]:
     rows = []
     for r in a["rows"]:
-        if r["score"] is None or not informative:
+        if r["score"] is None or (not informative and r["model"] != a["baseline"]):
             shown = "not informative" if r["score"] is not None else "no score"
             rows.append([r["model"], shown, "–", "–", r["prompts"] or 0, r["battles"] or 0,
                          r["lone_orders"], r["note"] or ("judge gave nearly every verdict to "
@@ -62,7 +64,10 @@ def _arena_rows(a: dict[str, Any], informative: bool) -> list[list[Any]]:
     return rows
 
 
-def arena_html(a: dict[str, Any], img: str, informative: bool) -> list[str]:
+def arena_html(a: dict[str, Any], img: str, informative: bool,
+               bound: list[str] | None = None) -> list[str]:
+    """The Arena-Hard table (pooled judges), then one per judge of an ensemble; `bound`: judges
+    whose verdicts follow the slot, whose tables say "not informative"."""
     head = ["model", "score", a["interval_ours"], a["interval_arena_hard"], "prompts scored",
             "battles", "lone orders (not scored)", "note"]
     parts = [f"<h2>Arena-Hard score vs {html.escape(a['baseline'])} (= 50)</h2>",
@@ -79,7 +84,7 @@ def arena_html(a: dict[str, Any], img: str, informative: bool) -> list[str]:
                      + html.escape("; ".join(lone)) + "</p>")
     for judge, sub in (a.get("by_judge") or {}).items():
         parts += [f"<h3>Judge {html.escape(judge)} alone</h3>",
-                  table(head, _arena_rows(sub, informative))]
+                  table(head, _arena_rows(sub, judge not in (bound or [])))]
     return parts + [f'<img src="{img}" alt="arena scores">']
 
 
