@@ -208,3 +208,35 @@ def test_length_bias_slope_warning(store):
     r = analyze(store, rounds=50)
     assert [w["code"] for w in r["warnings"]] == ["length_bias"]
     assert "favours longer answers" in r["warnings"][0]["message"]
+
+
+def test_worked_examples_of_the_docs(store):
+    """docs/evaluation-benchmarks.md: Arena-Hard 6 of 8 battles = 75.0, 50.0 without p1's
+    second order; WritingBench 71.4 pooled vs 65.0 mean of prompt means."""
+    js = [verdict_judgment("p1", "x", "base", "A>>B"), verdict_judgment("p1", "base", "x", "B>A"),
+          verdict_judgment("p2", "x", "base", "A=B"), verdict_judgment("p2", "base", "x", "A>B"),
+          verdict_judgment("p3", "x", "base", "A>B"), verdict_judgment("p3", "base", "x", "A=B")]
+    assert arena_scores(js, ["x"], "base", rounds=20)["rows"][0]["score"] == 75.0
+    x = arena_scores(js[:1] + js[2:], ["x"], "base", rounds=20)["rows"][0]
+    assert x["score"] == 50.0 and x["lone_order_prompts"] == ["p1 (j)"]
+    prompts = {p: EvalPrompt(id=p, lang="en", prompt="w", criteria=[Criterion(name=f"c{c}")
+                                                                     for c in range(5)])
+               for p in ("w1", "w2")}
+    scores = [RubricScore(prompt_id="w1", model="m", criterion=c, score=8, judge="j")
+              for c in range(5)]
+    scores += [RubricScore(prompt_id="w2", model="m", criterion=c, score=s, judge="j")
+               for c, s in ((0, 4), (1, 6))]
+    sec = rubric_section(scores, prompts, ["m"], rounds=20)
+    assert round(sec["writingbench"]["overall"]["m"]["overall_100"], 1) == 71.4
+    assert sec["overall"]["m"]["mean_100"] == 65.0
+    assert sec["writingbench"]["missing"]["m"] == {"prompts_short": 1, "criteria_missing": 3}
+    # a pair never judged in either order on a judged prompt counts as lost too
+    for p in ("p1", "p2", "p3"):
+        store.put_eval_prompt(EvalPrompt(id=p, lang="en", prompt="w"))
+        for m in ("x", "base", "y"):
+            store.put_generation(Generation(model=m, prompt_id=p, raw="", answer="a" * 5))
+    for j in js + [verdict_judgment("p1", "y", "base", "A>B"),
+                   verdict_judgment("p1", "base", "y", "B>A")]:
+        store.put_judgment(j)
+    (w,) = [w for w in analyze(store, rounds=20)["warnings"] if w["code"] == "lost_verdicts"]
+    assert "2 pairs not judged in either order" in w["message"]  # y vs base on p2, p3

@@ -18,6 +18,10 @@ LENGTH_SLOPE = 0.5  # |win-rate change per unit of relative length difference|
 LENGTH_ALPHA = 0.01
 
 
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}{'' if k == 1 else 's'}"
+
+
 def _warn(code: str, message: str, judge: str | None = None) -> dict[str, Any]:
     return {"code": code, "judge": judge, "message": message}
 
@@ -55,10 +59,13 @@ def judge_warnings(name: str, d: dict[str, Any]) -> list[dict[str, Any]]:
                          f"difference (p = {lb['slope_p']:.1e}); the longer answer wins "
                          f"{100 * (lb['longer_win_rate'] or 0):.0f}% of the time", name))
     lone = (d.get("pair_consistency") or {}).get("single_order", 0)
-    if lone:
-        out.append(_warn("lost_verdicts", f"judge {name}: {lone} prompt and model pairs were "
-                         "judged in one order only (the other call failed); rerun "
-                         "`coig-writer eval judge` to ask again", name))
+    gone = d.get("pairs_not_judged", 0)
+    if lone or gone:
+        what = [f"{_n(lone, 'prompt and model pair')} judged in one order only"] if lone else []
+        what += [f"{_n(gone, 'pair')} not judged in either order"] if gone else []
+        out.append(_warn("lost_verdicts", f"judge {name}: verdicts lost to failed calls: "
+                         + " and ".join(what) + "; rerun `coig-writer eval judge` to ask again",
+                         name))
     return out
 
 
@@ -88,8 +95,9 @@ def build_warnings(result: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
     short = {m: v for m, v in missing.items() if v["prompts_short"]}
     if short:
         warnings.append(_warn("lost_criteria", "criterion scores lost to failed judge calls: "
-                              + "; ".join(f"{m}: {v['criteria_missing']} criteria on "
-                                          f"{v['prompts_short']} prompts" for m, v in short.items())
+                              + "; ".join(f"{m}: {_n(v['criteria_missing'], 'criterion score')} "
+                                          f"on {_n(v['prompts_short'], 'prompt')}"
+                                          for m, v in short.items())
                               + "; rerun `coig-writer eval judge --mode rubric` to ask again"))
     for row in (result.get("arena") or {}).get("rows", []):
         if row["lone_orders"]:

@@ -36,6 +36,16 @@ def judge_outcomes(judgments: list[Judgment], rubric: list[RubricScore]
     return out
 
 
+def unjudged_pairs(pairs: list[Judgment], answered: set[tuple[str, str]]) -> int:
+    """Prompt and model pairs with no verdict in either order although the judge compared that
+    pair elsewhere and judged that prompt, and both models answered it (both calls failed)."""
+    seen = {(j.prompt_id, *sorted(j.models)) for j in pairs}
+    model_pairs = {tuple(sorted(j.models)) for j in pairs}
+    prompts = {j.prompt_id for j in pairs}
+    return sum(1 for p in prompts for a, b in model_pairs
+               if (p, a, b) not in seen and (a, p) in answered and (b, p) in answered)
+
+
 def per_judge(judgments: list[Judgment], rubric: list[RubricScore], models: list[str],
               gens: dict[tuple[str, str], Generation], baseline: str | None, rounds: int,
               seed: int) -> dict[str, dict[str, Any]]:
@@ -49,6 +59,7 @@ def per_judge(judgments: list[Judgment], rubric: list[RubricScore], models: list
         if pairs:
             outs, counts = pair_outcomes(pairs)
             d["pair_consistency"] = counts
+            d["pairs_not_judged"] = unjudged_pairs(pairs, set(gens))
             d["position"] = position_bias(pairs)
             d["length"] = length_bias(outs, gens)
         outs = pair_outcomes(js)[0] + rank_outcomes(js)

@@ -91,7 +91,8 @@ def _rubric_html(rub: dict[str, Any], refs: dict[str, Any], img: str) -> list[st
     parts = [f"<h2>Rubric scores (judges: {html.escape(judges)}; "
              "criterion scores 1-10, prompt score = mean of its criteria)</h2>",
              table(["model", "prompts", "mean of prompt scores (1-10)", "95% CI",
-                    "score (0-100)", "95% CI", "WritingBench overall (0-100, pooled criteria)",
+                    "mean of prompt scores (0-100)", "95% CI",
+                    "WritingBench overall (0-100, pooled criteria)",
                     "interval convention", "judge"], rows),
              f'<img src="{img}" alt="rubric scores">', *writingbench_html(rub)]
     if rub["paired"]:
