@@ -206,7 +206,7 @@ def get_benchmark(name: str) -> Benchmark:
     try:
         return BENCHMARKS[name]
     except KeyError:
-        raise BenchmarkError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}"
+        raise BenchmarkError(f"unknown benchmark {name!r}; choose one of {', '.join(sorted(BENCHMARKS))}"
                              ) from None
 
 
@@ -216,7 +216,7 @@ def add_benchmark(store: Store, name: str, domain: str | None = None, lang: str 
     prompts = get_benchmark(name).load(domain, lang)
     if domain and not prompts:
         domains = sorted({p.domain for p in get_benchmark(name).load() if p.domain})
-        raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {domains}")
+        raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {', '.join(domains)}")
     added = 0
     for p in prompts:
         if store.add_eval_prompt(p):
@@ -234,7 +234,7 @@ def published_answers(model: str) -> tuple[str, str]:
         names = [n for n in zf.namelist() if n.startswith(f"{AH_DIR}/model_answer/")]
     if member not in names:
         have = [Path(n).stem for n in names]
-        raise BenchmarkError(f"no published Arena-Hard answers of {model!r}; have {have}")
+        raise BenchmarkError(f"no published Arena-Hard answers of {model!r}; have {', '.join(have)}")
     return EVAL_WHEEL.pin, member
 
 

@@ -165,7 +165,7 @@ class Judge:
         answer on each criterion; pairwise: each pair in both orders); done ones are left out
         unless `include_done`."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         have = {(g.model, g.prompt_id) for g in self.store.generations()}
         out: list[JudgeTask] = []
         for p in prompts:

@@ -153,7 +153,9 @@ def _bias_html(result: dict[str, Any], out: Path, files: dict[str, Path]) -> lis
     bias = result.get("bias") or {}
     if bias.get("position"):
         b = bias["position"]
-        parts += ["<h2>Judge bias</h2><h3>Position</h3>",
+        pooled = " (all judges pooled; each judge alone in the Judges table)" \
+            if len(result["judges"]) > 1 else ""
+        parts += [f"<h2>Judge bias{pooled}</h2><h3>Position</h3>",
                   table(["pairs judged in both orders", "verdict flips with order",
                           "decisive verdicts", "won by the answer shown first", "binomial p"],
                          [[b["pairs_both_orders"], pct(b["inconsistent_rate"]),

@@ -102,7 +102,8 @@ def writingbench_html(rub: dict[str, Any]) -> list[str]:
                      f"{wb['overall'][m]['overall_100']:.1f}",
                      ci_text(wb["overall"][m]["ci_100"], "{:.1f}"),
                      wb["overall"][m]["criterion_scores"], wb["overall"][m]["prompts"],
-                     wb["missing"][m]["prompts_short"], wb["missing"][m]["criteria_missing"]]
+                     wb["missing"][m]["prompts_short"] or "none",
+                     wb["missing"][m]["criteria_missing"] or "none"]
                     for m in models])]
     if wb["requirements"]:
         rows = []
