@@ -99,7 +99,7 @@ def arena_plot(arena: dict[str, Any], refs: dict[str, Any], path: Path,
     the published scores beside them; models without a score are listed without a point."""
     rows = [r for r in arena["rows"] if r["score"] is not None]
     ref = refs.get("arena-hard-creative", {}).get("scores", {})
-    fig, ax = plt.subplots(figsize=(6.5, 0.5 * (len(rows) + len(ref)) + 1.8))
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * (len(rows) + len(ref)) + 2.6))
     y = list(range(len(rows)))
     if informative:
         for n, (key, style) in enumerate((("ci95_prompts", dict(lw=1, capsize=3)),
@@ -116,14 +116,14 @@ def arena_plot(arena: dict[str, Any], refs: dict[str, Any], path: Path,
     ry = list(range(len(rows), len(rows) + len(ref)))
     if ref:
         judge = refs["arena-hard-creative"].get("judge", "")
-        ax.scatter(list(ref.values()), ry, marker="s", color="gray", label=f"published ({judge})")
+        ax.scatter(list(ref.values()), ry, marker="s", color="gray", label=f"published; judge: {judge}")
     ax.set_yticks(y + ry, [r["model"] for r in rows] + [f"{k} (published)" for k in ref])
     ax.set_xlim(0, 100)
     ax.axvline(50, color="k", lw=0.8, ls="--")
     ax.set_xlabel(f"score vs {arena['baseline']} (= 50)")
     ax.set_title("Arena-Hard creative writing")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
