@@ -57,6 +57,10 @@ def test_ensemble_judges_through_the_cli(tmp_path, monkeypatch):
         assert r.exit_code == 0 and len(srv.requests) == 96, r.output
     with Store(db) as store:
         assert {j.judge for j in store.judgments()} == {"fair-judge", "first"}
+    r = CliRunner().invoke(app, ["eval", "estimate", "good", "mid", "base", "--db", str(db),
+                                 "--judge", "fair-judge", "--judge", "first=first-judge"])
+    assert r.exit_code == 0 and r.output.count("0 calls (48 already done)") == 2, r.output
+    assert "all 2 judges: 0 calls" in r.output
 
     out = tmp_path / "rep"
     r = CliRunner().invoke(app, ["eval", "report", "--db", str(db), "--out", str(out),

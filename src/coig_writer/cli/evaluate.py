@@ -362,8 +362,11 @@ def eval_estimate_cmd(
     max_tokens: int = typer.Option(300, help="The judge's max_tokens (upper bound of output)."),
     judge_name: str | None = typer.Option(None, help="Judge name (to skip what it has done)."),
     model: str = typer.Option("judge", help="Judge model (for the name only)."),
+    judges: list[str] | None = typer.Option(None, "--judge", help="Judges of an ensemble, as "
+                                            "given to eval judge (repeatable)."),
 ) -> None:
-    """Predict the calls and tokens of a judge run before it starts (nothing is sent).
+    """Predict the calls and tokens of a judge run before it starts (nothing is sent); with
+    --judge repeated, per judge and in total.
 
     Example: coig-writer eval estimate CW+20k G --mode rubric --set writingbench
     """
@@ -372,13 +375,20 @@ def eval_estimate_cmd(
 
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
+    names = [p[0] for p in judge_plan(judges, None, None, None, None)] if judges \
+        else [judge_name or model]
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
-        e = estimate(store, prompts, models, mode, judge=judge_name or model,
-                     max_tokens=max_tokens)
-    console.print(f"{mode}: {e['calls']} calls ({e['done']} already done); about "
-                  f"{e['prompt_tokens']:,} prompt tokens and up to {e['completion_tokens']:,} "
-                  f"completion tokens ({e['completion_typical']:,} typical)")
+        rows = [(n, estimate(store, prompts, models, mode, judge=n, max_tokens=max_tokens))
+                for n in names]
+    for n, e in rows:
+        console.print(f"{mode}{f' ({n})' if len(rows) > 1 else ''}: {e['calls']} calls "
+                      f"({e['done']} already done); about {e['prompt_tokens']:,} prompt tokens "
+                      f"and up to {e['completion_tokens']:,} completion tokens "
+                      f"({e['completion_typical']:,} typical)")
+    if len(rows) > 1:
+        console.print(f"all {len(rows)} judges: {sum(e['calls'] for _, e in rows)} calls, about "
+                      f"{sum(e['prompt_tokens'] for _, e in rows):,} prompt tokens")
 
 
 @eval_app.command("import-human")
