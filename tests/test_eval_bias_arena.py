@@ -113,19 +113,19 @@ def test_disconnected_graph_warning_and_empty_store(store):
     with pytest.raises(ValueError, match="no evaluation prompts"):
         analyze(store)
     for i in range(4):
-        store.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="en", prompt="p"))
+        store.evaluation.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="en", prompt="p"))
     with pytest.raises(ValueError, match="no answers"):
         analyze(store)
     for i in range(4):
         for m in ("a", "b", "c", "d"):
-            store.put_generation(Generation(model=m, prompt_id=f"p{i}", raw="t", answer="t" * 9))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=f"p{i}", raw="t", answer="t" * 9))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy warnings on the way to the message
         with pytest.raises(ValueError, match="eval judge"):
             analyze(store)
     for i in range(4):
-        store.put_judgment(pair(f"p{i}", "a", "b", "A>B"))
-        store.put_judgment(pair(f"p{i}", "c", "d", "B>A"))
+        store.evaluation.put_judgment(pair(f"p{i}", "a", "b", "A>B"))
+        store.evaluation.put_judgment(pair(f"p{i}", "c", "d", "B>A"))
     r = analyze(store, models=["d", "c", "b", "a"], rounds=50)
     assert r["overall"]["models"] == ["d", "c", "b", "a"]  # the user's order
     assert r["overall"]["connected_groups"] == [["d", "c"], ["b", "a"]]

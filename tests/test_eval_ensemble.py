@@ -37,10 +37,10 @@ def test_ensemble_judges_through_the_cli(tmp_path, monkeypatch):
     db = tmp_path / "s.sqlite"
     with Store(db) as store:
         for i in range(8):
-            store.put_eval_prompt(EvalPrompt(id=f"e{i}", lang="en", prompt=f"Write poem {i}."))
+            store.evaluation.put_eval_prompt(EvalPrompt(id=f"e{i}", lang="en", prompt=f"Write poem {i}."))
             for m in ("good", "mid", "base"):
                 text = f"{m.upper()} poem {i} " + "line " * (10 + 3 * i)
-                store.put_generation(Generation(model=m, prompt_id=f"e{i}", raw=text,
+                store.evaluation.put_generation(Generation(model=m, prompt_id=f"e{i}", raw=text,
                                                 answer=text))
     monkeypatch.setenv("STUB_KEY", "sk-test-not-real")
     with two_judges() as srv:
@@ -56,7 +56,7 @@ def test_ensemble_judges_through_the_cli(tmp_path, monkeypatch):
         r = CliRunner().invoke(app, args)  # a rerun asks nothing
         assert r.exit_code == 0 and len(srv.requests) == 96, r.output
     with Store(db) as store:
-        assert {j.judge for j in store.judgments()} == {"fair-judge", "first"}
+        assert {j.judge for j in store.evaluation.judgments()} == {"fair-judge", "first"}
     r = CliRunner().invoke(app, ["eval", "estimate", "good", "mid", "base", "--db", str(db),
                                  "--judge", "fair-judge", "--judge", "first=first-judge"])
     assert r.exit_code == 0 and r.output.count("0 calls (48 already done)") == 2, r.output

@@ -102,11 +102,11 @@ def test_model_never_judged_against_the_baseline_has_no_score(store):
     z = next(row for row in r["rows"] if row["model"] == "z")
     assert z["score"] is None and z["ci90_battles"] is None and "never judged" in z["note"]
     for p in range(12):
-        store.put_eval_prompt(EvalPrompt(id=f"p{p:02d}", lang="en", prompt="Write."))
+        store.evaluation.put_eval_prompt(EvalPrompt(id=f"p{p:02d}", lang="en", prompt="Write."))
         for m in ("base", "x", "y", "z"):
-            store.put_generation(Generation(model=m, prompt_id=f"p{p:02d}", raw="", answer="a"))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=f"p{p:02d}", raw="", answer="a"))
     for j in js:
-        store.put_judgment(j)
+        store.evaluation.put_judgment(j)
     res = analyze(store, rounds=50, baseline="base")
     assert any(w["code"] == "no_baseline_battles" and "z has no score" in w["message"]
                for w in res["warnings"])
@@ -149,15 +149,15 @@ def _judged_store(store, pick, n=30, seed=5):
     rng = random.Random(seed)
     for p in range(n):
         pid = f"q{p:02d}"
-        store.put_eval_prompt(EvalPrompt(id=pid, lang="en", prompt="Write a poem."))
+        store.evaluation.put_eval_prompt(EvalPrompt(id=pid, lang="en", prompt="Write a poem."))
         for m in ("good", "mid", "base"):
             text = f"{m} " + "word " * rng.randint(20, 60)
-            store.put_generation(Generation(model=m, prompt_id=pid, raw=text, answer=text))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=pid, raw=text, answer=text))
         for a, b in (("good", "mid"), ("good", "base"), ("mid", "base")):
             for first, second in ((a, b), (b, a)):
                 w = pick(pid, first, second)
                 v = "A>B" if w == first else "B>A" if w == second else "A=B"
-                store.put_judgment(Judgment(prompt_id=pid, kind="pair", models=[first, second],
+                store.evaluation.put_judgment(Judgment(prompt_id=pid, kind="pair", models=[first, second],
                                             winner=w, judge="j", verdict=v))
 
 
@@ -202,7 +202,7 @@ def test_fair_judge_raises_no_warning(store, tmp_path):
 
 def test_length_bias_slope_warning(store):
     def longer(pid, first, second):  # the longer answer always wins
-        return max((first, second), key=lambda m: len(store.generations(m, pid)[0].answer))
+        return max((first, second), key=lambda m: len(store.evaluation.generations(m, pid)[0].answer))
 
     _judged_store(store, longer)
     r = analyze(store, rounds=50)
@@ -232,11 +232,11 @@ def test_worked_examples_of_the_docs(store):
     assert sec["writingbench"]["missing"]["m"] == {"prompts_short": 1, "criteria_missing": 3}
     # a pair never judged in either order on a judged prompt counts as lost too
     for p in ("p1", "p2", "p3"):
-        store.put_eval_prompt(EvalPrompt(id=p, lang="en", prompt="w"))
+        store.evaluation.put_eval_prompt(EvalPrompt(id=p, lang="en", prompt="w"))
         for m in ("x", "base", "y"):
-            store.put_generation(Generation(model=m, prompt_id=p, raw="", answer="a" * 5))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=p, raw="", answer="a" * 5))
     for j in js + [verdict_judgment("p1", "y", "base", "A>B"),
                    verdict_judgment("p1", "base", "y", "B>A")]:
-        store.put_judgment(j)
+        store.evaluation.put_judgment(j)
     (w,) = [w for w in analyze(store, rounds=20)["warnings"] if w["code"] == "lost_verdicts"]
     assert "2 pairs not judged in either order" in w["message"]  # y vs base on p2, p3

@@ -26,7 +26,7 @@ eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity
 
 
 def _eval_prompts(store: Store, prompt_set: str | None, lang: str | None):
-    prompts = store.eval_prompts(prompt_set, lang)
+    prompts = store.evaluation.eval_prompts(prompt_set, lang)
     if not prompts:
         raise fail("no evaluation prompts selected; add some with `coig-writer eval prompts`")
     return prompts
@@ -188,7 +188,7 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
 
     if executor not in ("local", "ray"):
         raise fail(f"--executor must be local or ray, got {executor!r}")
-    run_id = store.start_run(f"eval-{job.kind}", {**job.spec(), "model": llm.model_id,
+    run_id = store.runs.start_run(f"eval-{job.kind}", {**job.spec(), "model": llm.model_id,
                                                    "executor": executor})
     with progress_bar() as bar:
         task = bar.add_task(label, total=total)
@@ -201,7 +201,7 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
                                 on_item=lambda _label: bar.advance(task))
         except (RayUnavailable, LLMError) as e:
             raise fail(str(e)) from None
-    store.finish_run(run_id, {"labels": dict(out.labels), "errors": out.errors,
+    store.runs.finish_run(run_id, {"labels": dict(out.labels), "errors": out.errors,
                               "accounting": llm.accounting.summary(),
                               "totals": llm.accounting.totals()})
     return out, info
@@ -430,7 +430,7 @@ def eval_report_cmd(
         except ValueError as e:
             raise fail(str(e)) from None
         names = (result.get("overall") or result.get("rubric") or {}).get("models", [])
-        lengths = {m: [len(g.answer) for g in store.generations(m)] for m in names}
+        lengths = {m: [len(g.answer) for g in store.evaluation.generations(m)] for m in names}
     for w in result.get("warnings", []):
         warn("WARNING", w["message"], "bold red")
     files = write_report(result, lengths, out)

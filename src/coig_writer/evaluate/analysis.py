@@ -136,15 +136,15 @@ def model_order(store: Store, models: list[str] | None) -> list[str]:
     """The user's order: as given, else the order in which models first answered."""
     if models:
         return list(models)
-    return list(dict.fromkeys(g.model for g in store.generations()))
+    return list(dict.fromkeys(g.model for g in store.evaluation.generations()))
 
 
 def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
             models: list[str] | None = None, rounds: int = 1000, seed: int = 0,
             baseline: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-ready data (full precision)."""
-    prompts = {p.id: p for p in store.eval_prompts()}
-    gens_list = store.generations()
+    prompts = {p.id: p for p in store.evaluation.eval_prompts()}
+    gens_list = store.evaluation.generations()
     if not prompts:
         raise ValueError("the store has no evaluation prompts: add some with "
                          "`coig-writer eval prompts` (e.g. `eval prompts writingbench`)")
@@ -153,10 +153,10 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
                          "`coig-writer eval import-generations` first")
     order = model_order(store, models)
     gens = {(g.model, g.prompt_id): g for g in gens_list}
-    judgments = store.judgments(source=source, judge=judge)
+    judgments = store.evaluation.judgments(source=source, judge=judge)
     pairs, consistency = pair_outcomes(judgments)
     outcomes = pairs + rank_outcomes(judgments)
-    rubric = store.rubric_scores(judge=judge) if source == "judge" else []
+    rubric = store.evaluation.rubric_scores(judge=judge) if source == "judge" else []
     if not outcomes and not rubric:
         raise ValueError(f"no {source} verdicts or rubric scores in the store"
                          + (f" from judge {judge!r}" if judge else "")
@@ -187,7 +187,7 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
             result["arena"]["by_judge"] = {j: d["arena"] for j, d in
                                            result["judges_detail"].items() if "arena" in d}
     if source != "human":
-        humans = store.judgments(source="human")
+        humans = store.evaluation.judgments(source="human")
         human_out = pair_outcomes(humans)[0] + rank_outcomes(humans)
         if human_out:
             result["judge_vs_human"] = bias_agreement(outcomes, human_out, rounds, seed) \

@@ -219,11 +219,11 @@ def add_benchmark(store: Store, name: str, domain: str | None = None, lang: str 
         raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {', '.join(domains)}")
     added = 0
     for p in prompts:
-        if store.add_eval_prompt(p):
+        if store.evaluation.add_eval_prompt(p):
             added += 1
-        elif p.requirements and (old := store.get_eval_prompt(p.id)) is not None \
+        elif p.requirements and (old := store.evaluation.get_eval_prompt(p.id)) is not None \
                 and not old.requirements and old.prompt == p.prompt:
-            store.put_eval_prompt(old.model_copy(update={"requirements": p.requirements}))
+            store.evaluation.put_eval_prompt(old.model_copy(update={"requirements": p.requirements}))
     return len(prompts), added
 
 
