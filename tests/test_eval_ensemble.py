@@ -5,6 +5,7 @@ the report gives each judge's figures, the pooled ones, their agreement and the 
 
 import json
 import re
+import shutil
 
 from typer.testing import CliRunner
 
@@ -103,3 +104,30 @@ def test_endpoints_with_two_models_make_two_judges(tmp_path):
     assert [p[0] for p in plan] == ["j1", "j2"]
     j1 = plan[0][3].read_text("utf-8")
     assert "http://a/v1" in j1 and "http://c/v1" in j1 and "http://b/v1" not in j1
+    shutil.rmtree(plan[0][3].parent)
+
+
+def test_endpoints_file_naming_two_models_runs_two_judges(tmp_path, monkeypatch):
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
+        for i in range(3):
+            store.evaluation.put_eval_prompt(EvalPrompt(id=f"e{i}", lang="en", prompt="Write."))
+            for m in ("good", "base"):
+                text = f"{m.upper()} poem {i}"
+                store.evaluation.put_generation(Generation(model=m, prompt_id=f"e{i}", raw=text,
+                                                           answer=text))
+    monkeypatch.setenv("STUB_KEY", "sk-test-not-real")
+    with two_judges() as srv:
+        f = tmp_path / "judges.yaml"
+        f.write_text(f"- {{url: '{srv.base_url}', model: fair-judge}}\n"
+                     f"- {{url: '{srv.base_url}', model: first-judge}}\n", "utf-8")
+        r = CliRunner().invoke(app, ["eval", "judge", "good", "base", "--db", str(db),
+                                     "--backend", "openai", "--endpoints", str(f),
+                                     "--api-key-env", "STUB_KEY"])
+        assert r.exit_code == 0, r.output
+        assert [q["model"] for q in srv.requests].count("fair-judge") == 6
+        assert [q["model"] for q in srv.requests].count("first-judge") == 6
+    with Store(db) as store:
+        by = {j.judge: j.winner for j in store.evaluation.judgments()
+              if j.models == ["base", "good"]}
+    assert by == {"fair-judge": "good", "first-judge": "base"}  # each judge on its endpoint

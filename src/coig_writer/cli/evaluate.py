@@ -267,13 +267,34 @@ def eval_judge_cmd(
 
     Ensemble: coig-writer eval judge A B --backend openai --base-url http://gw/v1 --judge gpt-4.1 --judge o3
     """
-    from ..evaluate.judge import MODES, Judge, JudgeJob
+    from ..evaluate.judge import MODES
 
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
     plan = judge_plan(judges, model, judge_name, base_url, endpoints)
     if len(plan) > 1 and (batch_out or batch_in):
         raise fail("batch files hold one judge's requests: run each --judge separately")
+    failed = 0
+    try:
+        failed = _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang,
+                             max_tokens, concurrency, executor, ray_address, workers,
+                             shard_size, prices, batch_out, batch_in)
+    finally:  # the per-model endpoints files written for this run
+        import shutil
+
+        for folder in {p[3].parent for p in plan if p[3] and p[3].parent.name.startswith(
+                "coig-judges-")}:
+            shutil.rmtree(folder, ignore_errors=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, max_tokens,
+                concurrency, executor, ray_address, workers, shard_size, prices, batch_out,
+                batch_in) -> int:
+    """Run every judge of the plan in turn; returns the number of failed tasks and runs."""
+    from ..evaluate.judge import Judge, JudgeJob
+
     failed = 0
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
@@ -293,8 +314,7 @@ def eval_judge_cmd(
                 _finish(llm, out, info)
             except typer.Exit:
                 failed += 1
-    if failed:
-        raise typer.Exit(1)
+    return failed
 
 
 def judge_plan(judges: list[str] | None, model: str | None, judge_name: str | None,
