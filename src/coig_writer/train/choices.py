@@ -42,6 +42,15 @@ def decoder_layer_classes(model_config: Any) -> list[str]:
     return names
 
 
+def fsdp2_config(cfg: TrainConfig, model_config: Any) -> dict[str, Any]:
+    """The shipped FSDP2 config for this model: its decoder layers wrapped, activation
+    checkpointing done by FSDP (not by the model) when gradient checkpointing is on."""
+    fc = shipped_config("fsdp2.json")
+    fc["transformer_layer_cls_to_wrap"] = decoder_layer_classes(model_config) or None
+    fc["activation_checkpointing"] = cfg.gradient_checkpointing
+    return {k: v for k, v in fc.items() if v is not None}
+
+
 def _fused_adamw_works(device: str) -> bool:
     import torch
 
@@ -89,10 +98,10 @@ def choose(cfg: TrainConfig, world: World, model_config: Any) -> Setup:
     setup = Setup(device=device, bf16=bf16, dtype="bfloat16" if cfg.pure_bf16 else "float32",
                   strategy=strategy, optim=optim, attn=attn, liger=liger, notes=notes)
     if strategy == "fsdp2":
-        fc = shipped_config("fsdp2.json")
-        fc["transformer_layer_cls_to_wrap"] = decoder_layer_classes(model_config) or None
-        fc["activation_checkpointing"] = cfg.gradient_checkpointing
-        setup.fsdp_config = {k: v for k, v in fc.items() if v is not None}
+        if not cuda:
+            raise TrainError("strategy fsdp2 needs GPUs: accelerate runs FSDP only on accelerators, and "
+                             "on CPU it would silently fall back to DDP; use --strategy ddp here")
+        setup.fsdp_config = fsdp2_config(cfg, model_config)
     elif strategy in ("zero2", "zero3"):
         setup.deepspeed = shipped_config(f"{strategy}.json")
     return setup

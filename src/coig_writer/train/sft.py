@@ -5,6 +5,7 @@ trainer build the model after the distributed setup, and leaves a bf16 model rea
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -15,7 +16,7 @@ from .config import TrainConfig
 from .data import tokenized_dataset
 from .memory import Shape, check_disk, device_peak_flops, project
 from .metrics import metrics_callback
-from .world import BatchPlan, TrainError, World, batch_plan, check_resume, save_plan
+from .world import BatchPlan, TrainError, World, batch_plan, check_resume, last_checkpoint, save_plan
 
 RESULT_FILE = "train_result.json"
 
@@ -43,6 +44,8 @@ def _sft_args(cfg: TrainConfig, plan: BatchPlan, setup: Setup) -> Any:
     from trl import SFTConfig
 
     fsdp = setup.fsdp_config is not None
+    if fsdp and setup.fsdp_config.get("cpu_ram_efficient_loading"):
+        os.environ.setdefault("ACCELERATE_USE_FSDP", "true")  # from_pretrained: rank 0 reads, others wait
     return SFTConfig(
         output_dir=cfg.output_dir, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_batch,
@@ -57,7 +60,7 @@ def _sft_args(cfg: TrainConfig, plan: BatchPlan, setup: Setup) -> Any:
         use_liger_kernel=setup.liger, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
         include_num_input_tokens_seen="non_padding", report_to=[], disable_tqdm=True,
-        dataset_kwargs={"skip_prepare_dataset": not cfg.packing}, ddp_backend=None)
+        dataset_kwargs={"skip_prepare_dataset": not cfg.packing}, ddp_find_unused_parameters=False)
 
 
 def _save_final(trainer: Any, tok: Any, final: Path, lora: bool) -> None:
@@ -92,11 +95,10 @@ def train_sft(cfg: TrainConfig, world: World, on_log: Callable[[dict[str, Any]],
     if not Path(cfg.data).exists():
         raise TrainError(f"no training data at {cfg.data}; run `coig-writer mix build` first")
     from transformers import AutoConfig, AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
+    last = last_checkpoint(out) if cfg.resume else None
     if last:
-        check_resume(plan, Path(last), out)
+        check_resume(plan, last, out)
+        last = str(last)
     model_config = AutoConfig.from_pretrained(cfg.model)
     setup = choose(cfg, world, model_config)
     shape = Shape.of(model_config)

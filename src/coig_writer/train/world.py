@@ -121,3 +121,12 @@ def check_resume(plan: BatchPlan, checkpoint: Path, output_dir: Path) -> None:
             f"{checkpoint.name} was trained with " + ", ".join(diffs) + "; resuming would change the "
             f"run's schedule. Keep its settings, or start fresh with another output_dir (or "
             f"`resume: false`, or delete the checkpoint-* folders in {output_dir}).")
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint: one killed while being written lacks the plan file (saved last)."""
+    if not output_dir.is_dir():
+        return None
+    done = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            and (p / PLAN_FILE).exists() and (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
