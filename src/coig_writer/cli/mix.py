@@ -42,11 +42,13 @@ def mix_build_cmd(
     name: str | None = typer.Option(None, help="Mixture name (default: preset or 'mixture')."),
     tokenizer: Path | None = typer.Option(None, help="Check the chat template and loss mask "
                                                      "with this tokenizer and print a sample."),
+    gpus: int = typer.Option(1, min=1, help="GPUs LLaMA-Factory will run on: its gradient accumulation "
+                                            "is computed so that the global batch stays 32."),
 ) -> None:
     """Build a mixture with a manifest of every sample id; export for TRL and LLaMA-Factory.
 
     Example: coig-writer mix build --general-file zh.jsonl --general-file en.jsonl --ratio 1:12
-    --lang-balance zh=1,en=1
+    --lang-balance zh=1,en=1 --gpus 8
     """
     from ..dataset_io import iter_triplet_rows
     from ..mix.builder import PRESETS, MixSpec, MixtureError, build_mixture
@@ -103,6 +105,11 @@ def mix_build_cmd(
         except TemplateCheckError as e:
             raise fail(f"{tokenizer}: {e}") from None
         console.print(checks[0].show(), markup=False)
-    files = export_mixture(mix, out, reasoning)
+    from ..train.world import TrainError
+
+    try:
+        files = export_mixture(mix, out, reasoning, gpus=gpus)
+    except TrainError as e:
+        raise fail(f"--gpus {gpus}: {e}") from None
     console.print(f"{spec.name}: {mix.counts} -> {out} (manifest {files['manifest'].name}, "
                   f"TRL {files['trl'].name}, LLaMA-Factory {files['llamafactory'].name})")
