@@ -179,3 +179,27 @@ def test_tiny_sft_lowers_loss_resumes_and_refuses_another_batch(tiny, tmp_path):
     assert "<think>" in transformers.AutoTokenizer.from_pretrained(final).chat_template
     with pytest.raises(TrainError, match="no training data"):
         train(cfg.model_copy(update={"data": str(tmp_path / "none.jsonl")}))
+
+
+def test_memory_projection_and_disk_refusal(tiny, tmp_path):
+    from coig_writer.train.memory import GIB, Projection, Shape, check_disk, project
+    from coig_writer.train.plan import KNOWN_SHAPES, paper_plan
+
+    q7 = KNOWN_SHAPES["qwen2.5-7b"]
+    assert 7.5e9 < q7.params < 7.7e9  # Qwen2.5-7B has 7.62B parameters
+    cfg = transformers.AutoConfig.from_pretrained(tiny)
+    model = transformers.AutoModelForCausalLM.from_config(cfg)
+    assert Shape.of(cfg).params == sum(p.numel() for p in model.parameters())
+    # the anchor: ms-swift, Qwen2.5-7B at 8k, ZeRO-3, padding-free, 4 GPUs: 44 GiB per GPU
+    assert 38 < project(q7, world=4, strategy="zero3", per_device=1, max_length=8192).total / GIB < 48
+    single = project(q7, world=1, strategy="single", per_device=1, max_length=8192)
+    assert single.weights + single.gradients + single.optimizer == 16 * q7.params
+    off = project(q7, world=1, strategy="single", per_device=1, max_length=8192, checkpointing=False)
+    assert 35 < (off.activations - single.activations) / GIB < 50  # the "+42 GiB at 8k"
+    rows = {(r.name, r.devices, r.optimizer): r for r in paper_plan()}
+    assert not rows["CW", 1, "adamw_fused"].fits and rows["CW", 1, "adamw_8bit"].fits
+    assert rows["G", 8, "adamw_fused"].fits and rows["CW+20k", 1, "adamw_8bit"].hours > rows["CW", 1,
+                                                                                               "adamw_8bit"].hours
+    huge = Projection(0, 0, 0, 0, 0, checkpoint_disk=1e18, final_disk=1e9)
+    with pytest.raises(TrainError, match=r"GiB free but 3 checkpoint\(s\).*save_total_limit"):
+        check_disk(huge, tmp_path / "out", 3)

@@ -94,25 +94,33 @@ class Projection:
 def project(shape: Shape, *, world: int, strategy: str, per_device: int, max_length: int,
             checkpointing: bool = True, pure_bf16: bool = False, optimizer: str = "adamw_fused",
             lora: bool = False) -> Projection:
+    """Bytes per device. Replicated (single, DDP): fp32 weights and gradients, AdamW states, and a
+    bf16 copy of every weight held by autocast. FSDP2: the same states sharded. DeepSpeed bf16:
+    bf16 weights and gradients plus fp32 master weights and gradient accumulators (20 B/param),
+    sharded by ZeRO-3 (ZeRO-2 keeps the bf16 weights whole)."""
     n = shape.params
+    trained = 0.0 if lora else float(n)  # LoRA adapters are well under 1% of n
     wbytes = 2 if pure_bf16 else 4
-    trained = 0.0 if lora else n  # LoRA adapters are well under 1% of n
-    obytes = 2 if optimizer == "adamw_8bit" else 2 * wbytes
-    shard_w = world if strategy in ("fsdp2", "zero3") else 1
-    shard_go = world if strategy in ("fsdp2", "zero3", "zero2") else 1
-    replicated = strategy in ("single", "ddp", "auto")
+    opt = 2 if optimizer == "adamw_8bit" else 2 * wbytes
+    w = max(1, world)
     transient = 1.5 * GIB  # CUDA context and allocator slack
-    if replicated and not pure_bf16:
-        transient += n * 2  # autocast keeps a bf16 copy of every weight through the forward pass
-    if strategy == "ddp" and world > 1:
-        transient += trained * wbytes  # DDP's gradient buckets
-    if strategy == "zero3":
-        transient += 2 * 1e9  # stage3_max_live_parameters gathered in bf16
+    if strategy in ("zero3", "zero2"):
+        extra = 0 if pure_bf16 else 4  # fp32 master copy / fp32 gradient accumulator
+        weights = 2 * n / (w if strategy == "zero3" else 1) + extra * trained / w
+        grads, optim = (2 + extra) * trained / w, opt * trained / w
+        transient += 2e9 if strategy == "zero3" else 0  # stage3_max_live_parameters in bf16
+    else:
+        shard = w if strategy == "fsdp2" else 1
+        weights = n * (2 if lora else wbytes) / shard
+        grads, optim = trained * wbytes / shard, trained * opt / shard
+        if strategy != "fsdp2" and not pure_bf16:
+            transient += n * 2  # autocast keeps a bf16 copy of every weight through the forward pass
+        if strategy == "ddp" and world > 1:
+            transient += trained * wbytes  # DDP's gradient buckets
     return Projection(
-        weights=n * (2 if lora else wbytes) / shard_w, gradients=trained * wbytes / shard_go,
-        optimizer=trained * obytes / shard_go,
+        weights=weights, gradients=grads, optimizer=optim,
         activations=shape.activation_bytes(per_device * max_length, checkpointing), transient=transient,
-        checkpoint_disk=n * (2 if lora else wbytes) + trained * obytes, final_disk=n * 2)
+        checkpoint_disk=n * (2 if lora else wbytes) + trained * opt, final_disk=n * 2)
 
 
 def check_disk(proj: Projection, output_dir: Path, keep: int) -> None:
