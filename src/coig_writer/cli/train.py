@@ -51,6 +51,7 @@ def train_run_cmd(
     epochs: float | None = typer.Option(None),
     max_steps: int | None = typer.Option(None),
     strategy: str | None = typer.Option(None, help="auto | ddp | fsdp2 | zero3 | zero2."),
+    optimizer: str | None = typer.Option(None, help="adamw_fused (default) | adamw | adamw_8bit."),
     nproc: int | None = typer.Option(None, help="Processes on this node, launched with torchrun "
                                                 "(default: every visible GPU; 1 on CPU)."),
     nnodes: int = typer.Option(1, help="Nodes in the job (run the same command on each)."),
@@ -79,7 +80,7 @@ def train_run_cmd(
     if executor not in ("local", "ray"):
         raise fail(f"--executor must be local or ray, got {executor!r}")
     over = {"model": model, "data": data, "output_dir": output_dir, "lora": lora, "epochs": epochs,
-            "max_steps": max_steps, "strategy": strategy}
+            "max_steps": max_steps, "strategy": strategy, "optimizer": optimizer}
     launch = Launch(nproc=nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
                     master_port=master_port, executor=executor, workers=workers,
                     ray_address=ray_address, storage_path=storage_path)
