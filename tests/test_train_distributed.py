@@ -1,6 +1,7 @@
 """Distributed SFT on CPU with real engines: torchrun (gloo) and Ray Train workers take the same
-first optimizer step as one process with twice the accumulation; a run killed with -9 resumes
-from its last checkpoint on the uninterrupted loss curve; the FSDP2/ZeRO configs are valid."""
+first optimizer step as one process with twice the accumulation; Ray restarts a group whose
+worker died from the last checkpoint; a run killed with -9 resumes from its last checkpoint on
+the uninterrupted loss curve; the FSDP2/ZeRO configs are valid."""
 
 import json
 import os
@@ -70,23 +71,42 @@ def test_torchrun_two_processes_take_the_single_process_step(first_step, tmp_pat
     assert (out / "final/model.safetensors").exists() and (out / "train_result.json").exists()
 
 
-def test_ray_train_two_workers_take_the_single_process_step(first_step, tmp_path):
+def test_ray_train_two_workers_take_the_single_process_step_and_survive_a_dead_worker(first_step, tmp_path):
+    """2 Ray Train workers: the first step equals one process's; a worker killed with -9 after the
+    first checkpoint makes Ray restart the group, which resumes from that checkpoint."""
     pytest.importorskip("ray.train")
+    import psutil
+
     cfg, ref = first_step
     out = tmp_path / "ray"
-    r = _cli(["train", "run", "--config", str(_write(cfg, tmp_path / "c.yaml", output_dir=str(out))),
-              "--executor", "ray", "--workers", "2", "--json"])
-    assert r.returncode == 0, r.stderr[-3000:]
-    result = json.loads(r.stdout[r.stdout.index("{"):])
-    assert result["world"] == 2 and result["batch"]["accumulation"] == 2
-    _same_step(_rows(out)[0], ref)
-    assert any((out / "ray").rglob("coig_writer_batch.json"))  # checkpoint reported to Ray's storage
+    conf = _write(cfg, tmp_path / "c.yaml", output_dir=str(out), max_steps=3, save_steps=1)
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    log = (tmp_path / "ray.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "coig_writer.cli", "train", "run", "--config", str(conf),
+                             "--executor", "ray", "--workers", "2", "--json"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + 400
+    while not (out / "checkpoint-1/coig_writer_batch.json").exists():
+        assert proc.poll() is None and time.time() < deadline, (tmp_path / "ray.log").read_text()[-3000:]
+        time.sleep(0.05)
+    workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+               if c.name().startswith("ray::RayTrainWorker")]
+    assert len(workers) == 2
+    workers[-1].kill()
+    assert proc.wait(timeout=600) == 0, (tmp_path / "ray.log").read_text()[-3000:]
+    result = json.loads((out / "train_result.json").read_text())
+    assert result["world"] == 2 and result["batch"]["accumulation"] == 2 and result["global_step"] == 3
+    assert Path(result["resumed_from"]).name.startswith("checkpoint-")  # the restarted group resumed
+    rows = _rows(out)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    _same_step(rows[0], ref)
+    assert any((out / "ray").rglob("coig_writer_batch.json"))  # checkpoints reported to Ray's storage
 
 
 def test_kill_9_then_rerun_continues_on_the_uninterrupted_curve(tiny, tmp_path):
     base = TrainConfig(model=str(tiny), data=str(write_tiny_data(tmp_path / "d.jsonl", 16)),
                        output_dir=str(tmp_path / "whole"), global_batch=2, per_device_batch=2, max_length=128,
-                       bf16=False, logging_steps=1, max_steps=8, save_steps=2, learning_rate=1e-3)
+                       bf16=False, logging_steps=1, max_steps=6, save_steps=2, learning_rate=1e-3)
     train(base)
     whole = {r["step"]: r["loss"] for r in _rows(tmp_path / "whole")}
     out = tmp_path / "killed"
@@ -105,9 +125,9 @@ def test_kill_9_then_rerun_continues_on_the_uninterrupted_curve(tiny, tmp_path):
     r = _cli(["train", "run", "--config", str(conf), "--json"])
     assert r.returncode == 0, r.stderr[-3000:]
     resumed = json.loads(r.stdout)
-    assert Path(resumed["resumed_from"]).name.startswith("checkpoint-") and resumed["global_step"] == 8
+    assert Path(resumed["resumed_from"]).name.startswith("checkpoint-") and resumed["global_step"] == 6
     rows = _rows(out)
-    assert [r["step"] for r in rows] == list(range(1, 9))  # no step twice, none missing
+    assert [r["step"] for r in rows] == list(range(1, 7))  # no step twice, none missing
     for row in rows:
         assert row["loss"] == pytest.approx(whole[row["step"]], abs=1e-5), row["step"]
 
