@@ -120,6 +120,9 @@ def train_sft(cfg: TrainConfig, world: World, on_log: Callable[[dict[str, Any]],
         (out / "run_config.json").write_text(json.dumps(run_config, indent=1, default=str), "utf-8")
         say(f"{world.size} process(es) via {world.launcher}, strategy {setup.strategy}, {plan.describe()}")
         say(f"{shape.params / 1e9:.3g}B parameters; {proj.describe()}")
+        if cfg.pure_bf16:
+            say("warning: pure_bf16 trains bf16 weights with bf16 AdamW states; updates smaller than "
+                "bf16's resolution are lost (tiny Qwen2, lr 2e-5: 30% of a layer's weights moved at all)")
         say(f"data: {report.kept} of {report.samples} samples, {report.overlong} longer than "
             f"{cfg.max_length} ({report.policy}); {'; '.join(setup.notes + deviations)}")
         if last:
