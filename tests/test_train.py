@@ -110,7 +110,8 @@ def test_overlong_samples_truncated_keeping_eos_or_dropped(tiny, tmp_path):
     ds, rep = tokenized_dataset(data, tok, cut, "truncate")
     assert rep.overlong == sum(n > cut for n in lengths) > 0 and rep.kept == 6
     for before, after in zip(full["input_ids"], ds["input_ids"], strict=True):
-        assert len(after) == min(len(before), cut) and after[-1] == before[-1]  # EOS kept
+        assert len(after) == min(len(before), cut) and after[-2:] == before[-2:]  # <|im_end|>\n kept
+        assert after[-2] == tok.eos_token_id
     dropped, rep = tokenized_dataset(data, tok, cut, "drop")
     assert rep.kept == 6 - rep.overlong == len(dropped)
 

@@ -46,14 +46,17 @@ def tokenize_row(tok: Any, row: dict[str, Any]) -> tuple[list[int], list[int]]:
     return full, [-100] * n + full[n:]
 
 
-def fit_length(ids: list[int], labels: list[int], max_length: int, policy: str
+def fit_length(ids: list[int], labels: list[int], max_length: int, policy: str, eos: int | None = None
                ) -> tuple[list[int], list[int]] | None:
-    """Apply the overlong policy: None to drop; truncation keeps the sample's final token (EOS)."""
+    """Apply the overlong policy: None to drop; truncation keeps the sample's end from its last EOS
+    on (e.g. Qwen's `<|im_end|>` and the newline after it), so the model still learns to stop."""
     if len(ids) <= max_length:
         return ids, labels
     if policy == "drop":
         return None
-    return ids[:max_length - 1] + ids[-1:], labels[:max_length - 1] + labels[-1:]
+    last = max((i for i in range(len(ids) - 1, max(-1, len(ids) - 5), -1) if ids[i] == eos), default=None)
+    tail = len(ids) - last if last is not None else 1
+    return ids[:max_length - tail] + ids[-tail:], labels[:max_length - tail] + labels[-tail:]
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
@@ -84,7 +87,7 @@ def tokenized_dataset(path: Path, tok: Any, max_length: int, policy: str) -> tup
     for row in rows:
         ids, labels = tokenize_row(tok, row)
         overlong += len(ids) > max_length
-        fitted = fit_length(ids, labels, max_length, policy)
+        fitted = fit_length(ids, labels, max_length, policy, tok.eos_token_id)
         if fitted is None:
             continue
         ids_col.append(fitted[0])
