@@ -95,6 +95,7 @@ def train_sft(cfg: TrainConfig, world: World, on_log: Callable[[dict[str, Any]],
     if not Path(cfg.data).exists():
         raise TrainError(f"no training data at {cfg.data}; run `coig-writer mix build` first")
     from transformers import AutoConfig, AutoTokenizer
+
     last = last_checkpoint(out) if cfg.resume else None
     if last:
         check_resume(plan, last, out)
@@ -117,6 +118,7 @@ def train_sft(cfg: TrainConfig, world: World, on_log: Callable[[dict[str, Any]],
                   "device": device, "params": shape.params, "projection": asdict(proj)}
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT_FILE).unlink(missing_ok=True)  # "done" only once this run has finished
         (out / "run_config.json").write_text(json.dumps(run_config, indent=1, default=str), "utf-8")
         say(f"{world.size} process(es) via {world.launcher}, strategy {setup.strategy}, {plan.describe()}")
         say(f"{shape.params / 1e9:.3g}B parameters; {proj.describe()}")
@@ -148,7 +150,7 @@ def train_sft(cfg: TrainConfig, world: World, on_log: Callable[[dict[str, Any]],
     final = out / "final"
     _save_final(trainer, tok, final, cfg.lora)
     m = result.metrics
-    tokens = trainer.state.num_input_tokens_seen - trainer._initial_num_input_tokens_seen
+    tokens = trainer.state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
     tps = tokens / m["train_runtime"] if m.get("train_runtime") else 0.0
     rows = [json.loads(r) for r in (out / "loss.jsonl").read_text("utf-8").splitlines()] \
         if (out / "loss.jsonl").exists() else []
