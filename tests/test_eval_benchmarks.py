@@ -41,6 +41,17 @@ def test_writingbench_literature_and_arts(wheel, store):
     assert add_benchmark(store, "writingbench", "Literature & Arts") == (183, 0)  # rerun
     stored = store.evaluation.get_eval_prompt(p.id)
     assert stored == p  # criteria, bands, domain and licence survive the store
+    # WritingBench's requirement subsets, with the criteria that judge each requirement
+    every = get_benchmark("writingbench").load()
+    assert {q: sum(q in x.requirements for x in every) for q in ("style", "format", "length")} \
+        == {"style": 442, "format": 498, "length": 222}
+    tagged = next(x for x in every if "length" in x.requirements)
+    assert set(tagged.requirements["length"]) <= {c.name for c in tagged.criteria}
+    # prompts stored before the tags existed get them on the next `eval prompts`
+    old = next(x for x in zh if x.requirements)
+    store.evaluation.put_eval_prompt(old.model_copy(update={"requirements": {}}))
+    assert add_benchmark(store, "writingbench", "Literature & Arts") == (183, 0)
+    assert store.evaluation.get_eval_prompt(old.id).requirements == old.requirements
     with pytest.raises(BenchmarkError, match="Literature & Arts"):
         add_benchmark(store, "writingbench", "Poetry")
 

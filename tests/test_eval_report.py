@@ -94,7 +94,7 @@ def test_report_files_and_escaping(store, tmp_path):
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
     html = files["html"].read_text("utf-8")
     assert "No CJK font" not in html  # the bundled noto-cjk-sans-otc font
-    assert "<script>" not in html and "Reference: the paper" in html
+    assert "<script>" not in html and "The COIG-Writer paper (judge: human" in html
     assert re.search(r"<td>bad</td><td>28</td><td>3</td>", html)  # truncated answers counted
     data = json.loads(files["json"].read_text("utf-8"))
     assert data["overall"]["n_prompts"] == 28

@@ -36,13 +36,14 @@ from .filters import (
     normalize_fast,
     reason_key,
 )
+from .where import Condition, check_fields, where_reason
 
 TEXT_KEYS = ("text", "content", "article", "answer", "body", "paragraphs")
 URL_KEYS = ("source_url", "url", "link", "source")
 DATE_KEYS = ("date", "published", "publish_date", "published_at")
 KNOWN_KEYS = {"id", "title", "author", "license", *TEXT_KEYS, *URL_KEYS, *DATE_KEYS}
 # the filter reasons this module decides (and `refilter` may revise)
-CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff"}
+CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff", "where"}
 OUR_REASONS = CHEAP_REASONS | {"exact_duplicate", "near_duplicate"}
 
 
@@ -56,6 +57,7 @@ class IngestOptions:
     shingle: int = 5
     default_license: str | None = None
     batch_size: int = 1000  # rows per transaction (and per vectorised hashing call)
+    where: tuple[Condition, ...] = ()  # metadata conditions (`--where likes>=5000`)
 
 
 @dataclass
@@ -144,7 +146,22 @@ class _Parsed:
 def _cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
     return (length_reason(src.text, opts.min_chars, opts.max_chars,
                           None if norm is None else len(norm))
-            or date_reason(src.provenance.date, opts.after, opts.require_date))
+            or date_reason(src.provenance.date, opts.after, opts.require_date)
+            or where_reason(src.meta, opts.where))
+
+
+def _row_metas(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    """The metadata ingest would keep of every readable row (for checking --where fields)."""
+    for path in iter_files(paths):
+        for row in read_rows(path):
+            if isinstance(row.data, dict):
+                yield {k: v for k, v in row.data.items() if k not in KNOWN_KEYS}
+
+
+def record_where(store: Store, conds: tuple[Condition, ...]) -> None:
+    """Remember the metadata conditions in force, for the dataset card."""
+    with store.transaction():
+        store.corpus.set_corpus_meta("where", json.dumps([str(c) for c in conds], ensure_ascii=False))
 
 
 def _batches(paths: list[Path], size: int) -> Iterator[list[RawRow]]:
@@ -159,6 +176,9 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
     opts = opts or IngestOptions()
     for p in paths:  # fail before writing anything (InputError names the path)
         check_input(p, folders=True)
+    if opts.where:  # a field no row has is a typo, not a filter: WhereError before writing
+        check_fields(opts.where, _row_metas(paths))
+        record_where(store, opts.where)
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
@@ -304,6 +324,7 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
     from .pipeline import triplet_id
 
     opts = opts or IngestOptions()
+    check_fields(opts.where, (s.meta for s in store.corpus.iter_sources(None)))
     report = RefilterReport(dry_run=dry_run)
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     index.prepare()  # index upkeep (a cache of signatures), done even for a dry run
@@ -316,6 +337,8 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
                 _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
                                on_row)
     report.hashed = index.hashed
+    if not dry_run:
+        record_where(store, opts.where)
     return report
 
 

@@ -68,6 +68,34 @@ class RunSummary:
                 "executor": self.executor, "accounting": self.accounting, "totals": self.totals}
 
 
+def judge_attempt(cfg: ConstructConfig, rnd: int, prompt: str, reasoning: str, article: str,
+                  v: StageResult, s: StageResult) -> Attempt:
+    """A round's verdict from its validation and score results and the LLM-free checks: every
+    problem that keeps it from acceptance, in words (also rebuilt from stored stage results)."""
+    problems: list[str] = []
+    if copied := copied_span(prompt, article):
+        problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
+    if len(reasoning) < cfg.min_reasoning_chars:
+        problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
+    problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
+    if not v.ok:
+        problems.append(f"validation: {v.error}")
+    elif not v.output["coherent"]:
+        problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
+        if v.output["suggestion"]:
+            problems.append(f"suggestion: {v.output['suggestion']}")
+    scores = Scores(**s.output["scores"]) if s.ok else None
+    if scores is None:
+        problems.append(f"scores: {s.error}")
+    else:
+        fails = scores.failures(cfg.min_each, cfg.min_sum)
+        if fails:
+            problems.append("low scores: " + ", ".join(fails))
+            if s.output["comment"]:
+                problems.append(f"reviewer: {s.output['comment']}")
+    return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
+
+
 def triplet_id(source_id: str) -> str:
     return f"cw-{source_id}"
 
@@ -245,28 +273,7 @@ class ConstructPipeline:
                                  reasoning=reasoning, article=article)
         s = await self.run_stage("score", item, rnd, run_id, prompt=prompt, reasoning=reasoning,
                                  article=article)
-        problems: list[str] = []
-        if copied := copied_span(prompt, article):
-            problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
-        if len(reasoning) < cfg.min_reasoning_chars:
-            problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
-        problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
-        if not v.ok:
-            problems.append(f"validation: {v.error}")
-        elif not v.output["coherent"]:
-            problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
-            if v.output["suggestion"]:
-                problems.append(f"suggestion: {v.output['suggestion']}")
-        scores = Scores(**s.output["scores"]) if s.ok else None
-        if scores is None:
-            problems.append(f"scores: {s.error}")
-        else:
-            fails = scores.failures(cfg.min_each, cfg.min_sum)
-            if fails:
-                problems.append("low scores: " + ", ".join(fails))
-                if s.output["comment"]:
-                    problems.append(f"reviewer: {s.output['comment']}")
-        return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
+        return judge_attempt(cfg, rnd, prompt, reasoning, article, v, s)
 
     def _finish(self, trip: Triplet, status: str, reason: str | None) -> Triplet:
         trip.status = status  # type: ignore[assignment]

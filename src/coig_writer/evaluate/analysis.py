@@ -19,7 +19,9 @@ from .arena import arena_scores
 from .benchmarks import REFERENCES
 from .bias import agreement as bias_agreement
 from .bias import length_bias, position_bias, rubric_outcomes
+from .checks import build_warnings
 from .diversity import measure, summarize
+from .ensemble import inter_judge_agreement, per_judge
 from .judge import pair_outcomes, rank_outcomes
 from .rubric import rubric_section
 
@@ -165,7 +167,7 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
         "templates": sorted({j.template_hash for j in judgments if j.template_hash}),
         "pair_consistency": consistency, "warnings": []}
     if rubric:
-        result["rubric"] = rubric_section(rubric, prompts, order, rounds, seed)
+        result["rubric"] = rubric_section(rubric, prompts, order, rounds, seed, set(gens))
     if outcomes:
         _pairwise(result, outcomes, order, prompts, gens, gens_list, rounds, seed)
         pair_j = [j for j in judgments if j.kind == "pair"]
@@ -178,6 +180,12 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
         if baseline:
             result["arena"] = arena_scores(pair_j, result["overall"]["models"], baseline,
                                            rounds, seed)
+    result["judges_detail"] = per_judge(judgments, rubric, order, gens, baseline, rounds, seed)
+    if len(result["judges_detail"]) > 1:
+        result["judge_agreement"] = inter_judge_agreement(judgments, rubric, rounds, seed)
+        if result.get("arena"):
+            result["arena"]["by_judge"] = {j: d["arena"] for j, d in
+                                           result["judges_detail"].items() if "arena" in d}
     if source != "human":
         humans = store.evaluation.judgments(source="human")
         human_out = pair_outcomes(humans)[0] + rank_outcomes(humans)
@@ -190,7 +198,9 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
     result["reference_paper"] = reference_paper()
     sets = {p.set_name for p in prompts.values()}
     result["reference_benchmarks"] = {k: v for k, v in REFERENCES.items() if k in sets}
-    return _clean(result)
+    result = _clean(result)
+    result["warnings"], result["informative"] = build_warnings(result)
+    return result
 
 
 def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[str],
@@ -200,11 +210,6 @@ def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[st
     t = st.ScoreTensor.build(outcomes, [m for m in order if m in seen]
                              + sorted(seen - set(order)))
     result["overall"] = matrix_section(t, _lengths(t, gens, prompts), rounds, seed)
-    if result["overall"]["connected_groups"]:
-        result["warnings"].append(
-            "the comparison graph is disconnected: groups "
-            + "; ".join(", ".join(g) for g in result["overall"]["connected_groups"])
-            + " were never compared, so Bradley-Terry scores across groups are not comparable")
     by_lang = {}
     for lang in ("zh", "en"):
         sub = t.subset(pid for pid in t.prompts if pid in prompts and prompts[pid].lang == lang)

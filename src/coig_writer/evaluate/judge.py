@@ -165,7 +165,7 @@ class Judge:
         answer on each criterion; pairwise: each pair in both orders); done ones are left out
         unless `include_done`."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         have = {(g.model, g.prompt_id) for g in self.store.evaluation.generations()}
         out: list[JudgeTask] = []
         for p in prompts:
@@ -219,7 +219,8 @@ class Judge:
                               criterion=c.name, description=c.description, bands=bands_text(c))
         retry = load_template("json_retry", p.lang)
         req = _build(msgs, schema, tags={name: tpl.sha256, "json_retry": retry.sha256},
-                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed)
+                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed,
+                     stage=f"judge {task.mode}", item=task.key)
         return req, tpl.sha256
 
     def _prompt(self, pid: str) -> EvalPrompt:

@@ -9,6 +9,7 @@ repository per area, each the only place that knows its tables:
     store.auth        review-app users, sessions, login throttling, audit (auth.py)
     store.usefulness  REER usefulness per triplet version                (usefulness.py)
     store.runs        jobs with their config and summary                 (runs.py)
+    store.search      reasoning-search steps and outcomes                (search.py)
     store.leases      which process works on which item now              (leases.py)
 
 The connection, schema creation, migrations and transactions live in `db.py`.
@@ -24,14 +25,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import auth, construct, corpus, evaluation, leases, llm_cache, review, runs, usefulness
+from . import (
+    auth,
+    construct,
+    corpus,
+    evaluation,
+    leases,
+    llm_cache,
+    review,
+    runs,
+    search,
+    usefulness,
+)
 from .db import Database, StoreError
 
 DEFAULT_DB = "coig-writer.sqlite"
 
 # Each area's tables; applied in this order on open (CREATE ... IF NOT EXISTS).
 SCHEMAS = (corpus.SCHEMA, llm_cache.SCHEMA, runs.SCHEMA, construct.SCHEMA, evaluation.SCHEMA,
-           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, leases.SCHEMA)
+           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, search.SCHEMA, leases.SCHEMA)
 # Indexes on columns that migrations may have just added.
 INDEXES = (llm_cache.INDEXES,)
 
@@ -61,6 +73,7 @@ class Store:
         self.auth = auth.AuthRepo(self.db)
         self.usefulness = usefulness.UsefulnessRepo(self.db)
         self.runs = runs.RunsRepo(self.db)
+        self.search = search.SearchRepo(self.db)
         self.leases = leases.LeasesRepo(self.db)
 
     def close(self) -> None:
