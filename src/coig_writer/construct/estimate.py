@@ -48,8 +48,11 @@ def estimate(store: Store, cfg: ConstructConfig, model: str,
     n, total_text = len(lengths), sum(lengths)
     rows = []
     for stage in STAGES:
-        tpl = load_template(stage, cfg.lang, cfg.template_dir)
+        tpl = load_template(cfg.template_name(stage), cfg.lang, cfg.template_dir)
         per_call = len(tpl.system) + len(tpl.user)
+        if tpl.prefix is not None:  # shared layout: the common system message and source block
+            pre = load_template(cfg.template_name("construct_prefix"), cfg.lang, cfg.template_dir)
+            per_call += len(pre.system) + len(pre.user)
         # screen lists the genres; validate and score quote a prompt and a reasoning
         extra = {"screen": len(load_taxonomy().listing(cfg.lang)), "validate": 1500,
                  "score": 1500, "reasoning": 300}.get(stage, 0)
