@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -14,18 +13,32 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
-    accounting_table,
     backend_spec,
     build_or_fail,
     call_logger,
     console,
     fail,
     print_quarantined,
-    print_summary,
     progress_bar,
     triplet_panel,
     warn,
 )
+from .summaries import (
+    JsonOpt,
+    acceptance_sentence,
+    accounting_table,
+    construct_sentence,
+    counts,
+    counts_table,
+    print_json,
+    print_summary,
+    runs_table,
+)
+
+LayoutOpt = typer.Option(None, help="Prompt layout: shared (every call of a text begins with "
+                         "the same cached prefix; the default) or legacy (templates v1).")
+PromptCacheOpt = typer.Option(True, help="Keep the embedded engine's prompt cache on (off only "
+                              "to measure what it saves).")
 
 construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
 
@@ -119,6 +132,9 @@ def run_cmd(
                                    "tokens, tokens/s)."),
     show: bool = typer.Option(False, help="Print each triplet (prompt, reasoning, scores, "
                               "reasons) as soon as it is finished."),
+    layout: str | None = LayoutOpt,
+    prompt_cache: bool = PromptCacheOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -137,12 +153,13 @@ def run_cmd(
     if (batch_out or batch_in) and backend != "openai":
         raise fail("batch files need --backend openai and --model (the model the batch runs)")
     try:
-        cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds)
+        cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds, layout=layout)
         acc = Accounting(load_prices(prices))
     except (ValueError, OSError, LLMError) as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
-                        cfg.structured_output, batch=bool(batch_out or batch_in))
+                        cfg.structured_output, batch=bool(batch_out or batch_in),
+                        prompt_cache=prompt_cache)
     with Store(db) as store:
         if not store.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
@@ -164,7 +181,7 @@ def run_cmd(
                                                      show))
         except LLMError as e:
             raise fail(str(e)) from None
-    print_summary(summary)
+    print_summary(summary, as_json=as_json)
     if summary.errors:
         raise typer.Exit(1)
 
@@ -256,24 +273,41 @@ def estimate_cmd(
 
 
 @construct_app.command("status")
-def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
-    """Counts of texts, triplets by status, quarantined rows and recent runs."""
-    with Store(db) as store:
-        console.print(f"texts: {store.count_sources()}")
-        console.print(f"triplets: {store.count_triplets()}")
-        from ..review.service import acceptance_counts, load_policy
+def status_cmd(db: DbOpt = Path(DEFAULT_DB), as_json: JsonOpt = False,
+               runs: int = typer.Option(5, help="How many recent construct runs to show.")) -> None:
+    """Texts and triplets by status, review acceptance, quarantined rows, the recent construct
+    runs and the last run's LLM usage per stage (prompt tokens, cached prompt tokens, share).
 
-        if store.count_triplets():
-            console.print(f"acceptance (pipeline vs human review): "
-                          f"{acceptance_counts(store, load_policy(store))}")
-        console.print(f"quarantined rows: {sum(1 for _ in store.iter_quarantine())}")
-        runs = [r for r in store.runs() if r["kind"] == "construct"]
-        for r in runs[-5:]:
-            state = "finished" if r["finished_at"] else "interrupted or running"
-            summ = {k: v for k, v in (r["summary"] or {}).items() if k != "accounting"}
-            console.print(f"run {r['id']} ({state}): {json.dumps(summ, ensure_ascii=False)}")
-        if runs and (runs[-1]["summary"] or {}).get("accounting"):
-            console.print(accounting_table(runs[-1]["summary"]["accounting"]))
+    Example: coig-writer construct status --db out/store.sqlite --json
+    """
+    from ..review.service import acceptance_counts, load_policy
+
+    with Store(db) as store:
+        texts, triplets = store.count_sources(), store.count_triplets()
+        acceptance = acceptance_counts(store, load_policy(store)) if triplets else None
+        quarantined = sum(1 for _ in store.iter_quarantine())
+        recent = [r for r in store.runs() if r["kind"] == "construct"][-runs:] if runs else []
+    if as_json:
+        print_json({"texts": texts, "triplets": triplets, "acceptance": acceptance,
+                    "quarantined": quarantined, "runs": recent})
+        return
+    console.print(f"{db}: {counts(texts, 'no texts')} texts; "
+                  f"{counts(triplets, 'no')} triplets; {quarantined:,} quarantined rows",
+                  highlight=False)
+    if texts:
+        console.print(counts_table("texts", texts))
+    if triplets:
+        console.print(counts_table("triplets", triplets))
+    if acceptance:
+        console.print(acceptance_sentence(acceptance), highlight=False)
+    if recent:
+        console.print(runs_table(recent))
+        last = recent[-1]
+        if last["summary"]:
+            console.print(f"last run {last['id']}: {construct_sentence(last['summary'])}",
+                          highlight=False)
+        if (last["summary"] or {}).get("accounting"):
+            console.print(accounting_table(last["summary"]["accounting"]))
 
 
 @construct_app.command("quarantine")
@@ -295,6 +329,9 @@ def demo_cmd(
     model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
     concurrency: int = typer.Option(1, help="Texts in flight (1 shows the first triplet soonest)."),
+    config: Path | None = typer.Option(None, help="YAML with ConstructConfig fields."),
+    layout: str | None = LayoutOpt,
+    prompt_cache: bool = PromptCacheOpt,
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
     embedded local model (one line per LLM answer as it arrives, each triplet shown when it is
@@ -307,10 +344,11 @@ def demo_cmd(
         ingest_cmd([path], db=db, min_chars=12, max_chars=50_000, after=None,
                    require_date=False, near_dup=0.8, license=None)
     run_cmd(db=db, backend="local", model=model, base_url=None, endpoints=None,
-            api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=None,
+            api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=config,
             lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
             ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
-            batch_in=None, log_calls=True, show=True)
+            batch_in=None, log_calls=True, show=True, layout=layout,
+            prompt_cache=prompt_cache, as_json=False)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)

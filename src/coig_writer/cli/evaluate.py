@@ -10,7 +10,6 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
-    accounting_table,
     backend_spec,
     build_or_fail,
     console,
@@ -20,6 +19,7 @@ from .common import (
     progress_bar,
     warn,
 )
+from .summaries import JsonOpt, accounting_table, print_json
 
 eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity.",
                        no_args_is_help=True)
@@ -141,6 +141,7 @@ def eval_generate_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate answers for the stored prompts; resumable; thinking (reasoning_content or
     <think>) is stored apart from the answer; truncated answers are retried once with more
@@ -161,9 +162,11 @@ def eval_generate_cmd(
         out, info = _run(store, job, llm, spec, f"generate {name}", executor, concurrency,
                          workers, shard_size, ray_address, batch_out, batch_in, job.count_pending())
     done = out.done - len(out.errors) - out.labels.get("deferred", 0)
-    console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
-                  f"{skipped} already there")
-    _finish(llm, out, info)
+    if not as_json:
+        console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
+                      f"{skipped} already there")
+    _finish(llm, out, info, {"name": name, "new_answers": done, "already_there": skipped,
+                             "truncated": out.labels.get("truncated", 0)} if as_json else None)
 
 
 def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch):
@@ -207,7 +210,16 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
     return out, info
 
 
-def _finish(llm, out, info) -> None:
+def _finish(llm, out, info, as_json: dict | None = None) -> None:
+    """The job's outcome and usage table; with `as_json` (the command's own figures) one JSON
+    document instead."""
+    if as_json is not None:
+        print_json({**as_json, "labels": dict(out.labels), "errors": out.errors,
+                    "batch": info or None, "accounting": llm.accounting.summary(),
+                    "totals": llm.accounting.totals()})
+        if out.errors:
+            raise typer.Exit(1)
+        return
     loaded = info.get("loaded")
     if loaded:
         console.print(f"loaded {loaded['loaded']} answers from the batch file "
@@ -252,6 +264,7 @@ def eval_judge_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    as_json: JsonOpt = False,
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
     rubric scores per criterion. Cached and resumable: a rerun asks only what is missing.
@@ -271,11 +284,13 @@ def eval_judge_cmd(
         out, info = _run(store, job, llm, spec, "judge", executor, concurrency, workers,
                          shard_size, ray_address, batch_out, batch_in, job.count_pending())
     new = out.labels.get("done", 0)
-    console.print(f"{new} new verdicts by {judge.name}")
+    if not as_json:
+        console.print(f"{new} new verdicts by {judge.name}")
     for key, e in judge.failures.items():
         warn("no verdict", f"{key}: {e} (a rerun asks again)")
     failed = out.labels.get("failed", 0)
-    _finish(llm, out, info)
+    _finish(llm, out, info, {"judge": judge.name, "mode": mode, "new_verdicts": new,
+                             "no_verdict": dict(judge.failures)} if as_json else None)
     if failed:
         raise typer.Exit(1)
 
