@@ -66,7 +66,20 @@ def accounting_table(rows: list[dict]) -> Table:
             f"{r['latency_p50_s']:.1f}" if r["latency_p50_s"] is not None else "-",
             f"{r['latency_p95_s']:.1f}" if r["latency_p95_s"] is not None else "-"]
         cells += [f"{cost:.4f}" if cost is not None else "-"] if priced else []
-        t.add_row(*cells)
+        t.add_row(*cells, end_section=r is rows[-1])
+    if len(rows) > 1:
+        tot = {k: sum(r[k] for r in rows) for k in ("calls", "cache_hits", "prompt_tokens",
+                                                    "completion_tokens", "truncated")}
+        known = [r["cached_prompt_tokens"] for r in rows if r.get("cached_prompt_tokens") is not None]
+        cached_tot = sum(known) if known else None
+        share_ = cached_tot / tot["prompt_tokens"] if known and tot["prompt_tokens"] else None
+        costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
+        cells = ["total"] + ([] if one else [""]) + [
+            str(tot["calls"]), str(tot["cache_hits"]), f"{tot['prompt_tokens']:,}",
+            cached_cell(cached_tot, share_), f"{tot['completion_tokens']:,}",
+            str(tot["truncated"]), str(sum(r.get("unusable", 0) for r in rows)), "", ""]
+        cells += [f"{sum(costs):.4f}" if costs else "-"] if priced else []
+        t.add_row(*cells, style="bold")
     if unreported:
         t.caption = "cached in: prompt tokens served from the server's prefix cache; " \
                     "n/r: not reported by the server"
@@ -115,7 +128,8 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
     t = Table(title="recent construct runs", box=box.SIMPLE, pad_edge=False, title_justify="left")
     for c in ("run", "state", "texts", "outcome", "calls", "replayed", "prompt tok",
               "cached", "time s"):
-        t.add_column(c, justify="left" if c in ("run", "state", "outcome") else "right")
+        t.add_column(c, justify="left" if c in ("run", "state", "outcome") else "right",
+                     no_wrap=c == "run")
     for r in runs:
         s = r["summary"] or {}
         tot = s.get("totals") or {}
