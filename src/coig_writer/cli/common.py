@@ -42,9 +42,12 @@ class RateColumn(ProgressColumn):
 
 
 def progress_bar() -> Progress:
+    """Progress on stderr: redrawn 4 times a second on a terminal; never redrawn by a timer
+    when stderr is a file or a pipe (it is drawn once at the end there)."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=err, transient=False)
+                    console=err, transient=False, refresh_per_second=4,
+                    auto_refresh=err.is_terminal)
 
 
 def fail(message: str) -> typer.Exit:

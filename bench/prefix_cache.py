@@ -1,0 +1,162 @@
+"""What the prefix-shared prompt layout saves on the embedded engine, through the CLI.
+
+Runs `coig-writer construct demo` (bundled sample, embedded 0.5B model, fresh store each time)
+under three conditions, in alternating order over `--rounds` rounds in one run:
+  shared          the shared layout (templates v2), the engine's prompt cache on (the default)
+  shared-nocache  the same prompts with the engine's prompt cache off
+  legacy          the old layout (templates v1), prompt cache on
+and reports per condition: prompt tokens and the share the engine served from its cache (as
+reported per call in the store), time per triplet (the run's own elapsed time over its
+triplets), and time to the first triplet on screen (from the command's start, model load
+included). Then one ~2,000-character text through `construct run --json`, shared layout with
+and without the prompt cache: prompt tokens per triplet, and how many had to be computed.
+
+    .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from coig_writer.store import Store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src/coig_writer/data/sample/classical_zh.jsonl"
+CONDITIONS = {"shared": ["--layout", "shared"],
+              "shared-nocache": ["--layout", "shared", "--no-prompt-cache"],
+              "legacy": ["--layout", "legacy"]}
+FIRST = re.compile(r"cw-\S+ \[(accepted|rejected|needs_review)\]")
+
+
+def bench_config(path: Path, max_rounds: int) -> Path:
+    """Every text goes through all stages (no screen threshold); short answers keep it small."""
+    stages = {"screen": {"max_tokens": 80},
+              "reconstruct_prompt": {"temperature": 0.7, "max_tokens": 120},
+              "reasoning": {"temperature": 0.7, "max_tokens": 200},
+              "validate": {"max_tokens": 100}, "score": {"max_tokens": 120}}
+    path.write_text(yaml.safe_dump({"screen_threshold": 0, "max_rounds": max_rounds,
+                                    "min_reasoning_chars": 20, "retries": 0,
+                                    "stages": stages}), "utf-8")
+    return path
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "coig_writer.cli", *args]
+
+
+def store_figures(db: Path) -> dict:
+    """Prompt, cached and completion tokens of every call, from the store; the run's time."""
+    with Store(db) as store:
+        usage = [json.loads(u) for (u,) in store.db.execute(
+            "SELECT usage FROM llm_cache WHERE usage IS NOT NULL")]
+        triplets = sum(store.count_triplets().values())
+        run = [r for r in store.runs() if r["kind"] == "construct"][-1]
+    prompt = sum(int(u.get("prompt_tokens") or 0) for u in usage)
+    cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                 for u in usage)
+    reported = sum("cached_tokens" in (u.get("prompt_tokens_details") or {}) for u in usage)
+    elapsed = (run["summary"] or {}).get("elapsed_s")
+    return {"calls": len(usage), "reported": reported, "triplets": triplets, "prompt": prompt,
+            "cached": cached, "completion": sum(int(u.get("completion_tokens") or 0)
+                                                for u in usage),
+            "run_s": elapsed, "per_triplet_s": elapsed / triplets if triplets and elapsed else None}
+
+
+def demo(work: Path, name: str, rnd: int, args: argparse.Namespace, cfg: Path) -> dict:
+    db = work / f"{name}-{rnd}.sqlite"
+    cmd = cli("construct", "demo", "--db", str(db), "--limit", str(args.texts), "--max-rounds",
+              str(args.max_rounds), "--model", args.model, "--out", str(work / f"{name}.jsonl"),
+              "--config", str(cfg), *CONDITIONS[name])
+    env = {**os.environ, "COLUMNS": "200"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    first = None
+    for line in proc.stdout:
+        if first is None and FIRST.search(line):
+            first = time.perf_counter() - t0
+    if proc.wait() != 0:
+        raise SystemExit(f"{name}: construct demo failed (exit {proc.returncode})")
+    return {"wall_s": time.perf_counter() - t0, "first_s": first, **store_figures(db)}
+
+
+def long_text(work: Path, name: str, args: argparse.Namespace, cfg: Path) -> dict:
+    rows = [json.loads(line) for line in SAMPLE.read_text("utf-8").splitlines()]
+    body, i = "", 0
+    while len(body) < 2000:
+        r = rows[i % len(rows)]
+        body += f"{r['title']}（{r.get('author', '')}）\n{r['text']}\n\n"
+        i += 1
+    src = work / "long.jsonl"
+    src.write_text(json.dumps({"title": "诗选", "text": body.strip()}, ensure_ascii=False) + "\n",
+                   "utf-8")
+    db = work / f"long-{name}.sqlite"
+    subprocess.run(cli("construct", "ingest", str(src), "--db", str(db)), check=True,
+                   capture_output=True)
+    out = subprocess.run(cli("construct", "run", "--db", str(db), "--model", args.model,
+                             "--config", str(cfg), "--concurrency", "1", "--json",
+                             *CONDITIONS[name]), check=True, capture_output=True, text=True)
+    tot = json.loads(out.stdout)["totals"]
+    return {"chars": len(body.strip()), "prompt": tot["prompt_tokens"],
+            "cached": tot["cached_prompt_tokens"] or 0, "calls": tot["calls"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--texts", type=int, default=2)
+    ap.add_argument("--max-rounds", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the conditions")
+    ap.add_argument("--no-long", action="store_true", help="skip the ~2,000-character text")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        cfg = bench_config(work / "bench.yaml", args.max_rounds)
+        results: dict[str, list[dict]] = {n: [] for n in CONDITIONS}
+        for rnd in range(args.rounds):
+            order = list(CONDITIONS) if rnd % 2 == 0 else list(reversed(CONDITIONS))
+            for name in order:
+                r = demo(work, name, rnd, args, cfg)
+                results[name].append(r)
+                print(f"round {rnd} {name}: {json.dumps(r)}", flush=True)
+        longs = {} if args.no_long else {n: long_text(work, n, args, cfg)
+                                         for n in ("shared", "shared-nocache")}
+    print(f"\n{args.model}, {args.texts} sample texts, max_rounds {args.max_rounds}, "
+          f"{args.rounds} round(s)")
+    agg = {}
+    for name, rs in results.items():
+        n_trip = sum(r["triplets"] for r in rs)
+        prompt, cached = sum(r["prompt"] for r in rs), sum(r["cached"] for r in rs)
+        agg[name] = {"per_triplet_s": sum(r["run_s"] for r in rs) / n_trip,
+                     "first_s": sum(r["first_s"] or r["wall_s"] for r in rs) / len(rs),
+                     "share": cached / prompt if prompt else 0.0,
+                     "prompt_per_triplet": prompt / n_trip,
+                     "computed_per_triplet": (prompt - cached) / n_trip}
+    print(f"{'condition':<16}{'cached share':>13}{'prompt tok/trip':>16}{'computed/trip':>14}"
+          f"{'s/triplet':>11}{'first triplet s':>16}")
+    for name, a in agg.items():
+        print(f"{name:<16}{a['share']:>13.0%}{a['prompt_per_triplet']:>16.0f}"
+              f"{a['computed_per_triplet']:>14.0f}{a['per_triplet_s']:>11.1f}{a['first_s']:>16.1f}")
+    ref = agg["shared"]
+    for other in ("legacy", "shared-nocache"):
+        o = agg[other]
+        print(f"{other} / shared: time per triplet x{o['per_triplet_s'] / ref['per_triplet_s']:.2f}, "
+              f"first triplet x{o['first_s'] / ref['first_s']:.2f}, computed prompt tokens "
+              f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}")
+    for name, r in longs.items():
+        print(f"long text ({r['chars']} chars), {name}: {r['prompt']} prompt tokens per triplet "
+              f"in {r['calls']} calls, {r['prompt'] - r['cached']} computed "
+              f"({r['cached'] / r['prompt']:.0%} from the cache)")
+
+
+if __name__ == "__main__":
+    main()
