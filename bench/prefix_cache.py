@@ -8,10 +8,13 @@ under three conditions, in alternating order over `--rounds` rounds in one run:
 and reports per condition: prompt tokens and the share the engine served from its cache (as
 reported per call in the store), time per triplet (the run's own elapsed time over its
 triplets), and time to the first triplet on screen (from the command's start, model load
-included). Then one ~2,000-character text through `construct run --json`, shared layout with
-and without the prompt cache: prompt tokens per triplet, and how many had to be computed.
+included). Then one ~2,000-character text through `construct run --json` with the shared layout:
+prompt tokens per triplet, and how many of them had to be computed with the cache (without it,
+all of them are).
 
-    .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --rounds 1
+    .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --rounds 1 | tee pc.log
+    .venv/bin/python bench/prefix_cache.py --part long
+    .venv/bin/python bench/prefix_cache.py --summarize pc.log   # the table again from a log
 """
 
 from __future__ import annotations
@@ -58,14 +61,21 @@ def store_figures(db: Path) -> dict:
     with Store(db) as store:
         usage = [json.loads(u) for (u,) in store.db.execute(
             "SELECT usage FROM llm_cache WHERE usage IS NOT NULL")]
-        triplets = sum(store.count_triplets().values())
+        statuses = store.count_triplets()
+        triplets = sum(statuses.values())
+        failed = store.db.execute("SELECT COUNT(*) FROM stage_results WHERE "
+                                  "json_extract(data, '$.ok') = 0").fetchone()[0]
+        checks = sum(1 for t in store.iter_triplets() for r in t.reasons
+                     if r.startswith(("reasoning", "prompt copies", "requirement", "decision")))
         run = [r for r in store.runs() if r["kind"] == "construct"][-1]
     prompt = sum(int(u.get("prompt_tokens") or 0) for u in usage)
     cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
                  for u in usage)
     reported = sum("cached_tokens" in (u.get("prompt_tokens_details") or {}) for u in usage)
     elapsed = (run["summary"] or {}).get("elapsed_s")
-    return {"calls": len(usage), "reported": reported, "triplets": triplets, "prompt": prompt,
+    return {"calls": len(usage), "reported": reported, "triplets": triplets,
+            "statuses": statuses, "failed_stages": failed, "check_problems": checks,
+            "prompt": prompt,
             "cached": cached, "completion": sum(int(u.get("completion_tokens") or 0)
                                                 for u in usage),
             "run_s": elapsed, "per_triplet_s": elapsed / triplets if triplets and elapsed else None}
@@ -110,28 +120,43 @@ def long_text(work: Path, name: str, args: argparse.Namespace, cfg: Path) -> dic
             "cached": tot["cached_prompt_tokens"] or 0, "calls": tot["calls"]}
 
 
+LINE = re.compile(r"^round (\d+) (\S+): (\{.*\})$")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--texts", type=int, default=2)
     ap.add_argument("--max-rounds", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the conditions")
-    ap.add_argument("--no-long", action="store_true", help="skip the ~2,000-character text")
+    ap.add_argument("--part", choices=("demo", "long", "both"), default="both")
+    ap.add_argument("--summarize", type=Path, help="print the table from the round lines of a log")
     args = ap.parse_args()
+    results: dict[str, list[dict]] = {n: [] for n in CONDITIONS}
+    if args.summarize:
+        for line in args.summarize.read_text("utf-8").splitlines():
+            if m := LINE.match(line):
+                results[m.group(2)].append(json.loads(m.group(3)))
+        return report(results, {})
+    longs = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cfg = bench_config(work / "bench.yaml", args.max_rounds)
-        results: dict[str, list[dict]] = {n: [] for n in CONDITIONS}
-        for rnd in range(args.rounds):
+        for rnd in range(args.rounds if args.part != "long" else 0):
             order = list(CONDITIONS) if rnd % 2 == 0 else list(reversed(CONDITIONS))
             for name in order:
                 r = demo(work, name, rnd, args, cfg)
                 results[name].append(r)
                 print(f"round {rnd} {name}: {json.dumps(r)}", flush=True)
-        longs = {} if args.no_long else {n: long_text(work, n, args, cfg)
-                                         for n in ("shared", "shared-nocache")}
+        if args.part != "demo":
+            longs["shared"] = long_text(work, "shared", args, cfg)
     print(f"\n{args.model}, {args.texts} sample texts, max_rounds {args.max_rounds}, "
           f"{args.rounds} round(s)")
+    report(results, longs)
+
+
+def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
+    results = {n: rs for n, rs in results.items() if rs}
     agg = {}
     for name, rs in results.items():
         n_trip = sum(r["triplets"] for r in rs)
@@ -146,16 +171,19 @@ def main() -> None:
     for name, a in agg.items():
         print(f"{name:<16}{a['share']:>13.0%}{a['prompt_per_triplet']:>16.0f}"
               f"{a['computed_per_triplet']:>14.0f}{a['per_triplet_s']:>11.1f}{a['first_s']:>16.1f}")
-    ref = agg["shared"]
+    ref = agg.get("shared")
     for other in ("legacy", "shared-nocache"):
-        o = agg[other]
+        o = agg.get(other)
+        if not ref or not o:
+            continue
         print(f"{other} / shared: time per triplet x{o['per_triplet_s'] / ref['per_triplet_s']:.2f}, "
               f"first triplet x{o['first_s'] / ref['first_s']:.2f}, computed prompt tokens "
               f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}")
-    for name, r in longs.items():
-        print(f"long text ({r['chars']} chars), {name}: {r['prompt']} prompt tokens per triplet "
-              f"in {r['calls']} calls, {r['prompt'] - r['cached']} computed "
-              f"({r['cached'] / r['prompt']:.0%} from the cache)")
+    for r in longs.values():
+        print(f"long text ({r['chars']} chars), shared layout: {r['prompt']} prompt tokens per "
+              f"triplet in {r['calls']} calls; computed with the prompt cache "
+              f"{r['prompt'] - r['cached']} ({r['cached'] / r['prompt']:.0%} from the cache), "
+              f"without it all {r['prompt']}")
 
 
 if __name__ == "__main__":
