@@ -26,7 +26,7 @@ from coig_writer.records import EvalPrompt, SourceText
 from coig_writer.store import Store
 
 from .review_fixtures import stage_answer
-from .servers import _Server
+from .servers import _Server, stage_of
 
 TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 3
 
@@ -40,13 +40,6 @@ def reply(content: str, finish: str = "stop", reasoning: str | None = None,
             "choices": [{"index": 0, "finish_reason": finish, "message": msg}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
-
-
-def stage_of(body: dict) -> str:
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-    return next(k for k, w in (("screen", "筛选"), ("reasoning", "剖析"), ("validate", "质检"),
-                               ("score", "评审")) if w in system) if any(
-        w in system for w in ("筛选", "剖析", "质检", "评审")) else "reconstruct_prompt"
 
 
 def backend(srv: _Server, **kw) -> OpenAICompatBackend:

@@ -49,7 +49,9 @@ def engine_params(model_path: str | Path, *, n_ctx: int = 8192, n_parallel: int 
     p.n_parallel = n_parallel
     p.kv_unified = True  # slots share the whole context instead of n_ctx / n_parallel each
     p.n_ctx = n_ctx
-    threads = n_threads or os.cpu_count() or 2
+    # COIG_WRITER_THREADS: fewer threads than cores is faster on a machine shared with other
+    # busy processes (llama.cpp's threads wait on each other at every barrier)
+    threads = n_threads or int(os.environ.get("COIG_WRITER_THREADS") or 0) or os.cpu_count() or 2
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.port = port
