@@ -129,6 +129,11 @@ def load_template(name: str, lang: str = "zh", template_dir: str | None = None) 
 
 
 def list_templates(lang: str = "zh") -> list[str]:
+    """Packaged template names, those of the shared layout as `shared/<name>`."""
     folder = resources.files("coig_writer.prompts").joinpath(f"templates/{lang}")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
-                  if p.name.endswith(".yaml"))
+    names = [p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")]
+    shared = folder.joinpath("shared")
+    if shared.is_dir():
+        names += [f"shared/{p.name.removesuffix('.yaml')}" for p in shared.iterdir()
+                  if p.name.endswith(".yaml")]
+    return sorted(names)
