@@ -17,6 +17,7 @@ from .common import (
     build_or_fail,
     call_logger,
     console,
+    err,
     fail,
     print_quarantined,
     progress_bar,
@@ -170,7 +171,7 @@ def run_cmd(
         pipe = ConstructPipeline(store, llm, cfg)
         try:
             if batch_out or batch_in:
-                summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo)
+                summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo, as_json)
             elif executor == "ray":
                 summary = _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size,
                                    ray_address)
@@ -214,25 +215,26 @@ def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_addr
             raise fail(str(e)) from None
 
 
-def _batch_run(pipe, be, batch_out, batch_in, limit, redo):
+def _batch_run(pipe, be, batch_out, batch_in, limit, redo, as_json=False):
     from ..construct.runner import run_batch_wave
 
+    out = err if as_json else console  # with --json, stdout holds the JSON summary only
     out_dir = batch_out or (batch_in.parent if batch_in else Path("batches"))
     summary, info = run_batch_wave(pipe, out_dir, batch_in=batch_in, limit=limit, redo=redo,
                                    payload=be.payload, served_model=be.model)
     loaded = info.get("loaded")
     if loaded:
-        console.print(f"loaded {batch_in}: {loaded['loaded']} answers, "
-                      f"{loaded['already_cached']} already cached, {loaded['failed']} failed, "
-                      f"{loaded['unknown']} unknown")
+        out.print(f"loaded {batch_in}: {loaded['loaded']} answers, "
+                  f"{loaded['already_cached']} already cached, {loaded['failed']} failed, "
+                  f"{loaded['unknown']} unknown")
         for e in loaded["errors"][:20]:
             warn("batch", e)
     if info["wave"]:
-        console.print(f"[bold]{info['requests']} requests[/bold] written to {info['wave']}; "
-                      "submit it to a Batch API (OpenAI, or vLLM's run_batch), then rerun with "
-                      "--batch-in <output file>")
+        out.print(f"[bold]{info['requests']} requests[/bold] written to {info['wave']}; "
+                  "submit it to a Batch API (OpenAI, or vLLM's run_batch), then rerun with "
+                  "--batch-in <output file>")
     else:
-        console.print("[green]no requests left: every item is finished[/green]")
+        out.print("[green]no requests left: every item is finished[/green]")
     return summary
 
 
