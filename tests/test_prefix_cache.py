@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from coig_writer.cli import app
 from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.pipeline import ConstructPipeline
+from coig_writer.genres import load_taxonomy
 from coig_writer.llm import ChatRequest
 from coig_writer.llm.accounting import Accounting
 from coig_writer.llm.base import ChatResponse
@@ -103,12 +104,14 @@ def test_every_call_of_an_item_shares_its_prefix_byte_for_byte(tmp_path, lang):
         calls = [(b["messages"], json.dumps(b.get("response_format"))) for b in srv.requests]
     assert len(calls) == 1 + 4 * 2 + 3 * 2  # screen, two rounds, two refinement rounds (same prompt)
     prefix = load_template("shared/prefix", lang)
-    source = compose(prefix, load_template("shared/screen", lang), title="静夜思", article=TEXT,
-                     genres="")[1]["content"].split("\n\n")[0]
+    system, user = compose(prefix, load_template("shared/screen", lang), title="静夜思",
+                           article=TEXT, genres=load_taxonomy().listing(lang))
+    source = user["content"].split("\n\n")[0]
+    assert "sketch" in system["content"]  # the genre table: in every call, cached
     assert source.startswith(("文章标题：静夜思", "Title: 静夜思")) and TEXT in source
     for msgs, _ in calls:
         assert [m["role"] for m in msgs[:2]] == ["system", "user"]
-        assert msgs[0]["content"] == prefix.system.strip()
+        assert msgs[0]["content"] == system["content"]
         assert msgs[1]["content"].startswith(source + "\n\n")
     prompt_block = dict(prefix.blocks)["prompt"].replace("$prompt", PROMPT).strip()
     reasoning_block = dict(prefix.blocks)["reasoning"].replace("$reasoning", REASONING).strip()

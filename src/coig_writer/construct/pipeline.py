@@ -100,9 +100,9 @@ class ConstructPipeline:
         params = self.config.stages[stage]
         tags = {stage: tpl.sha256}
         prefix = self.templates.get("construct_prefix")
-        if prefix is not None:
+        if prefix is not None:  # shared layout: the genre table is in the common system message
             tags["construct_prefix"] = prefix.sha256
-            messages = compose(prefix, tpl, **variables)
+            messages = compose(prefix, tpl, **{"genres": self.genre_listing, **variables})
         else:
             messages = tpl.render(**variables)
         is_json = tpl.output == "json"
