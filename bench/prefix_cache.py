@@ -8,9 +8,9 @@ under three conditions, in alternating order over `--rounds` rounds in one run:
 and reports per condition: prompt tokens and the share the engine served from its cache (as
 reported per call in the store), time per triplet (the run's own elapsed time over its
 triplets), and time to the first triplet on screen (from the command's start, model load
-included). Then one ~2,000-character text through `construct run --json` with the shared layout:
-prompt tokens per triplet, and how many of them had to be computed with the cache (without it,
-all of them are).
+included). Then the five stage calls of one ~2,000-character text as the pipeline renders them
+(fixed prompt and reasoning, answers cut to one token), in both layouts with the cache on:
+prompt tokens per triplet, and how many had to be computed (without the cache: all of them).
 
     .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --rounds 1 | tee pc.log
     .venv/bin/python bench/prefix_cache.py --part long
@@ -99,25 +99,57 @@ def demo(work: Path, name: str, rnd: int, args: argparse.Namespace, cfg: Path) -
     return {"wall_s": time.perf_counter() - t0, "first_s": first, **store_figures(db)}
 
 
-def long_text(work: Path, name: str, args: argparse.Namespace, cfg: Path) -> dict:
+PROMPT = "写一组古典诗词的读后随笔：选五首唐诗，每首一段，写出意象、情感与时代背景，语言平实，约八百字。"
+REASONING = ("用户想要一组读后随笔。首先我需要确定选篇：思乡、送别、边塞、山水各取一首，最后一首收束。"
+             "结构上每首一段，先写意象，再写情感，最后点出时代背景；语言平实，不堆砌辞藻。") * 3
+
+
+def long_text(layout: str, args: argparse.Namespace) -> dict:
+    """The five stage calls of one ~2,000-character text as the pipeline renders them, answers
+    cut to one token (the prompt is what is measured), the prompt cache on: prompt tokens and
+    the cached tokens the engine reports per call."""
+    import asyncio
+
+    from coig_writer.construct.config import ConstructConfig, StageParams
+    from coig_writer.construct.pipeline import ConstructPipeline
+    from coig_writer.llm import make_backend
+    from coig_writer.records import Provenance, SourceText
+
     rows = [json.loads(line) for line in SAMPLE.read_text("utf-8").splitlines()]
     body, i = "", 0
     while len(body) < 2000:
         r = rows[i % len(rows)]
         body += f"{r['title']}（{r.get('author', '')}）\n{r['text']}\n\n"
         i += 1
-    src = work / "long.jsonl"
-    src.write_text(json.dumps({"title": "诗选", "text": body.strip()}, ensure_ascii=False) + "\n",
-                   "utf-8")
-    db = work / f"long-{name}.sqlite"
-    subprocess.run(cli("construct", "ingest", str(src), "--db", str(db)), check=True,
-                   capture_output=True)
-    out = subprocess.run(cli("construct", "run", "--db", str(db), "--model", args.model,
-                             "--config", str(cfg), "--concurrency", "1", "--json",
-                             *CONDITIONS[name]), check=True, capture_output=True, text=True)
-    tot = json.loads(out.stdout)["totals"]
-    return {"chars": len(body.strip()), "prompt": tot["prompt_tokens"],
-            "cached": tot["cached_prompt_tokens"] or 0, "calls": tot["calls"]}
+    body = body.strip()
+    one = StageParams(max_tokens=1, max_tokens_cap=1)
+    cfg = ConstructConfig(layout=layout, retries=0, stages={s: one for s in (
+        "screen", "reconstruct_prompt", "reasoning", "validate", "score")})
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "long.sqlite") as store:
+        src = SourceText(id="long", text=body, provenance=Provenance(title="诗选"))
+        pipe = ConstructPipeline(store, make_backend("local", model=args.model), cfg)
+        common = {"article": body, "title": "诗选"}
+
+        async def go() -> None:
+            try:
+                await pipe.run_stage("screen", src.id, 0, "bench", genres=pipe.genre_listing,
+                                     **common)
+                await pipe.run_stage("reconstruct_prompt", src.id, 0, "bench", genre_name="诗歌",
+                                     feedback="", **common)
+                await pipe.run_stage("reasoning", src.id, 0, "bench", prompt=PROMPT, feedback="",
+                                     **common)
+                for stage in ("validate", "score"):
+                    await pipe.run_stage(stage, src.id, 0, "bench", prompt=PROMPT,
+                                         reasoning=REASONING, **common)
+            finally:
+                await pipe.llm.aclose()
+
+        asyncio.run(go())
+        usage = [json.loads(u) for (u,) in store.db.execute(
+            "SELECT usage FROM llm_cache ORDER BY rowid")]
+    prompt = sum(u["prompt_tokens"] for u in usage)
+    cached = sum((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0 for u in usage)
+    return {"chars": len(body), "prompt": prompt, "cached": cached, "calls": len(usage)}
 
 
 LINE = re.compile(r"^round (\d+) (\S+): (\{.*\})$")
@@ -148,10 +180,11 @@ def main() -> None:
                 r = demo(work, name, rnd, args, cfg)
                 results[name].append(r)
                 print(f"round {rnd} {name}: {json.dumps(r)}", flush=True)
-        if args.part != "demo":
-            longs["shared"] = long_text(work, "shared", args, cfg)
-    print(f"\n{args.model}, {args.texts} sample texts, max_rounds {args.max_rounds}, "
-          f"{args.rounds} round(s)")
+    if args.part != "demo":
+        longs = {layout: long_text(layout, args) for layout in ("shared", "legacy")}
+    if args.part != "long":
+        print(f"\n{args.model}, {args.texts} sample texts, max_rounds {args.max_rounds}, "
+              f"{args.rounds} round(s)")
     report(results, longs)
 
 
@@ -166,8 +199,9 @@ def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
                      "share": cached / prompt if prompt else 0.0,
                      "prompt_per_triplet": prompt / n_trip,
                      "computed_per_triplet": (prompt - cached) / n_trip}
-    print(f"{'condition':<16}{'cached share':>13}{'prompt tok/trip':>16}{'computed/trip':>14}"
-          f"{'s/triplet':>11}{'first triplet s':>16}")
+    if agg:
+        print(f"{'condition':<16}{'cached share':>13}{'prompt tok/trip':>16}"
+              f"{'computed/trip':>14}{'s/triplet':>11}{'first triplet s':>16}")
     for name, a in agg.items():
         print(f"{name:<16}{a['share']:>13.0%}{a['prompt_per_triplet']:>16.0f}"
               f"{a['computed_per_triplet']:>14.0f}{a['per_triplet_s']:>11.1f}{a['first_s']:>16.1f}")
@@ -179,9 +213,9 @@ def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
         print(f"{other} / shared: time per triplet x{o['per_triplet_s'] / ref['per_triplet_s']:.2f}, "
               f"first triplet x{o['first_s'] / ref['first_s']:.2f}, computed prompt tokens "
               f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}")
-    for r in longs.values():
-        print(f"long text ({r['chars']} chars), shared layout: {r['prompt']} prompt tokens per "
-              f"triplet in {r['calls']} calls; computed with the prompt cache "
+    for layout, r in longs.items():
+        print(f"long text ({r['chars']} chars), {layout} layout: {r['prompt']} prompt tokens per "
+              f"triplet ({r['calls']} calls); computed with the prompt cache "
               f"{r['prompt'] - r['cached']} ({r['cached'] / r['prompt']:.0%} from the cache), "
               f"without it all {r['prompt']}")
 
