@@ -61,13 +61,13 @@ def store_figures(db: Path) -> dict:
     with Store(db) as store:
         usage = [json.loads(u) for (u,) in store.db.execute(
             "SELECT usage FROM llm_cache WHERE usage IS NOT NULL")]
-        statuses = store.count_triplets()
+        statuses = store.construct.count_triplets()
         triplets = sum(statuses.values())
         failed = store.db.execute("SELECT COUNT(*) FROM stage_results WHERE "
                                   "json_extract(data, '$.ok') = 0").fetchone()[0]
-        checks = sum(1 for t in store.iter_triplets() for r in t.reasons
+        checks = sum(1 for t in store.construct.iter_triplets() for r in t.reasons
                      if r.startswith(("reasoning", "prompt copies", "requirement", "decision")))
-        run = [r for r in store.runs() if r["kind"] == "construct"][-1]
+        run = [r for r in store.runs.runs() if r["kind"] == "construct"][-1]
     prompt = sum(int(u.get("prompt_tokens") or 0) for u in usage)
     cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
                  for u in usage)

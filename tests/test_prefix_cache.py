@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from coig_writer.cli import app
 from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.pipeline import ConstructPipeline
+from coig_writer.construct.runner import run_local
 from coig_writer.genres import load_taxonomy
 from coig_writer.llm import ChatRequest
 from coig_writer.llm.accounting import Accounting
@@ -67,7 +68,7 @@ class StageStub(_Server):
 
 def _store_with_text(path) -> Store:
     store = Store(path)
-    store.add_source(SourceText(id="t1", text=TEXT, provenance=Provenance(title="静夜思")))
+    store.corpus.add_source(SourceText(id="t1", text=TEXT, provenance=Provenance(title="静夜思")))
     return store
 
 
@@ -77,7 +78,7 @@ def _run(store: Store, url: str, redo: bool = False, **cfg) -> ConstructPipeline
 
     async def go():
         try:
-            return await pipe.run(concurrency=1, redo=redo)
+            return await run_local(pipe, concurrency=1, redo=redo)
         finally:
             await be.aclose()
 
@@ -92,7 +93,7 @@ def test_every_call_of_an_item_shares_its_prefix_byte_for_byte(tmp_path, lang):
     reasoning too."""
     with StageStub(coherent=False) as srv, _store_with_text(tmp_path / "s.sqlite") as store:
         pipe = _run(store, srv.base_url, lang=lang, max_rounds=1)
-        trip = next(store.iter_triplets())
+        trip = next(store.construct.iter_triplets())
 
         async def refine():
             try:
@@ -197,11 +198,12 @@ def test_legacy_layout_keeps_its_cache_keys_and_replays(tmp_path):
         _run(store, srv.base_url, max_rounds=0, layout="legacy")
         keys = dict(store.db.execute("SELECT stage, key FROM llm_cache"))
         assert keys == pinned
-        store.put_triplet(next(store.iter_triplets()).model_copy(update={"status": "rejected"}))
+        trip = next(store.construct.iter_triplets())
+        store.construct.put_triplet(trip.model_copy(update={"status": "rejected"}))
         sent = len(srv.requests)
         again = ConstructPipeline(store, OpenAICompatBackend(srv.base_url, "stub"),
                                   ConstructConfig(max_rounds=0, layout="legacy"))
-        summary = asyncio.run(again.run(redo=True))
+        summary = asyncio.run(run_local(again, redo=True))
         assert summary.cache_hits == 5 and summary.llm_calls == 0 and len(srv.requests) == sent
         shared = _run(store, srv.base_url, redo=True, max_rounds=0)  # the new layout asks anew
     assert "construct_prefix" in shared.template_hashes

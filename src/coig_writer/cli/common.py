@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -156,3 +157,54 @@ def triplet_panel(trip):
     style = {"accepted": "green", "rejected": "red"}.get(trip.status, "yellow")
     title = f"{trip.id} [{trip.status}] {trip.genre or ''}"
     return Panel(Group(*parts), title=Text(title), border_style=style)
+
+
+DecontamSetsOpt = Annotated[list[str] | None, typer.Option(
+    "--decontam-set", help="Eval sets the contamination check uses: bundled-zh, bundled-en, "
+                           "writingbench, arena-hard-creative, store, or a prompt file; repeat "
+                           "(default: the four named sets).")]
+ExcludeOpt = Annotated[bool, typer.Option(
+    "--exclude-contaminated", help="Drop items sharing an n-gram with an eval prompt.")]
+
+
+def check_contamination(triplets, sets: list[str] | None, exclude: bool, store=None,
+                        zh_n: int = 13, en_n: int = 8):
+    """Run the n-gram check on triplets (a list, or any iterable when not excluding), say what
+    it found; (kept triplets, report)."""
+    from ..dataset.decontaminate import DEFAULT_SETS, NgramConfig, decontaminate, triplet_items
+
+    try:
+        cfg = NgramConfig(zh_n, en_n)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    # the default sets never wait on a download; a set named on the command line may fetch
+    rep = decontaminate(triplet_items(triplets), sets or DEFAULT_SETS, cfg, store,
+                        download=bool(sets))
+    for name, why in rep.unavailable.items():
+        warn("contamination check skipped set", f"{name}: {why}")
+    bad = rep.contaminated
+    by_set = ", ".join(f"{k} {v}" for k, v in rep.by_set().items())
+    console.print(f"contamination check: {rep.checked} triplets against "
+                  f"{sum(rep.sets.values())} eval prompts ({', '.join(rep.sets) or 'no set'}); "
+                  f"{len(bad)} share an n-gram" + (f" ({by_set})" if bad else "")
+                  + (f", {len(bad)} excluded" if exclude and bad else "")
+                  + ("" if exclude or not bad else "; --exclude-contaminated drops them") + ".")
+    kept = [t for t in triplets if t.id not in bad] if exclude else triplets
+    return kept, rep
+
+
+def load_usefulness_config(path: Path | None, **overrides: object):
+    """The `usefulness:` section of a construct config YAML (and its top-level
+    `min_usefulness_gain`, a ConstructConfig field), with CLI overrides."""
+    from ..construct.usefulness import UsefulnessConfig
+
+    data: dict = {}
+    if path:
+        if not path.exists():
+            raise fail(f"no such config file: {path}")
+        whole = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = dict(whole.get("usefulness") or {})
+        if whole.get("min_usefulness_gain") is not None:
+            data.setdefault("min_usefulness_gain", whole["min_usefulness_gain"])
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return UsefulnessConfig.model_validate(data)

@@ -1,9 +1,11 @@
-"""Corpus ingestion and triplet construction commands."""
+"""`construct`: corpus ingestion and refiltering, triplet construction (local, Ray, Batch API),
+estimates, status, quarantine, the demo, and usefulness scoring."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,7 @@ from .common import (
     console,
     err,
     fail,
+    load_usefulness_config,
     print_quarantined,
     progress_bar,
     triplet_panel,
@@ -41,6 +44,10 @@ LayoutOpt = typer.Option(None, help="Prompt layout: shared (every call of a text
 PromptCacheOpt = typer.Option(True, help="Keep the embedded engine's prompt cache on (off only "
                               "to measure what it saves).")
 
+WhereOpt = Annotated[list[str] | None, typer.Option(
+    help="Keep texts whose metadata meets FIELD OP VALUE (a number, true/false or a string), "
+         "e.g. 'likes>=5000', 'featured==true'; repeat for several (all must hold).")]
+
 construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
 
 
@@ -52,6 +59,7 @@ def ingest_cmd(
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
     after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    where: WhereOpt = None,
     near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
                                              "is a near duplicate of a stored one."),
     license: str | None = typer.Option(None, help="License for rows that name none."),
@@ -63,22 +71,28 @@ def ingest_cmd(
     Texts already stored keep their status; when these options would change some of them, the
     count is reported: re-apply them with `coig-writer construct refilter`.
 
-    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31
+    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31 --where 'likes>=5000'
     """
     from ..construct.ingest import IngestOptions, ingest
+    from ..construct.where import WhereError, parse_conditions
 
     try:
         cutoff = dt.date.fromisoformat(after) if after else None
     except ValueError:
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    try:
+        conds = parse_conditions(where or [])
+    except WhereError as e:
+        raise fail(str(e)) from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
-                         default_license=license, batch_size=batch_size)
+                         default_license=license, batch_size=batch_size,
+                         where=conds)
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("ingest", total=None)
         try:
             report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
-        except FileNotFoundError as e:
+        except (FileNotFoundError, WhereError) as e:
             raise fail(str(e)) from None
     print_quarantined(report.quarantined)
     why = f" {dict(report.filtered)}" if report.filtered else ""
@@ -94,7 +108,8 @@ def ingest_cmd(
                                         (" --require-date", require_date),
                                         (f" --min-chars {min_chars}", min_chars != 12),
                                         (f" --max-chars {max_chars}", max_chars != 50_000),
-                                        (f" --near-dup {near_dup}", near_dup != 0.8)) if on)
+                                        (f" --near-dup {near_dup}", near_dup != 0.8),
+                                        *((f" --where '{c}'", True) for c in conds)) if on)
         warn("note:", f"{sum(report.would_change.values())} stored texts would change under "
                       f"these options ({dict(report.would_change)}) but were left as they are; "
                       f"to re-apply: coig-writer construct refilter --db {db}{flags} --dry-run")
@@ -162,7 +177,7 @@ def run_cmd(
                         cfg.structured_output, batch=bool(batch_out or batch_in),
                         prompt_cache=prompt_cache)
     with Store(db) as store:
-        if not store.count_sources().get("ok"):
+        if not store.corpus.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
         be = build_or_fail(spec)
         llm = CachedBackend(be, store, accounting=acc)
@@ -182,19 +197,25 @@ def run_cmd(
                                                      show))
         except LLMError as e:
             raise fail(str(e)) from None
+        if cfg.search.enabled and executor == "local" and not (batch_out or batch_in):
+            from .search import search_stage
+
+            search_stage(store, spec, cfg, summary.run_id, config)
     print_summary(summary, as_json=as_json)
     if summary.errors:
         raise typer.Exit(1)
 
 
 async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
+    from ..construct.runner import run_local
+
     def on_item(trip) -> None:
         bar.advance(task)
         if show and trip is not None:
             bar.console.print(triplet_panel(trip), soft_wrap=False)
 
     try:
-        return await pipe.run(limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
+        return await run_local(pipe, limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
                               on_start=lambda n: bar.update(task, total=n))
     finally:
         await pipe.llm.aclose()
@@ -285,10 +306,10 @@ def status_cmd(db: DbOpt = Path(DEFAULT_DB), as_json: JsonOpt = False,
     from ..review.service import acceptance_counts, load_policy
 
     with Store(db) as store:
-        texts, triplets = store.count_sources(), store.count_triplets()
+        texts, triplets = store.corpus.count_sources(), store.construct.count_triplets()
         acceptance = acceptance_counts(store, load_policy(store)) if triplets else None
-        quarantined = sum(1 for _ in store.iter_quarantine())
-        recent = [r for r in store.runs() if r["kind"] == "construct"][-runs:] if runs else []
+        quarantined = sum(1 for _ in store.corpus.iter_quarantine())
+        recent = [r for r in store.runs.runs() if r["kind"] == "construct"][-runs:] if runs else []
     if as_json:
         print_json({"texts": texts, "triplets": triplets, "acceptance": acceptance,
                     "quarantined": quarantined, "runs": recent})
@@ -317,7 +338,7 @@ def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """List quarantined input rows with file:line and the error."""
     with Store(db) as store:
         n = 0
-        for q in store.iter_quarantine():
+        for q in store.corpus.iter_quarantine():
             n += 1
             console.print(f"{q.where}: {q.error}", markup=False)
         console.print(f"{n} quarantined rows")
@@ -355,3 +376,132 @@ def demo_cmd(
 
     export_cmd(out=out, db=db, status="all", full=True)
     console.print(f"[green]triplets written to {out.resolve()}[/green] (store: {db.resolve()})")
+
+
+@construct_app.command("refilter")
+def refilter_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
+    max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
+    after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD."),
+    require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
+                                             "is a near duplicate of an earlier one."),
+    touch_constructed: Annotated[bool, typer.Option(
+        help="Also change texts that already have a triplet (they are listed either way).")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Report the changes without making them.")] = False,
+    where: WhereOpt = None,
+) -> None:
+    """Re-apply the filters to every stored text with these options (the same options and
+    defaults as `ingest`): filtered texts whose reason no longer holds become ok, ok texts that
+    now fail are filtered, duplicates are re-decided in ingest order. Running it twice with the
+    same options changes nothing the second time.
+
+    Example (keep popular texts only): coig-writer construct refilter --where 'likes>=5000'
+    """
+    from ..construct.ingest import IngestOptions, refilter
+    from ..construct.where import WhereError, parse_conditions
+
+    try:
+        conds = parse_conditions(where or [])
+        cutoff = dt.date.fromisoformat(after) if after else None
+    except WhereError as e:
+        raise fail(str(e)) from None
+    except ValueError:
+        raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
+                         require_date=require_date, near_dup_threshold=near_dup, where=conds)
+    if not Path(db).exists():
+        raise fail(f"no such store: {db}")
+    with Store(db) as store, progress_bar() as bar:
+        task = bar.add_task("refilter", total=sum(store.corpus.count_sources().values()))
+        try:
+            report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
+                              on_row=lambda: bar.advance(task))
+        except WhereError as e:
+            raise fail(str(e)) from None
+    verb = "would change" if dry_run else "changed"
+    console.print(f"{verb} {report.changed} texts: "
+                  + (", ".join(f"{k}: {v}" for k, v in sorted(report.changes.items())) or "none"))
+    console.print(f"before: {dict(sorted(report.before.items()))}")
+    console.print(f"after:  {dict(sorted(report.after.items()))}")
+    if report.hashed:
+        console.print(f"hashed {report.hashed} texts that had no near-duplicate signature")
+    for sid, change in report.constructed:
+        done = "changed" if touch_constructed and not dry_run else "left as is"
+        warn("has a triplet:", f"{sid} ({change}): {done}")
+    if report.constructed and not touch_constructed:
+        warn("note:", f"{len(report.constructed)} texts with a triplet were not changed; "
+                      "add --touch-constructed to change them too")
+
+
+@construct_app.command("usefulness")
+def usefulness_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    scorer: str = typer.Option("transformers", help="transformers (in-process), vllm or sglang."),
+    model: str | None = typer.Option(None, help="transformers: model folder, .gguf or embedded "
+                                                "name (qwen2.5-coder-0.5b); vllm/sglang: the "
+                                                "served model name."),
+    base_url: str | None = typer.Option(None, help="vllm/sglang server, e.g. "
+                                                   "http://127.0.0.1:8000/v1"),
+    tokenizer: str | None = typer.Option(None, help="vllm/sglang: local tokenizer folder "
+                                                    "(default: the server's /tokenize)."),
+    chat_template: Path | None = typer.Option(None, help="vllm/sglang: Jinja chat template file "
+                                                         "(default: --tokenizer's, else ChatML)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
+    device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
+    batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
+    concurrency: int = typer.Option(1, help="Triplets in flight (e.g. 16 for a vLLM server)."),
+    config: Path | None = typer.Option(None, help="Construct config YAML; its `usefulness:` "
+                                                  "section is read."),
+    window_chars: int | None = typer.Option(None, help="Longest text piece scored at once."),
+    min_gain: float | None = typer.Option(None, help="Overrides min_usefulness_gain."),
+    gate: bool = typer.Option(False, help="Accepted items with gain < min_usefulness_gain go to "
+                                          "needs_review, the reason named."),
+    limit: int | None = typer.Option(None, help="Score at most this many triplets."),
+    redo: bool = typer.Option(False, help="Score again what was already scored."),
+) -> None:
+    """Clipped mean NLL of each text given prompt only, prompt + its reasoning, and prompt +
+    another triplet's reasoning (REER measure); stores values and gains. Resumable.
+
+    Example: coig-writer construct usefulness --scorer transformers --model qwen2.5-coder-0.5b
+    """
+    from ..construct.usefulness import run_usefulness
+    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+
+    cfg = load_usefulness_config(config, window_chars=window_chars, min_usefulness_gain=min_gain)
+    if gate and cfg.min_usefulness_gain is None:
+        raise fail("--gate needs min_usefulness_gain (--min-gain or the config's usefulness "
+                   "section)")
+    if chat_template is not None and not chat_template.exists():
+        raise fail(f"no such chat template file: {chat_template}")
+    with Store(db) as store:
+        try:
+            sc = make_scorer(scorer, model=model, base_url=base_url, tokenizer=tokenizer,
+                             api_key=os.environ.get(api_key_env), device=device,
+                             batch_size=batch_size,
+                             chat_template=chat_template.read_text("utf-8") if chat_template
+                             else None)
+        except ScorerError as e:
+            raise fail(str(e)) from None
+        cached = CachedScorer(sc, store)
+        with progress_bar() as bar:
+            task = bar.add_task("usefulness", total=None)
+
+            async def go():
+                try:
+                    return await run_usefulness(
+                        store, cached, cfg, status=None if status == "all" else status,
+                        redo=redo, gate=gate, limit=limit, concurrency=concurrency,
+                        on_item=lambda t, r: bar.advance(task))
+                finally:
+                    await cached.aclose()
+
+            try:
+                summary = asyncio.run(go())
+            except ScorerError as e:
+                raise fail(f"{e} (rerun to resume)") from None
+    console.print(f"scored {summary.scored}, already scored {summary.skipped}, in "
+                  f"{summary.seconds:.1f}s; scorer cache hits {cached.hits}, calls "
+                  f"{cached.misses}; gated to needs_review: {len(summary.gated)}")

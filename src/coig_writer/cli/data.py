@@ -1,4 +1,4 @@
-"""Dataset export, import and statistics commands."""
+"""`data`: export, import, statistics, usefulness distribution and publishing of datasets."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from rich.table import Table
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    check_contamination,
     console,
     fail,
     import_file,
+    warn,
 )
 from .summaries import JsonOpt, print_json
 
@@ -30,17 +34,22 @@ def export_cmd(
     reviewed: Annotated[bool, typer.Option(help="Only triplets that k human reviewers accepted "
                                                 "(with the policy the review app last ran "
                                                 "with).")] = False,
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
 ) -> None:
     """Write triplets in the released COIG-Writer format (id, query, thought, answer).
 
-    Example: coig-writer data export out/cw.parquet --status accepted --reviewed
+    Example: coig-writer data export out/cw.parquet --status accepted --reviewed --exclude-contaminated
     """
-    from ..dataset_io import triplet_row, write_rows
+    from ..dataset.io import triplet_row, write_rows
 
     with Store(db) as store:
         keep = _reviewed_ids(store) if reviewed else None
-        rows = (triplet_row(t, full) for t in store.iter_triplets(None if status == "all" else status)
-                if keep is None or t.id in keep)
+        chosen = [t for t in store.construct.iter_triplets(None if status == "all" else status)
+                  if keep is None or t.id in keep]
+        if exclude_contaminated:
+            chosen, _ = check_contamination(chosen, decontam_sets, True, store)
+        rows = (triplet_row(t, full) for t in chosen)
         try:
             n = write_rows(rows, out)
         except ValueError as e:
@@ -64,7 +73,7 @@ def import_cmd(
 
     Example: coig-writer data import COIG-Writer.jsonl
     """
-    from ..dataset_io import import_triplets
+    from ..dataset.io import import_triplets
 
     import_file(db, path, import_triplets, "triplets")
 
@@ -82,8 +91,8 @@ def stats_cmd(
 
     Example: coig-writer data stats --by genre --lang zh
     """
-    from ..analysis.stats import group_stats
-    from ..dataset_io import iter_triplet_rows
+    from ..dataset.io import iter_triplet_rows
+    from ..dataset.stats import group_stats
 
     acceptance = None
     if file:
@@ -92,7 +101,7 @@ def stats_cmd(
         from ..review.service import acceptance_counts, load_policy
 
         with Store(db) as store:
-            triplets = list(store.iter_triplets(None if status == "all" else status))
+            triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
     if as_json:
@@ -126,3 +135,86 @@ def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
         console.print(f"[bold]{c.key}[/bold] {getattr(c, lang)} (paper: {c.paper_count})")
         for g in c.genres:
             console.print(f"  {g.key:<20} {getattr(g, lang)}")
+
+
+@data_app.command("usefulness")
+def usefulness_stats_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    by: str = typer.Option("genre", help="genre or category"),
+    scorer: str | None = typer.Option(None, help="Only this scorer model."),
+    min_gain: float | None = typer.Option(None, help="Also show the share below this gain."),
+) -> None:
+    """Distribution of usefulness gains per genre (or category): mean, median, min, max gain,
+    gain over the control reasoning, share positive.
+
+    Example: coig-writer data usefulness --by category --min-gain 0.05
+    """
+    from ..construct.usefulness import distribution
+
+    with Store(db) as store:
+        rows = store.usefulness.usefulness_rows(scorer)
+    if not rows:
+        raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
+    table = Table(title=f"usefulness of {len({r['triplet_id'] for r in rows})} triplets by {by}")
+    cols = ["group", "n", "mean gain", "median", "min", "max", "vs control", "nll own", "gain>0"]
+    if min_gain is not None:
+        cols.append(f"<{min_gain}")
+    for c in cols:
+        table.add_column(c, justify="left" if c == "group" else "right")
+    for d in distribution(rows, by=by, min_gain=min_gain):
+        cells = [d["group"], str(d["count"]), *(f"{d[k]:+.3f}" for k in
+                 ("mean_gain", "median_gain", "min_gain", "max_gain")),
+                 "n/a" if d["mean_gain_vs_control"] is None else f"{d['mean_gain_vs_control']:+.3f}",
+                 f"{d['mean_nll_own']:.3f}", f"{d['positive']:.0%}"]
+        if min_gain is not None:
+            cells.append(f"{d['below_min']:.0%}")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@data_app.command("publish")
+def publish_cmd(
+    out: Annotated[Path, typer.Argument(help="Output folder (Parquet shards + README.md).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
+                                              "policy: every reviewer accepts or edits)."),
+    reviewers: int | None = typer.Option(None, help="Reviewers an item needs (default: the "
+                                                    "review app's saved policy, k=2)."),
+    shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
+    license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
+                                                  "single licence, else other)."),
+    name: str | None = typer.Option(None, help="Dataset title in the card."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check."),
+) -> None:
+    """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
+    optional columns, plus a README.md dataset card computed from the store.
+
+    Example: coig-writer data publish release/ --reviewed && python -c
+    "import datasets; print(datasets.load_dataset('release'))"
+    """
+    from ..dataset.decontaminate import DEFAULT_SETS
+    from ..dataset.publish import PublishOptions, publish
+
+    opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
+                          shard_rows=shard_rows, license=license, policy_k=reviewers,
+                          decontam_sets=() if no_decontam else tuple(decontam_sets or DEFAULT_SETS),
+                          exclude_contaminated=exclude_contaminated)
+    if name:
+        opts.name = name
+    with Store(db) as store:
+        try:
+            rep = publish(store, out, opts)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    if rep.decontamination:
+        d = rep.decontamination.summary(exclude_contaminated)
+        for k, why in d["unavailable"].items():
+            warn("contamination check skipped set", f"{k}: {why}")
+        console.print(f"contamination check: {d['contaminated']} of {d['checked']} triplets share "
+                      f"an n-gram with {sum(d['sets'].values())} eval prompts"
+                      + (f", {d['excluded']} excluded" if d["excluded"] else "") + ".")
+    console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

@@ -34,13 +34,14 @@ from .filters import (
     normalize_fast,
     reason_key,
 )
+from .where import Condition, check_fields, where_reason
 
 TEXT_KEYS = ("text", "content", "article", "answer", "body", "paragraphs")
 URL_KEYS = ("source_url", "url", "link", "source")
 DATE_KEYS = ("date", "published", "publish_date", "published_at")
 KNOWN_KEYS = {"id", "title", "author", "license", *TEXT_KEYS, *URL_KEYS, *DATE_KEYS}
 # the filter reasons this module decides (and `refilter` may revise)
-CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff"}
+CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff", "where"}
 OUR_REASONS = CHEAP_REASONS | {"exact_duplicate", "near_duplicate"}
 
 
@@ -54,6 +55,7 @@ class IngestOptions:
     shingle: int = 5
     default_license: str | None = None
     batch_size: int = 1000  # rows per transaction (and per vectorised hashing call)
+    where: tuple[Condition, ...] = ()  # metadata conditions (`--where likes>=5000`)
 
 
 @dataclass
@@ -120,7 +122,22 @@ class _Parsed:
 def _cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
     return (length_reason(src.text, opts.min_chars, opts.max_chars,
                           None if norm is None else len(norm))
-            or date_reason(src.provenance.date, opts.after, opts.require_date))
+            or date_reason(src.provenance.date, opts.after, opts.require_date)
+            or where_reason(src.meta, opts.where))
+
+
+def _row_metas(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    """The metadata ingest would keep of every readable row (for checking --where fields)."""
+    for path in iter_files(paths):
+        for row in read_rows(path):
+            if isinstance(row.data, dict):
+                yield {k: v for k, v in row.data.items() if k not in KNOWN_KEYS}
+
+
+def record_where(store: Store, conds: tuple[Condition, ...]) -> None:
+    """Remember the metadata conditions in force, for the dataset card."""
+    with store.transaction():
+        store.corpus.set_corpus_meta("where", json.dumps([str(c) for c in conds], ensure_ascii=False))
 
 
 def _batches(paths: list[Path], size: int) -> Iterator[list[RawRow]]:
@@ -136,10 +153,13 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
     for p in paths:  # fail before writing anything
         if not p.exists():
             raise FileNotFoundError(f"no such file or folder: {p}")
+    if opts.where:  # a field no row has is a typo, not a filter: WhereError before writing
+        check_fields(opts.where, _row_metas(paths))
+        record_where(store, opts.where)
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
-    report.indexed, report.layout = store.count_minhash(), index.layout
+    report.indexed, report.layout = store.corpus.count_minhash(), index.layout
     for batch in _batches(paths, opts.batch_size):
         with store.transaction():
             _ingest_batch(batch, store, opts, index, report, on_row)
@@ -173,7 +193,8 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
     parsed = [_parse(row, opts) for row in batch]
     # hash at once every text that may reach the near-duplicate check
     todo = [p for p in parsed if p.src is not None and _cheap_reason(p.src, opts, p.norm) is None
-            and store.source_digest(p.src.id) is None and store.source_with_hash(p.digest) is None]
+            and store.corpus.source_digest(p.src.id) is None
+            and store.corpus.source_with_hash(p.digest) is None]
     index.compute([p.norm for p in todo], [p.digest for p in todo], normalized=True)
     for p in parsed:
         report.read += 1
@@ -184,29 +205,29 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
             _quarantine(store, report, p.bad)
             continue
         origin = src.provenance.origin
-        stored = store.source_digest(src.id)
+        stored = store.corpus.source_digest(src.id)
         if stored == p.digest:
-            existing = store.get_source(src.id)
+            existing = store.corpus.get_source(src.id)
             assert existing is not None
             if existing.provenance.origin != origin:
                 # the same text from another place: keep that row too, as a duplicate
                 src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
-                stored = store.source_digest(src.id)
-                existing = store.get_source(src.id) if stored == p.digest else None
+                stored = store.corpus.source_digest(src.id)
+                existing = store.corpus.get_source(src.id) if stored == p.digest else None
             if existing is not None:
                 report.already_stored += 1
                 if change := _would_change(existing, opts):
                     report.would_change[change] += 1
                 continue
         if stored is not None:
-            other = store.get_source(src.id)
+            other = store.corpus.get_source(src.id)
             _quarantine(store, report, QuarantineEntry(
                 path=row.path, line=row.line, raw=row.raw,
                 error=f"id {src.id!r} already stored with a different text "
                       f"(from {other.provenance.origin if other else '?'})"))
             continue
         reason = _cheap_reason(src, opts, p.norm)
-        if reason is None and (dup := store.source_with_hash(p.digest)):
+        if reason is None and (dup := store.corpus.source_with_hash(p.digest)):
             reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
         if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
             index.compute([p.norm], [p.digest], normalized=True)
@@ -216,7 +237,7 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
         if reason:
             src.status, src.filter_reason = "filtered", reason
             report.filtered[reason_key(reason)] += 1
-        if store.insert_source(src, p.digest):
+        if store.corpus.insert_source(src, p.digest):
             index.add(src.id, p.digest)
             if not reason:
                 report.added += 1
@@ -225,7 +246,7 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
 
 def _quarantine(store: Store, report: IngestReport, entry: QuarantineEntry | None) -> None:
     assert entry is not None
-    store.quarantine_row(entry)
+    store.corpus.quarantine_row(entry)
     report.quarantined.append(entry)
 
 
@@ -268,18 +289,21 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
     from .pipeline import triplet_id
 
     opts = opts or IngestOptions()
+    check_fields(opts.where, (s.meta for s in store.corpus.iter_sources(None)))
     report = RefilterReport(dry_run=dry_run)
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     index.prepare()  # index upkeep (a cache of signatures), done even for a dry run
     outer = store.transaction(commit=False) if dry_run else contextlib.nullcontext()
     with outer:
         last = 0
-        while rows := store.source_page(last, page):
+        while rows := store.corpus.source_page(last, page):
             last = rows[-1][0]
             with contextlib.nullcontext() if dry_run else store.transaction():
                 _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
                                on_row)
     report.hashed = index.hashed
+    if not dry_run:
+        record_where(store, opts.where)
     return report
 
 
@@ -288,7 +312,7 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
                    triplet_id: Callable[[str], str], on_row: Callable[[], Any] | None) -> None:
     cheap = {rowid: _cheap_reason(src, opts) for rowid, src in rows}
     need = [src for rowid, src in rows if cheap[rowid] is None]
-    stored = store.minhash_of([s.id for s in need]) if need else {}
+    stored = store.corpus.minhash_of([s.id for s in need]) if need else {}
     index.load({s.hash: stored[s.id] for s in need if s.id in stored})
     todo = [s for s in need if not index.has_signature(s.hash)]
     index.compute([s.text for s in todo], [s.hash for s in todo])
@@ -301,7 +325,7 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
             report.after[old] += 1
             continue
         reason, dup_of = cheap[rowid], None
-        if reason is None and (dup := store.earlier_ok_with_hash(src.hash, rowid)):
+        if reason is None and (dup := store.corpus.earlier_ok_with_hash(src.hash, rowid)):
             reason, dup_of = f"exact_duplicate of {dup}", dup
         if reason is None and (near := index.check(src.id, src.text, src.hash, rowid)):
             reason, dup_of = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})", near[0]
@@ -312,14 +336,14 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
             report.after[old] += 1
             continue
         change = f"{old} -> {new}" + (" (another original)" if new == old else "")
-        if store.has_triplet(triplet_id(src.id)):
+        if store.construct.has_triplet(triplet_id(src.id)):
             report.constructed.append((src.id, change))
             if not touch_constructed:
                 report.after[old] += 1
                 continue
         src.status = "filtered" if reason else "ok"
         src.filter_reason, src.duplicate_of = reason, dup_of
-        store.update_source(src)
+        store.corpus.update_source(src)
         report.changes[change] += 1
         report.after[new] += 1
     index.forget()

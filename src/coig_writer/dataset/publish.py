@@ -7,6 +7,7 @@ review status, scores, usefulness, source URL, date and licence.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter
@@ -17,10 +18,11 @@ from typing import Any
 
 import yaml
 
-from .analysis.stats import group_stats
-from .langid import detect_language
-from .records import SCORE_DIMENSIONS, Triplet
-from .store import Store
+from ..langid import detect_language
+from ..records import SCORE_DIMENSIONS, Triplet
+from ..store import Store
+from .decontaminate import DEFAULT_SETS, DecontaminationReport, decontaminate, triplet_items
+from .stats import group_stats
 
 USEFULNESS_FIELDS = ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control")
 SIZE_BUCKETS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -49,6 +51,8 @@ class PublishOptions:
     license: str | None = None
     name: str = "COIG-Writer-style creative writing with reasoning"
     policy_k: int | None = None  # None: the policy the review app saved (default k=2)
+    decontam_sets: tuple[str, ...] = DEFAULT_SETS  # () skips the contamination check
+    exclude_contaminated: bool = False
 
 
 @dataclass
@@ -57,12 +61,13 @@ class PublishReport:
     shards: list[str]
     card: str
     counts: dict[str, int] = field(default_factory=dict)
+    decontamination: DecontaminationReport | None = None
 
 
 def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str | None]:
     prov = t.provenance
     if not (prov.license or prov.source_url) and t.source_id:
-        src = store.get_source(t.source_id)
+        src = store.corpus.get_source(t.source_id)
         if src is not None:
             prov = src.provenance
     return prov.source_url, prov.date.isoformat() if prov.date else None, prov.license
@@ -70,7 +75,7 @@ def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str |
 
 def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
     url, date, lic = _license_of(store, t)
-    u = store.usefulness(t.id)
+    u = store.usefulness.usefulness(t.id)
     return {"id": t.id, "query": t.query, "thought": t.thought, "answer": t.answer,
             "category": t.category, "genre": t.genre, "status": t.status,
             "review_status": review_status,
@@ -83,11 +88,11 @@ def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
 def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
     """(triplet, review status) pairs to publish: of `opts.status`, and with `reviewed` only
     those the reviewers accepted under the review policy."""
-    from .review.service import statuses
+    from ..review.service import statuses
 
     by_id = statuses(store, _policy(store, opts))
     out = []
-    for t in store.iter_triplets(opts.status):
+    for t in store.construct.iter_triplets(opts.status):
         rs = by_id[t.id][1]
         if opts.reviewed and rs != "accepted":
             continue
@@ -97,7 +102,7 @@ def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
 
 def _policy(store: Store, opts: PublishOptions):
     """The review app's saved policy, or k reviewers when `policy_k` is given."""
-    from .review.service import ReviewPolicy, load_policy
+    from ..review.service import ReviewPolicy, load_policy
 
     return ReviewPolicy(k=opts.policy_k) if opts.policy_k else load_policy(store)
 
@@ -112,6 +117,14 @@ def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> Publ
     if not chosen:
         raise ValueError("nothing to publish: no triplet matches the filters "
                          f"(status={opts.status or 'all'}, reviewed={opts.reviewed})")
+    decon = None
+    if opts.decontam_sets:
+        decon = decontaminate(triplet_items(t for t, _ in chosen), opts.decontam_sets, store=store,
+                              download=opts.decontam_sets != DEFAULT_SETS)
+        if opts.exclude_contaminated:
+            chosen = [(t, rs) for t, rs in chosen if t.id not in decon.contaminated]
+            if not chosen:
+                raise ValueError("nothing to publish: every selected triplet is contaminated")
     rows = [_row(store, t, rs) for t, rs in chosen]
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -126,10 +139,11 @@ def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> Publ
         pq.write_table(pa.Table.from_pylist(part, schema=_schema()), tmp)
         tmp.replace(data / name)
         shards.append(f"data/{name}")
-    card = dataset_card(store, [t for t, _ in chosen], [rs for _, rs in chosen], rows, opts)
+    card = dataset_card(store, [t for t, _ in chosen], [rs for _, rs in chosen], rows, opts,
+                        decon)
     (out / "README.md").write_text(card, encoding="utf-8")
     return PublishReport(len(rows), shards, str(out / "README.md"),
-                         dict(Counter(t.category or "(unknown)" for t, _ in chosen)))
+                         dict(Counter(t.category or "(unknown)" for t, _ in chosen)), decon)
 
 
 # -- the card -----------------------------------------------------------------------------------
@@ -157,7 +171,7 @@ def _metadata(triplets: Sequence[Triplet], rows: Sequence[dict[str, Any]],
 
 
 def _names(by: str) -> dict[str, str]:
-    from .genres import load_taxonomy
+    from ..genres import load_taxonomy
 
     tax = load_taxonomy()
     items = tax.categories if by == "category" else tax.genres
@@ -165,7 +179,7 @@ def _names(by: str) -> dict[str, str]:
 
 
 def _check_counts(triplets: Sequence[Triplet]) -> list[list[Any]]:
-    from .construct.checks import DECISION_KINDS, reasoning_report
+    from ..construct.checks import DECISION_KINDS, reasoning_report
 
     flagged: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
@@ -190,16 +204,17 @@ def _fmt(v: float | None, nd: int = 3) -> str:
 
 
 def _latest_run_config(store: Store) -> dict[str, Any] | None:
-    runs = [r for r in store.runs() if r["kind"] == "construct"]
-    return store.run_config(runs[-1]["id"]) if runs else None
+    runs = [r for r in store.runs.runs() if r["kind"] == "construct"]
+    return store.runs.run_config(runs[-1]["id"]) if runs else None
 
 
 def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str],
-                 rows: Sequence[dict[str, Any]], opts: PublishOptions) -> str:
+                 rows: Sequence[dict[str, Any]], opts: PublishOptions,
+                 decon: DecontaminationReport | None = None) -> str:
     """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
     filters, usefulness and limitations, all computed from the store."""
-    from .construct.usefulness import distribution
-    from .review.service import acceptance_counts, agreement_stats
+    from ..construct.usefulness import distribution
+    from ..review.service import acceptance_counts, agreement_stats
 
     n = len(triplets)
     parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
@@ -254,7 +269,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     models = Counter(t.model or "(unknown)" for t in triplets)
     parts += ["Annotator (construction) models: "
               + ", ".join(f"`{m}` ({c})" for m, c in models.most_common()) + "."]
-    urows = [r for r in store.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
+    urows = [r for r in store.usefulness.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
     scorers = Counter((r["scorer"], r["template_hash"][:12]) for r in urows)
     parts += ["Usefulness scorer models: "
               + (", ".join(f"`{s}` with chat template `{h}` ({c})" for (s, h), c in
@@ -275,7 +290,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     parts += [f"Pipeline vs human review over the whole store: pipeline accepted "
               f"{acc_counts.get('pipeline_accepted', 0)}, reviewers accepted "
               f"{acc_counts.get('human_accepted', 0)}, both {acc_counts.get('both_accepted', 0)}."]
-    status = Counter(t.status for t in store.iter_triplets(None))
+    status = Counter(t.status for t in store.construct.iter_triplets(None))
     acc = status.get("accepted", 0) / sum(status.values()) if status else 0.0
     parts += [f"Pipeline acceptance over the whole store: {status.get('accepted', 0)} of "
               f"{sum(status.values())} triplets accepted ({acc:.1%}); "
@@ -299,14 +314,21 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                              if hosts else "none recorded") + ".", ""]
 
     parts += ["## Filters applied to the corpus", ""]
-    srcs = store.count_sources()
+    srcs = store.corpus.count_sources()
     reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split(" ")[0]
-                      for s in store.iter_sources("filtered"))
+                      for s in store.corpus.iter_sources("filtered"))
     parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
               f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
+    where = json.loads(store.corpus.corpus_meta("where") or "[]")
+    if where:
+        parts += ["", "Source metadata conditions (all must hold; `where` in the table below): "
+                  + ", ".join(f"`{c}`" for c in where) + "."]
     if reasons:
         parts += ["", _table(["filter reason", "texts"], reasons.most_common())]
     parts += [""]
+
+    parts += ["## Decontamination against evaluation prompts", "", _decontam_text(decon, opts),
+              ""]
 
     parts += ["## Usefulness of the reasoning", ""]
     dist = distribution(urows)
@@ -348,3 +370,23 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
               "- Genre labels come from the screening model and may be wrong for mixed forms.",
               ""]
     return "\n".join(parts)
+
+
+def _decontam_text(decon: DecontaminationReport | None, opts: PublishOptions) -> str:
+    """The card's sentences on the n-gram contamination check."""
+    if decon is None:
+        return "Not checked (publishing ran without the n-gram contamination check)."
+    s = decon.summary(opts.exclude_contaminated)
+    sets = ", ".join(f"`{k}` ({v} prompts)" for k, v in s["sets"].items()) or "none"
+    by_set = ", ".join(f"`{k}` {v}" for k, v in s["by_set"].items())
+    text = (f"Each selected triplet's prompt and text were checked for shared n-grams "
+            f"({s['ngrams']['zh_chars']} consecutive Chinese characters, or "
+            f"{s['ngrams']['en_words']} consecutive words) with every prompt of: {sets}. "
+            f"{s['contaminated']} of {s['checked']} triplets share at least one"
+            + (f" ({by_set})" if by_set else "") + "; "
+            + (f"they were excluded, {s['excluded']} in all." if opts.exclude_contaminated
+               else "they were kept (publish with `--exclude-contaminated` to drop them)."))
+    if s["unavailable"]:
+        text += " Sets that could not be loaded: " + ", ".join(f"`{k}`" for k in s["unavailable"])
+        text += "."
+    return text
