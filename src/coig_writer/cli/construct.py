@@ -27,17 +27,7 @@ from .common import (
     triplet_panel,
     warn,
 )
-from .summaries import (
-    JsonOpt,
-    acceptance_sentence,
-    accounting_table,
-    construct_sentence,
-    counts,
-    counts_table,
-    print_json,
-    print_summary,
-    runs_table,
-)
+from .summaries import JsonOpt, print_json, print_status, print_summary
 
 LayoutOpt = typer.Option(None, help="Prompt layout: shared (every call of a text begins with "
                          "the same cached prefix; the default) or legacy (templates v1).")
@@ -310,27 +300,12 @@ def status_cmd(db: DbOpt = Path(DEFAULT_DB), as_json: JsonOpt = False,
         acceptance = acceptance_counts(store, load_policy(store)) if triplets else None
         quarantined = sum(1 for _ in store.corpus.iter_quarantine())
         recent = [r for r in store.runs.runs() if r["kind"] == "construct"][-runs:] if runs else []
+    status = {"texts": texts, "triplets": triplets, "acceptance": acceptance,
+              "quarantined": quarantined, "runs": recent}
     if as_json:
-        print_json({"texts": texts, "triplets": triplets, "acceptance": acceptance,
-                    "quarantined": quarantined, "runs": recent})
-        return
-    console.print(f"{db}: {counts(texts, 'no texts')} texts; "
-                  f"{counts(triplets, 'no')} triplets; {quarantined:,} quarantined rows",
-                  highlight=False)
-    if texts:
-        console.print(counts_table("texts", texts))
-    if triplets:
-        console.print(counts_table("triplets", triplets))
-    if acceptance:
-        console.print(acceptance_sentence(acceptance), highlight=False)
-    if recent:
-        console.print(runs_table(recent))
-        last = recent[-1]
-        if last["summary"]:
-            console.print(f"last run {last['id']}: {construct_sentence(last['summary'])}",
-                          highlight=False)
-        if (last["summary"] or {}).get("accounting"):
-            console.print(accounting_table(last["summary"]["accounting"]))
+        print_json(status)
+    else:
+        print_status(db, status)
 
 
 @construct_app.command("quarantine")

@@ -150,3 +150,25 @@ def acceptance_sentence(acc: dict[str, int]) -> str:
     return (f"pipeline accepted {acc.get('pipeline_accepted', 0):,}, human reviewers accepted "
             f"{acc.get('human_accepted', 0):,}, both {acc.get('both_accepted', 0):,}; "
             f"review status: {review or 'none'}")
+
+
+def print_status(db, status: dict[str, Any]) -> None:
+    """`construct status` for a person: a sentence, tables of texts and triplets by status,
+    review acceptance, the recent runs, and the last run's usage per stage."""
+    texts, triplets, recent = status["texts"], status["triplets"], status["runs"]
+    console.print(f"{db}: {counts(texts, 'no texts')} texts; {counts(triplets, 'no')} "
+                  f"triplets; {status['quarantined']:,} quarantined rows", highlight=False)
+    if texts:
+        console.print(counts_table("texts", texts))
+    if triplets:
+        console.print(counts_table("triplets", triplets))
+    if status["acceptance"]:
+        console.print(acceptance_sentence(status["acceptance"]), highlight=False)
+    if recent:
+        console.print(runs_table(recent))
+        last = recent[-1]
+        if last["summary"]:
+            console.print(f"last run {last['id']}: {construct_sentence(last['summary'])}",
+                          highlight=False)
+        if (last["summary"] or {}).get("accounting"):
+            console.print(accounting_table(last["summary"]["accounting"]))
