@@ -125,21 +125,24 @@ def counts_table(title: str, mapping: dict[str, int]) -> Table:
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
-    t = Table(title="recent construct runs", box=box.SIMPLE, pad_edge=False, title_justify="left")
-    for c in ("run", "state", "texts", "outcome", "calls", "replayed", "prompt tok",
-              "cached", "time s"):
+    t = Table(title="recent construct runs", box=box.SIMPLE, pad_edge=False, title_justify="left",
+              caption="interrupted: no summary (killed, or still running); hits: answers "
+                      "replayed from the store; cached: share of prompt tokens the server "
+                      "served from its prefix cache (n/r: not reported)")
+    for c in ("run", "state", "texts", "outcome", "calls", "hits", "in tok", "cached", "time s"):
         t.add_column(c, justify="left" if c in ("run", "state", "outcome") else "right",
-                     no_wrap=c == "run")
+                     no_wrap=c in ("run", "state"), min_width=14 if c == "outcome" else None)
     for r in runs:
         s = r["summary"] or {}
         tot = s.get("totals") or {}
-        state = "finished" if r["finished_at"] else "interrupted or running"
-        t.add_row(r["id"], state, f"{s.get('pending', 0):,}" if s else "-",
+        share_ = tot.get("cached_share")
+        t.add_row(r["id"], "finished" if r["finished_at"] else "interrupted",
+                  f"{s.get('pending', 0):,}" if s else "-",
                   counts(s.get("statuses"), "-") if s else "-",
                   f"{s.get('llm_calls', 0):,}" if s else "-",
                   f"{s.get('cache_hits', 0):,}" if s else "-",
                   f"{tot['prompt_tokens']:,}" if tot.get("prompt_tokens") is not None else "-",
-                  share(tot.get("cached_share")) if tot else "-",
+                  "-" if not tot.get("prompt_tokens") else "n/r" if share_ is None else f"{share_:.0%}",
                   f"{s['elapsed_s']:.1f}" if s.get("elapsed_s") is not None else "-")
     return t
 
