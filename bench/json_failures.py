@@ -5,7 +5,9 @@ For each sample text it asks the screen stage, then validate and score for a fix
 reasoning, once with `response_format: json_object` and once with the stage's JSON Schema, and
 counts answers the stage parser rejects (unparseable, or a required field missing/invalid).
 
-    .venv/bin/python bench/json_failures.py --model qwen2.5-coder-0.5b --texts 10
+    .venv/bin/python bench/json_failures.py --model qwen2.5-coder-0.5b --texts 10 --layout shared
+
+`--layout legacy` renders the templates v1 (each stage its own system message first).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.stages import PARSERS, SCHEMAS
 from coig_writer.genres import load_taxonomy
 from coig_writer.llm import ChatRequest, make_backend, parse_json_object
-from coig_writer.prompts import load_template
+from coig_writer.prompts import compose, load_template
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src/coig_writer/data/sample/classical_zh.jsonl"
 PROMPT = "写一首五言绝句，描写秋夜思乡，意象清冷，结尾含蓄。"
@@ -32,8 +34,9 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--texts", type=int, default=10)
+    ap.add_argument("--layout", choices=("shared", "legacy"), default="shared")
     args = ap.parse_args()
-    cfg = ConstructConfig()
+    cfg = ConstructConfig(layout=args.layout)
     be = make_backend("local", model=args.model, n_ctx=8192)
     rows = [json.loads(line) for line in SAMPLE.read_text("utf-8").splitlines()][: args.texts]
     genres = load_taxonomy().listing("zh")
@@ -43,9 +46,11 @@ async def main() -> None:
     for row in rows:
         text = row["text"]
         for stage in ("screen", "validate", "score"):
-            tpl = load_template(stage, "zh")
-            msgs = tpl.render(article=text, title=row.get("title", ""), genres=genres,
-                              prompt=PROMPT, reasoning=REASONING)
+            tpl = load_template(cfg.template_name(stage), "zh")
+            variables = {"article": text, "title": row.get("title", ""), "genres": genres,
+                         "prompt": PROMPT, "reasoning": REASONING}
+            msgs = compose(load_template(cfg.template_name("construct_prefix"), "zh"), tpl,
+                           **variables) if tpl.prefix is not None else tpl.render(**variables)
             total += 1
             for schema in (False, True):
                 req = ChatRequest.build(msgs, json_mode=True, temperature=0.0,
@@ -59,7 +64,8 @@ async def main() -> None:
                     print(f"{'schema' if schema else 'json_object'} {stage}: {e}: "
                           f"{resp.text[:120]!r}", flush=True)
     await be.aclose()
-    print(f"{args.model}: {total} JSON answers per mode in {time.perf_counter() - t0:.0f}s; "
+    print(f"{args.model}, {args.layout} layout: {total} JSON answers per mode in "
+          f"{time.perf_counter() - t0:.0f}s; "
           f"failures json_object {fails[False]}/{total} ({fails[False] / total:.0%}), "
           f"json_schema {fails[True]}/{total} ({fails[True] / total:.0%})")
 

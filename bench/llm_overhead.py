@@ -3,10 +3,13 @@
 For each setting (concurrency C, stub latency L) it runs, on fresh stores of N texts with no
 refinement (5 calls per text):
   1. `construct run` logic with the local executor (one asyncio loop in this process),
-  2. the same with the Ray executor (2 workers on a local Ray instance),
-  3. a lean aiohttp client replaying exactly the requests of run 1 at the same concurrency,
+  2. `coig-writer construct run` itself in a child process (the CLI path: start-up, progress
+     bar, accounting and summary included; CPU from the child's rusage),
+  3. the same with the Ray executor (2 workers on a local Ray instance),
+  4. a lean aiohttp client replaying exactly the requests of run 1 at the same concurrency,
 and prints calls/s, the ratio to the latency-bound ideal C / L, client CPU per call (this
-process's CPU time / calls; for Ray the workers' CPU is not in it) and peak RSS.
+process's CPU time / calls; for Ray the workers' CPU is not in it) and peak RSS. The CLI's
+start-up alone (`coig-writer --help`) is printed once, to tell fixed from per-call cost.
 
     .venv/bin/python bench/llm_overhead.py --items 400 --settings 64:0.2 256:1.0
 """
@@ -94,6 +97,35 @@ def local_run(url: str, n: int, conc: int, work: Path) -> tuple[float, float, in
         return wall, cpu, summary.llm_calls, bodies
 
 
+def cli_run(url: str, n: int, conc: int, work: Path) -> tuple[float, float, int]:
+    """`coig-writer construct run` in a child process on a fresh store of n texts."""
+    db = work / f"cli-{conc}.sqlite"
+    with Store(db) as s:
+        fill(s, n)
+    cfg_file = work / "cli.yaml"
+    cfg_file.write_text("max_rounds: 0\n", "utf-8")
+    cmd = [sys.executable, "-m", "coig_writer.cli", "construct", "run", "--db", str(db),
+           "--backend", "openai", "--base-url", url, "--model", "stub", "--concurrency",
+           str(conc), "--config", str(cfg_file), "--json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    summary = json.loads(out.stdout)
+    assert summary["statuses"].get("accepted") == n, summary["statuses"]
+    return wall, cpu, summary["llm_calls"]
+
+
+def startup_cpu() -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "coig_writer.cli", "--help"], capture_output=True,
+                   check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
 def ray_run(url: str, n: int, conc: int, work: Path, workers: int) -> tuple[float, int]:
     with Store(work / f"ray-{conc}.sqlite") as s:
         fill(s, n)
@@ -169,6 +201,8 @@ def main() -> None:
                 ideal = conc / lat
                 wall, cpu, calls, bodies = local_run(url, args.items, conc, work)
                 rows = [("local", calls, wall, cpu)]
+                cw, cc, ccalls = cli_run(url, args.items, conc, work)
+                rows.append(("cli", ccalls, cw, cc))
                 lw, lc = lean_run(url, bodies, conc)
                 rows.append(("lean", len(bodies), lw, lc))
                 if not args.no_ray:
@@ -180,6 +214,7 @@ def main() -> None:
             finally:
                 stub.terminate()
                 stub.wait()
+    print(f"CLI start-up alone (coig-writer --help): {1000 * startup_cpu():.0f} ms CPU")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MiB (pid {os.getpid()})")
 

@@ -31,8 +31,8 @@ def answer(body: dict) -> str:
         if "genre" in props:
             return json.dumps(SCREEN, ensure_ascii=False)
         return json.dumps({k: FILL[v.get("type", "string")] for k, v in props.items()})
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-    return REASONING if "剖析" in system or "思考" in system else PROMPT
+    last = body["messages"][-1]["content"]  # the stage's own instructions come last
+    return PROMPT if "写作指令本身" in last or "Output only the instruction" in last else REASONING
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from coig_writer.review.auth import add_user
 from coig_writer.review.service import ReviewPolicy, assign_reviews
 from coig_writer.store import Store
 
-from .servers import _Server, completion
+from .servers import _Server, completion, stage_of
 
 PASSWORD = "correct horse battery"
 EVIL = "<script>window.__pwned = 1; alert('xss')</script><img src=x onerror=\"window.__pwned=2\">"
@@ -52,23 +52,22 @@ STUB_REASONING = ("首先理解题意：用户要一封写给老朋友的信。�
 
 
 def stage_answer(body: dict) -> str:
-    """The fixed valid answer for the stage a request belongs to (told by its system prompt);
-    the reasoning echoes reviewer feedback it was given, to show the feedback reached it."""
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    """The fixed valid answer for the stage a request belongs to (`servers.stage_of`, either
+    layout); the reasoning echoes reviewer feedback it was given, to show the feedback reached
+    it."""
+    stage = stage_of(body)
     user = body["messages"][-1]["content"]
-    if "筛选" in system:
+    if stage == "screen":
         return json.dumps({"quality": 8, "creativity": 8, "category": "communication",
                            "genre": "letter", "reason": "完整的书信"}, ensure_ascii=False)
-    if "反推" in user or "标注" in system:
+    if stage == "reconstruct_prompt":
         return STUB_PROMPT
-    if "剖析" in system:
+    if stage == "reasoning":
         mark = re.search(r"FB-\w+", user)
         return (f"（已按反馈 {mark.group(0)} 修改）" if mark else "") + STUB_REASONING
-    if "质检" in system:
+    if stage == "validate":
         return json.dumps({"coherent": True, "issues": [], "suggestion": ""})
-    if "评审" in system:
-        return json.dumps({d: 9 for d in SCORE_DIMENSIONS} | {"comment": "可再具体些"})
-    raise ValueError(f"unknown stage prompt: {system[:40]}")
+    return json.dumps({d: 9 for d in SCORE_DIMENSIONS} | {"comment": "可再具体些"})
 
 
 class StageStub(_Server):

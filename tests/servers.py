@@ -19,6 +19,26 @@ from typing import Any
 
 import httpx
 
+# How a stub tells which construction stage a request is for. Shared layout (templates v2): every
+# stage's own instructions, at the end of the first user message, begin with its task line.
+# Legacy layout (v1): each stage has its own system message.
+_TASKS = (("screen", ("任务：筛选", "Task: screening")),
+          ("reconstruct_prompt", ("任务：反推", "Task: reconstruct")),
+          ("reasoning", ("任务：写出思考过程", "Task: write the thinking")),
+          ("validate", ("任务：质检", "Task: check coherence")),
+          ("score", ("任务：评分", "Task: score")))
+_SYSTEMS = (("screen", "筛选"), ("reasoning", "剖析"), ("validate", "质检"), ("score", "评审"))
+
+
+def stage_of(body: dict[str, Any]) -> str:
+    """The construction stage an OpenAI-style request body belongs to (either layout)."""
+    user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
+    for stage, marks in _TASKS:
+        if any(m in user for m in marks):
+            return stage
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    return next((stage for stage, word in _SYSTEMS if word in system), "reconstruct_prompt")
+
 
 def completion(content: str) -> dict[str, Any]:
     return {"id": "x", "object": "chat.completion", "created": 0, "model": "stub",

@@ -26,7 +26,7 @@ from coig_writer.records import EvalPrompt, SourceText
 from coig_writer.store import Store
 
 from .review_fixtures import stage_answer
-from .servers import _Server
+from .servers import _Server, stage_of
 
 TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 3
 
@@ -40,13 +40,6 @@ def reply(content: str, finish: str = "stop", reasoning: str | None = None,
             "choices": [{"index": 0, "finish_reason": finish, "message": msg}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
-
-
-def stage_of(body: dict) -> str:
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-    return next(k for k, w in (("screen", "筛选"), ("reasoning", "剖析"), ("validate", "质检"),
-                               ("score", "评审")) if w in system) if any(
-        w in system for w in ("筛选", "剖析", "质检", "评审")) else "reconstruct_prompt"
 
 
 def backend(srv: _Server, **kw) -> OpenAICompatBackend:
@@ -93,7 +86,7 @@ def test_reasoning_content_is_kept_apart_and_never_leaks(store):
 
     src = one_text(store)
     with _Server(handle) as srv:
-        asyncio.run(ConstructPipeline(store, backend(srv)).run())
+        asyncio.run(run_local(ConstructPipeline(store, backend(srv))))
     trip = store.construct.get_triplet(triplet_id(src.id))
     assert trip.status == "accepted"
     dumped = trip.model_dump_json() + json.dumps([s.output for s in store.construct.stages_for(src.id)],
@@ -134,7 +127,7 @@ def test_json_stages_send_schemas_and_fall_back_when_refused(store):
 
     one_text(store)
     with _Server(handle) as srv:
-        asyncio.run(ConstructPipeline(store, backend(srv)).run())
+        asyncio.run(run_local(ConstructPipeline(store, backend(srv))))
     first = seen[0]
     assert first["type"] == "json_schema"
     schema = first["json_schema"]["schema"]
@@ -156,7 +149,7 @@ def test_accounting_matches_server_usage_and_prices(store, tmp_path):
     acc = Accounting(load_prices(prices))
     with _Server(handle) as srv:
         llm = CachedBackend(backend(srv), store, accounting=acc)
-        summary = asyncio.run(ConstructPipeline(store, llm).run())
+        summary = asyncio.run(run_local(ConstructPipeline(store, llm)))
         sent = [len(json.dumps(b["messages"], ensure_ascii=False)) for b in srv.requests]
     assert summary.totals["calls"] == len(sent) == 5
     assert summary.totals["prompt_tokens"] == sum(sent)
@@ -212,7 +205,7 @@ def test_two_wave_batch_round_trip_equals_online(tmp_path):
         with Store(tmp_path / "online.sqlite") as online:
             for t in texts:
                 online.corpus.add_source(t)
-            asyncio.run(ConstructPipeline(online, backend(srv)).run())
+            asyncio.run(run_local(ConstructPipeline(online, backend(srv))))
             expected = triplets(online)
 
         waves = tmp_path / "waves"

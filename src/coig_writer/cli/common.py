@@ -61,9 +61,12 @@ class RateColumn(ProgressColumn):
 
 
 def progress_bar() -> Progress:
+    """Progress on stderr: redrawn 4 times a second on a terminal; never redrawn by a timer
+    when stderr is a file or a pipe (it is drawn once at the end there)."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=err, transient=False)
+                    console=err, transient=False, refresh_per_second=4,
+                    auto_refresh=err.is_terminal)
 
 
 def fail(message: str) -> typer.Exit:
@@ -138,16 +141,20 @@ def checked_input(path: Path) -> Path:
 def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,
                  api_key_env: str, concurrency: int, n_ctx: int = 8192,
                  endpoints: Path | None = None, json_schema: bool = True,
-                 batch: bool = False, policy: dict | None = None) -> dict:
+                 batch: bool = False, policy: dict | None = None,
+                 prompt_cache: bool = True) -> dict:
     """The `make_backend` arguments the options name: this process builds its backend from
     them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
     urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
     if batch and not urls and not endpoints:
         urls = ["http://batch.invalid/v1"]  # never contacted: requests go to files
-    return {"kind": backend, "model": model, "base_url": urls,
+    spec = {"kind": backend, "model": model, "base_url": urls,
             "endpoints": str(endpoints.resolve()) if endpoints else None,
             "api_key_env": api_key_env, "concurrency": concurrency, "n_ctx": n_ctx,
             "json_schema": json_schema, "policy": policy}
+    if not prompt_cache:  # the embedded engine's prompt cache off: for measurements only
+        spec["prompt_cache"] = False
+    return spec
 
 
 def build_or_fail(spec: dict):
@@ -193,52 +200,12 @@ def call_logger():
     return log
 
 
-def print_summary(summary) -> None:
-    """The run's counts, then tokens, latency and cost per stage and model."""
-    console.print(f"run {summary.run_id} ({summary.executor}): {summary.pending} texts in "
-                  f"{summary.elapsed_s:.1f}s; {dict(summary.statuses)}; LLM calls "
-                  f"{summary.llm_calls}, cache hits {summary.cache_hits}")
-    if summary.accounting:
-        console.print(accounting_table(summary.accounting))
-    for sid, e in summary.errors.items():
-        warn("failed", f"{sid}: {e} (rerun to retry)", "red")
-
-
 def print_stopped(stopped: str, pending: int, what: str) -> None:
     """Why a run gave up, each endpoint's last error, and what a rerun continues with."""
     if stopped:
         warn("stopped:", stopped, "red")
         warn("pending:", f"{pending} {what} left pending; rerun the same command to continue "
                          "once a server answers", "red")
-
-
-def accounting_table(rows: list[dict]):
-    """Calls, cache hits, tokens, truncated/unusable answers, latency and cost per stage (the
-    model is named in the title when there is one, else in a column); fits 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    models = sorted({r["model"] for r in rows})
-    one = len(models) == 1
-    t = Table(box=box.SIMPLE, title=f"LLM usage ({models[0]})" if one else "LLM usage",
-              pad_edge=False)
-    priced = any(r.get("cost_usd") is not None for r in rows)
-    cols = ["stage"] + ([] if one else ["model"]) + ["calls", "hits", "in tok", "out tok",
-                                                      "cut", "bad", "p50 s", "p95 s"]
-    cols += ["$"] if priced else []
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("stage", "model") else "right",
-                     no_wrap=c == "stage", min_width=18 if c == "stage" else None)
-    for r in rows:
-        cost = r.get("cost_usd")
-        cells = [r["stage"]] + ([] if one else [r["model"]]) + [
-            str(r["calls"]), str(r["cache_hits"]), f"{r['prompt_tokens']:,}",
-            f"{r['completion_tokens']:,}", str(r["truncated"]), str(r.get("unusable", 0)),
-            f"{r['latency_p50_s']:.1f}" if r["latency_p50_s"] is not None else "-",
-            f"{r['latency_p95_s']:.1f}" if r["latency_p95_s"] is not None else "-"]
-        cells += [f"{cost:.4f}" if cost is not None else "-"] if priced else []
-        t.add_row(*cells)
-    return t
 
 
 def triplet_panel(trip):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -20,23 +19,28 @@ from .common import (
     GiveUpAfterOpt,
     MaxFailuresOpt,
     TimeoutOpt,
-    accounting_table,
     backend_spec,
     build_or_fail,
     call_logger,
     console,
+    err,
     fail,
     load_usefulness_config,
     policy_spec,
     print_quarantined,
     print_stopped,
-    print_summary,
     progress_bar,
     read_store,
     triplet_panel,
     warn,
     writable_places,
 )
+from .summaries import JsonOpt, print_json, print_status, print_summary
+
+LayoutOpt = typer.Option(None, help="Prompt layout: shared (every call of a text begins with "
+                         "the same cached prefix; the default) or legacy (templates v1).")
+PromptCacheOpt = typer.Option(True, help="Keep the embedded engine's prompt cache on (off only "
+                              "to measure what it saves).")
 
 WhereOpt = Annotated[list[str] | None, typer.Option(
     help="Keep texts whose metadata meets FIELD OP VALUE (a number, true/false or a string), "
@@ -152,6 +156,9 @@ def run_cmd(
     give_up_after: GiveUpAfterOpt = 300.0,
     follow: bool = typer.Option(False, help="Also take texts ingested while the run goes (by "
                                 "default a run does the texts pending when it starts)."),
+    layout: str | None = LayoutOpt,
+    prompt_cache: bool = PromptCacheOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -170,13 +177,14 @@ def run_cmd(
     if (batch_out or batch_in) and backend != "openai":
         raise fail("batch files need --backend openai and --model (the model the batch runs)")
     try:
-        cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds)
+        cfg = ConstructConfig.load(config, lang=lang, max_rounds=max_rounds, layout=layout)
         acc = Accounting(load_prices(prices))
     except (ValueError, OSError, LLMError) as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
                         cfg.structured_output, batch=bool(batch_out or batch_in),
-                        policy=policy_spec(timeout, max_failures, give_up_after))
+                        policy=policy_spec(timeout, max_failures, give_up_after),
+                        prompt_cache=prompt_cache)
     writable_places(db, executor)
     with Store(db) as store:
         if not store.corpus.count_sources().get("ok"):
@@ -188,7 +196,7 @@ def run_cmd(
         pipe = ConstructPipeline(store, llm, cfg)
         try:
             if batch_out or batch_in:
-                summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo)
+                summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo, as_json)
             elif executor == "ray":
                 summary = _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size,
                                    ray_address, follow)
@@ -204,7 +212,7 @@ def run_cmd(
 
             search_stage(store, spec, cfg, summary.run_id, config)
         left = pipe.count_pending(None, redo) if summary.stopped else 0
-    print_summary(summary)
+    print_summary(summary, as_json=as_json)
     print_stopped(summary.stopped, left, "texts")
     if summary.errors or summary.stopped:
         raise typer.Exit(1)
@@ -241,25 +249,26 @@ def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_addr
             raise fail(str(e)) from None
 
 
-def _batch_run(pipe, be, batch_out, batch_in, limit, redo):
+def _batch_run(pipe, be, batch_out, batch_in, limit, redo, as_json=False):
     from ..construct.runner import run_batch_wave
 
+    out = err if as_json else console  # with --json, stdout holds the JSON summary only
     out_dir = batch_out or (batch_in.parent if batch_in else Path("batches"))
     summary, info = run_batch_wave(pipe, out_dir, batch_in=batch_in, limit=limit, redo=redo,
                                    payload=be.payload, served_model=be.model)
     loaded = info.get("loaded")
     if loaded:
-        console.print(f"loaded {batch_in}: {loaded['loaded']} answers, "
-                      f"{loaded['already_cached']} already cached, {loaded['failed']} failed, "
-                      f"{loaded['unknown']} unknown")
+        out.print(f"loaded {batch_in}: {loaded['loaded']} answers, "
+                  f"{loaded['already_cached']} already cached, {loaded['failed']} failed, "
+                  f"{loaded['unknown']} unknown")
         for e in loaded["errors"][:20]:
             warn("batch", e)
     if info["wave"]:
-        console.print(f"[bold]{info['requests']} requests[/bold] written to {info['wave']}; "
-                      "submit it to a Batch API (OpenAI, or vLLM's run_batch), then rerun with "
-                      "--batch-in <output file>")
+        out.print(f"[bold]{info['requests']} requests[/bold] written to {info['wave']}; "
+                  "submit it to a Batch API (OpenAI, or vLLM's run_batch), then rerun with "
+                  "--batch-in <output file>")
     else:
-        console.print("[green]no requests left: every item is finished[/green]")
+        out.print("[green]no requests left: every item is finished[/green]")
     return summary
 
 
@@ -300,24 +309,26 @@ def estimate_cmd(
 
 
 @construct_app.command("status")
-def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
-    """Counts of texts, triplets by status, quarantined rows and recent runs."""
-    with read_store(db) as store:
-        console.print(f"texts: {store.corpus.count_sources()}")
-        console.print(f"triplets: {store.construct.count_triplets()}")
-        from ..review.service import acceptance_counts, load_policy
+def status_cmd(db: DbOpt = Path(DEFAULT_DB), as_json: JsonOpt = False,
+               runs: int = typer.Option(5, help="How many recent construct runs to show.")) -> None:
+    """Texts and triplets by status, review acceptance, quarantined rows, the recent construct
+    runs and the last run's LLM usage per stage (prompt tokens, cached prompt tokens, share).
 
-        if store.construct.count_triplets():
-            console.print(f"acceptance (pipeline vs human review): "
-                          f"{acceptance_counts(store, load_policy(store))}")
-        console.print(f"quarantined rows: {sum(1 for _ in store.corpus.iter_quarantine())}")
-        runs = [r for r in store.runs.runs() if r["kind"] == "construct"]
-        for r in runs[-5:]:
-            state = "finished" if r["finished_at"] else "interrupted or running"
-            summ = {k: v for k, v in (r["summary"] or {}).items() if k != "accounting"}
-            console.print(f"run {r['id']} ({state}): {json.dumps(summ, ensure_ascii=False)}")
-        if runs and (runs[-1]["summary"] or {}).get("accounting"):
-            console.print(accounting_table(runs[-1]["summary"]["accounting"]))
+    Example: coig-writer construct status --db out/store.sqlite --json
+    """
+    from ..review.service import acceptance_counts, load_policy
+
+    with read_store(db) as store:
+        texts, triplets = store.corpus.count_sources(), store.construct.count_triplets()
+        acceptance = acceptance_counts(store, load_policy(store)) if triplets else None
+        quarantined = sum(1 for _ in store.corpus.iter_quarantine())
+        recent = [r for r in store.runs.runs() if r["kind"] == "construct"][-runs:] if runs else []
+    status = {"texts": texts, "triplets": triplets, "acceptance": acceptance,
+              "quarantined": quarantined, "runs": recent}
+    if as_json:
+        print_json(status)
+    else:
+        print_status(db, status)
 
 
 @construct_app.command("quarantine")
@@ -339,6 +350,9 @@ def demo_cmd(
     model: str | None = typer.Option(None, help="Embedded model (default qwen2.5-coder-1.5b)."),
     out: Path = typer.Option(Path("out/demo_triplets.jsonl"), help="Where the triplets go."),
     concurrency: int = typer.Option(1, help="Texts in flight (1 shows the first triplet soonest)."),
+    config: Path | None = typer.Option(None, help="YAML with ConstructConfig fields."),
+    layout: str | None = LayoutOpt,
+    prompt_cache: bool = PromptCacheOpt,
 ) -> None:
     """Ingest the bundled sample of classical Chinese texts, construct triplets with the
     embedded local model (one line per LLM answer as it arrives, each triplet shown when it is
@@ -351,11 +365,12 @@ def demo_cmd(
         ingest_cmd([path], db=db, min_chars=12, max_chars=50_000, after=None,
                    require_date=False, near_dup=0.8, license=None)
     run_cmd(db=db, backend="local", model=model, base_url=None, endpoints=None,
-            api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=None,
+            api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=config,
             lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
             ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
             batch_in=None, log_calls=True, show=True, timeout=3600.0, max_failures=10,
-            give_up_after=300.0, follow=False)
+            give_up_after=300.0, follow=False, layout=layout, prompt_cache=prompt_cache,
+            as_json=False)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from .common import (
     read_store,
     warn,
 )
+from .summaries import JsonOpt, print_json
 
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
 
@@ -85,6 +87,7 @@ def stats_cmd(
     by: str = typer.Option("category", help="category or genre"),
     status: str = typer.Option("all", help="Triplet status to include, or all."),
     lang: str = typer.Option("en", help="Names in zh or en."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Count, share and min/mean/max characters of prompt, reasoning and text per group.
 
@@ -103,6 +106,10 @@ def stats_cmd(
             triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
+    if as_json:
+        print_json({"by": by, "groups": [dataclasses.asdict(r) for r in rows],
+                    "total": dataclasses.asdict(total), "acceptance": acceptance})
+        return
     table = Table(title=f"{total.count} triplets by {by}")
     for col in ("group", "count", "share", "prompt min/mean/max", "reasoning min/mean/max",
                 "text min/mean/max"):

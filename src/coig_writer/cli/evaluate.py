@@ -13,7 +13,6 @@ from .common import (
     GiveUpAfterOpt,
     MaxFailuresOpt,
     TimeoutOpt,
-    accounting_table,
     backend_spec,
     build_or_fail,
     checked_input,
@@ -28,6 +27,7 @@ from .common import (
     warn,
     writable_places,
 )
+from .summaries import JsonOpt, accounting_table, print_json
 
 eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity.",
                        no_args_is_help=True)
@@ -157,6 +157,7 @@ def eval_generate_cmd(
     timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate answers for the stored prompts; resumable; thinking (reasoning_content or
     <think>) is stored apart from the answer; truncated answers are retried once with more
@@ -180,9 +181,16 @@ def eval_generate_cmd(
                          workers, shard_size, ray_address, batch_out, batch_in, job.count_pending())
         left = job.count_pending() if out.stopped else 0
     done = out.done - len(out.errors) - out.labels.get("deferred", 0)
-    console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
-                  f"{skipped} already there")
-    _finish(llm, out, info, left, "prompts")
+    if not as_json:
+        console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
+                      f"{skipped} already there")
+    doc = _finish(llm, out, info, left, "prompts",
+                  {"name": name, "new_answers": done, "already_there": skipped,
+                   "truncated": out.labels.get("truncated", 0)} if as_json else None)
+    if doc is not None:
+        print_json(doc)
+        if out.errors or out.stopped:
+            raise typer.Exit(1)
 
 
 def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch,
@@ -228,7 +236,16 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
     return out, info
 
 
-def _finish(llm, out, info, left: int = 0, what: str = "items") -> None:
+def _finish(llm, out, info, left: int = 0, what: str = "items",
+            as_json: dict | None = None) -> dict | None:
+    """The job's outcome and usage table (and why it gave up, with what a rerun continues);
+    with `as_json` (the command's own figures) nothing is printed and the machine-readable
+    summary is returned instead."""
+    if as_json is not None:
+        return {**as_json, "labels": dict(out.labels), "errors": out.errors,
+                "stopped": out.stopped or None, "left_pending": left,
+                "batch": info or None, "accounting": llm.accounting.summary(),
+                "totals": llm.accounting.totals()}
     loaded = info.get("loaded")
     if loaded:
         console.print(f"loaded {loaded['loaded']} answers from the batch file "
@@ -282,6 +299,7 @@ def eval_judge_cmd(
     timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
     rubric scores per criterion, by one judge or an ensemble (`--judge` repeated: every judge
@@ -305,7 +323,7 @@ def eval_judge_cmd(
         failed = _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang,
                              max_tokens, concurrency, executor, ray_address, workers,
                              shard_size, prices, batch_out, batch_in,
-                             policy_spec(timeout, max_failures, give_up_after))
+                             policy_spec(timeout, max_failures, give_up_after), as_json)
     finally:  # the per-model endpoints files written for this run
         import shutil
 
@@ -318,12 +336,14 @@ def eval_judge_cmd(
 
 def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, max_tokens,
                 concurrency, executor, ray_address, workers, shard_size, prices, batch_out,
-                batch_in, policy=None) -> int:
+                batch_in, policy=None, as_json: bool = False) -> int:
     """Run every judge of the plan in turn; returns the number of failed tasks and runs (a
-    judge whose servers are all down gives up; the next judge still runs)."""
+    judge whose servers are all down gives up; the next judge still runs). With `as_json`, one
+    JSON document on stdout: {"judges": [summary per judge]}."""
     from ..evaluate.judge import Judge, JudgeJob
 
     failed = 0
+    docs: list[dict] = []
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         for name, jmodel, urls, eps in plan:
@@ -335,14 +355,24 @@ def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, 
                              workers, shard_size, ray_address, batch_out, batch_in,
                              job.count_pending())
             left = job.count_pending() if out.stopped else 0
-            console.print(f"{out.labels.get('done', 0)} new verdicts by {judge.name}")
+            new = out.labels.get("done", 0)
+            if not as_json:
+                console.print(f"{new} new verdicts by {judge.name}")
             for key, e in judge.failures.items():
                 warn("no verdict", f"{key}: {e} (a rerun asks again)")
             failed += out.labels.get("failed", 0)
             try:
-                _finish(llm, out, info, left, "judgments")
+                doc = _finish(llm, out, info, left, "judgments",
+                              {"judge": judge.name, "mode": mode, "new_verdicts": new,
+                               "no_verdict": dict(judge.failures)} if as_json else None)
             except typer.Exit:
                 failed += 1
+                continue
+            if doc is not None:
+                docs.append(doc)
+                failed += bool(out.errors)
+    if as_json:
+        print_json({"judges": docs})
     return failed
 
 

@@ -90,3 +90,5 @@ def prompts_show(name: str, lang: str = typer.Option("zh", help="zh or en")) -> 
     t = load_template(name, lang)
     console.print(f"# {t.ref} ({t.source})", markup=False)
     console.print(t.system + "\n" + t.user, markup=False)
+    for block, text in t.blocks:
+        console.print(f"# block {block}\n{text}", markup=False)

@@ -61,6 +61,10 @@ class ConstructConfig(BaseModel):
 
     lang: Literal["zh", "en"] = Field("zh", description="language of the instructions to the LLM")
     template_dir: str | None = Field(None, description="folder with <lang>/<name>.yaml overrides")
+    layout: Literal["shared", "legacy"] = Field(
+        "shared", description="prompt layout: shared (templates v2 under <lang>/shared/: every "
+        "call of a text begins with the same system message and source text, so servers reuse "
+        "its cached prefix) or legacy (templates v1: each stage its own system message first)")
     screen_threshold: int = 8
     min_each: int = 8
     min_sum: int = 50
@@ -84,6 +88,13 @@ class ConstructConfig(BaseModel):
     stages: dict[str, StageParams] = Field(default_factory=_default_params)
     search: SearchConfig = Field(default_factory=SearchConfig,
                                  description="optional reasoning search stage")
+
+    def template_name(self, stage: str) -> str:
+        """The template a construction stage renders under this layout (`construct_prefix` is
+        the shared layout's common beginning)."""
+        if self.layout == "shared":
+            return "shared/prefix" if stage == "construct_prefix" else f"shared/{stage}"
+        return stage
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: object) -> ConstructConfig:

@@ -46,10 +46,15 @@ def estimate(store: Store, cfg: ConstructConfig, model: str,
     n, total_text = len(lengths), sum(lengths)
     rows = []
     for stage in STAGES:
-        tpl = load_template(stage, cfg.lang, cfg.template_dir)
+        tpl = load_template(cfg.template_name(stage), cfg.lang, cfg.template_dir)
         per_call = len(tpl.system) + len(tpl.user)
-        # screen lists the genres; validate and score quote a prompt and a reasoning
-        extra = {"screen": len(load_taxonomy().listing(cfg.lang)), "validate": 1500,
+        listing = len(load_taxonomy().listing(cfg.lang))
+        if tpl.prefix is not None:  # shared layout: the common system message (with the genre
+            # table) and source block; a server with prefix caching reads most of it from cache
+            pre = load_template(cfg.template_name("construct_prefix"), cfg.lang, cfg.template_dir)
+            per_call += len(pre.system) + len(pre.user) + listing
+        # screen lists the genres (legacy); validate and score quote a prompt and a reasoning
+        extra = {"screen": listing if tpl.prefix is None else 0, "validate": 1500,
                  "score": 1500, "reasoning": 300}.get(stage, 0)
         calls = n * (1 if stage == "screen" else mean_rounds)
         prompt_tok = calls * (per_call + extra) / cpt + (total_text / cpt) * (calls / n if n else 0)

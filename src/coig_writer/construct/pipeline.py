@@ -22,7 +22,7 @@ from ..llm import (
     complete_json,
     complete_text,
 )
-from ..prompts import PromptTemplate, load_template
+from ..prompts import PromptTemplate, compose, load_template
 from ..records import Scores, SourceText, StageResult, Triplet, utcnow
 from ..store import Store
 from .checks import reasoning_problems
@@ -108,9 +108,12 @@ class ConstructPipeline:
         self.run_id: str | None = None
         self.scope_until: str | None = None  # texts stored after this wait for the next run
         cfg = self.config
+        staged = (*STAGES, "construct_prefix") if cfg.layout == "shared" else STAGES
         self.templates: dict[str, PromptTemplate] = {
-            name: load_template(name, cfg.lang, cfg.template_dir)
-            for name in (*STAGES, "feedback", "json_retry")}
+            name: load_template(cfg.template_name(name), cfg.lang, cfg.template_dir)
+            for name in staged}
+        self.templates |= {name: load_template(name, cfg.lang, cfg.template_dir)
+                           for name in ("feedback", "json_retry")}
         self.genre_listing = load_taxonomy().listing(cfg.lang)
 
     @property
@@ -125,11 +128,17 @@ class ConstructPipeline:
         tpl = self.templates[stage]
         params = self.config.stages[stage]
         tags = {stage: tpl.sha256}
+        prefix = self.templates.get("construct_prefix")
+        if prefix is not None:  # shared layout: the genre table is in the common system message
+            tags["construct_prefix"] = prefix.sha256
+            messages = compose(prefix, tpl, **{"genres": self.genre_listing, **variables})
+        else:
+            messages = tpl.render(**variables)
         is_json = tpl.output == "json"
         if is_json:
             tags["json_retry"] = self.templates["json_retry"].sha256
         schema = SCHEMAS.get(stage) if is_json and self.config.structured_output else None
-        req = ChatRequest.build(tpl.render(**variables), tags=tags,
+        req = ChatRequest.build(messages, tags=tags,
                                 temperature=params.temperature, max_tokens=params.max_tokens,
                                 json_mode=is_json, seed=self.config.seed + rnd,
                                 json_schema=schema, item=item_id, stage=stage)
@@ -182,7 +191,8 @@ class ConstructPipeline:
         genre_name = self._genre_name(trip.genre)
 
         best, trip.rounds = await self._best_attempt(src.id, 0, run_id, article, genre_name, "",
-                                                     trip.reasons, "round")
+                                                     trip.reasons, "round",
+                                                     title=src.provenance.title or "")
         if best is None:
             return self._finish(trip, "needs_review", "no usable prompt and reasoning")
         trip.query, trip.thought = best.prompt, best.reasoning
@@ -197,7 +207,8 @@ class ConstructPipeline:
 
     async def _best_attempt(self, item: str, round_base: int, run_id: str, article: str,
                             genre_name: str, base_feedback: str, reasons: list[str], label: str,
-                            prompt: str | None = None) -> tuple[Attempt | None, int]:
+                            prompt: str | None = None, title: str = ""
+                            ) -> tuple[Attempt | None, int]:
         """Up to 1 + max_rounds rounds (stage rounds from `round_base`), each fed the previous
         round's problems after `base_feedback`; stops at the first round without problems.
         Returns the best attempt (None if no round gave a usable prompt and reasoning) and the
@@ -206,7 +217,7 @@ class ConstructPipeline:
         feedback = base_feedback
         for i in range(self.config.max_rounds + 1):
             attempt = await self._attempt(item, round_base + i, run_id, article, genre_name,
-                                          feedback, prompt=prompt)
+                                          feedback, prompt=prompt, title=title)
             if isinstance(attempt, str):  # unusable output: the next round samples anew
                 reasons.append(f"{label} {i}: {attempt}")
                 continue
@@ -241,7 +252,8 @@ class ConstructPipeline:
         keep_prompt = trip.query if "prompt" not in fields and trip.query else None
         best, rounds = await self._best_attempt(src_id, round_base, run_id, article,
                                                 self._genre_name(trip.genre), base_feedback,
-                                                new.reasons, "refinement round", keep_prompt)
+                                                new.reasons, "refinement round", keep_prompt,
+                                                title=trip.provenance.title or "")
         new.rounds = trip.rounds + rounds
         if best is None:
             new.status = "needs_review"
@@ -254,25 +266,26 @@ class ConstructPipeline:
         return new
 
     async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
-                       feedback: str, prompt: str | None = None) -> Attempt | str:
+                       feedback: str, prompt: str | None = None, title: str = ""
+                       ) -> Attempt | str:
         """One round; returns the error text when the model gave no usable prompt/reasoning.
         With `prompt` given, the prompt is kept and only the reasoning is regenerated."""
         cfg = self.config
         if prompt is None:
             p = await self.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
-                                     genre_name=genre_name, feedback=feedback)
+                                     title=title, genre_name=genre_name, feedback=feedback)
             if not p.ok:
                 return f"prompt: {p.error}"
             prompt = p.output["prompt"]
         r = await self.run_stage("reasoning", item, rnd, run_id, prompt=prompt, article=article,
-                                 feedback=feedback)
+                                 title=title, feedback=feedback)
         if not r.ok:
             return f"reasoning: {r.error}"
         reasoning = r.output["reasoning"]
         v = await self.run_stage("validate", item, rnd, run_id, prompt=prompt,
-                                 reasoning=reasoning, article=article)
+                                 reasoning=reasoning, article=article, title=title)
         s = await self.run_stage("score", item, rnd, run_id, prompt=prompt, reasoning=reasoning,
-                                 article=article)
+                                 article=article, title=title)
         return judge_attempt(cfg, rnd, prompt, reasoning, article, v, s)
 
     def _finish(self, trip: Triplet, status: str, reason: str | None) -> Triplet:

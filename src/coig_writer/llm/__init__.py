@@ -34,24 +34,26 @@ def make_backend(kind: str = "local", *, model: str | None = None,
                  concurrency: int = 64, timeout_s: float | None = None, max_retries: int = 5,
                  n_ctx: int = 8192, n_parallel: int | None = None, json_mode: bool = True,
                  json_schema: bool = True, extra_body: dict[str, Any] | None = None,
-                 policy: dict[str, Any] | None = None) -> Backend:
+                 policy: dict[str, Any] | None = None, prompt_cache: bool = True) -> Backend:
     """Build a backend. `local`: an embedded model name or a .gguf path (default: the embedded
     Qwen2.5-Coder-1.5B) run in-process by llama.cpp. `openai`: one or more OpenAI-compatible
     servers (`base_url`, repeatable, or an `endpoints` YAML) serving `model`.
     Keys are read from the env var `api_key_env` (default OPENAI_API_KEY), never stored.
-    `policy`: `FailurePolicy` fields (per-call timeout, when to give up, Retry-After cap)."""
+    `policy`: `FailurePolicy` fields (per-call timeout, when to give up, Retry-After cap).
+    `prompt_cache=False` turns the embedded engine's prompt cache off (for measurements only)."""
     if kind == "local":
         from .engine import DEFAULT_PARALLEL, LocalBackend
 
         name = model or DEFAULT_MODEL
         par = n_parallel or DEFAULT_PARALLEL
         if name in MODELS:
-            return LocalBackend(ensure_model(name), name=name, n_ctx=n_ctx, n_parallel=par)
+            return LocalBackend(ensure_model(name), name=name, n_ctx=n_ctx, n_parallel=par,
+                                cache_prompt=prompt_cache)
         path = Path(name)
         if path.suffix != ".gguf" or not path.exists():
             raise LLMError(f"--model must be one of {sorted(MODELS)} or an existing .gguf file, "
                            f"got {name!r}")
-        return LocalBackend(path, n_ctx=n_ctx, n_parallel=par)
+        return LocalBackend(path, n_ctx=n_ctx, n_parallel=par, cache_prompt=prompt_cache)
     if kind == "openai":
         from .openai_compat import OpenAICompatBackend
 

@@ -17,6 +17,8 @@ class _Line:
     calls: int = 0
     cache_hits: int = 0
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # summed over the calls whose server reported the figure
+    cached_reported: int = 0  # calls with a reported cached-token figure
     completion_tokens: int = 0
     truncated: int = 0
     unusable: int = 0
@@ -73,6 +75,10 @@ class Accounting:
             return
         line.calls += 1
         line.prompt_tokens += resp.prompt_tokens
+        cached = resp.cached_prompt_tokens
+        if cached is not None:
+            line.cached_tokens += cached
+            line.cached_reported += 1
         line.completion_tokens += resp.completion_tokens
         line.truncated += resp.truncated
         line.latencies.append(resp.latency_s)
@@ -87,6 +93,9 @@ class Accounting:
             for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "truncated",
                       "unusable"):
                 setattr(line, k, getattr(line, k) + r[k])
+            if r.get("cached_prompt_tokens") is not None:
+                line.cached_tokens += r["cached_prompt_tokens"]
+                line.cached_reported += r.get("cached_reported_calls", r["calls"])
             line.latencies += r.get("_latencies", [])
 
     def summary(self, with_latencies: bool = False) -> list[dict[str, Any]]:
@@ -94,7 +103,12 @@ class Accounting:
         for (stage, model), ln in sorted(self.lines.items()):
             row: dict[str, Any] = {
                 "stage": stage, "model": model, "calls": ln.calls, "cache_hits": ln.cache_hits,
-                "prompt_tokens": ln.prompt_tokens, "completion_tokens": ln.completion_tokens,
+                "prompt_tokens": ln.prompt_tokens,
+                "cached_prompt_tokens": ln.cached_tokens if ln.cached_reported else None,
+                "cached_share": cached_share(ln.cached_tokens if ln.cached_reported else None,
+                                             ln.prompt_tokens),
+                "cached_reported_calls": ln.cached_reported,
+                "completion_tokens": ln.completion_tokens,
                 "truncated": ln.truncated, "unusable": ln.unusable,
                 "latency_p50_s": _pct(ln.latencies, 0.5), "latency_p95_s": _pct(ln.latencies, 0.95),
                 "cost_usd": cost(self.prices, model, ln.prompt_tokens, ln.completion_tokens)}
@@ -106,6 +120,18 @@ class Accounting:
     def totals(self) -> dict[str, Any]:
         rows = self.summary()
         costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
-        return {k: sum(r[k] for r in rows) for k in
-                ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "truncated",
-                 "unusable")} | {"cost_usd": round(sum(costs), 6) if costs else None}
+        out = {k: sum(r[k] for r in rows) for k in
+               ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "truncated",
+                "unusable")}
+        reported = [r["cached_prompt_tokens"] for r in rows if r["cached_prompt_tokens"] is not None]
+        cached = sum(reported) if reported else None
+        return out | {"cached_prompt_tokens": cached,
+                      "cached_share": cached_share(cached, out["prompt_tokens"]),
+                      "cost_usd": round(sum(costs), 6) if costs else None}
+
+
+def cached_share(cached: int | None, prompt_tokens: int) -> float | None:
+    """Share of prompt tokens served from the server's prefix cache; None when not reported."""
+    if cached is None or not prompt_tokens:
+        return None
+    return round(cached / prompt_tokens, 4)

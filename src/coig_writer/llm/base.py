@@ -91,6 +91,18 @@ class ChatResponse:
     def prompt_tokens(self) -> int:
         return int((self.usage or {}).get("prompt_tokens") or 0)
 
+    @property
+    def cached_prompt_tokens(self) -> int | None:
+        """Prompt tokens the server took from its prefix cache, as it reports them
+        (`usage.prompt_tokens_details.cached_tokens`: OpenAI, vLLM, SGLang, llama.cpp);
+        None when it reports nothing (unknown, not zero)."""
+        details = (self.usage or {}).get("prompt_tokens_details")
+        value = details.get("cached_tokens") if isinstance(details, dict) else None
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
 
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.S | re.I)
 _OPEN = re.compile(r"^\s*<think>", re.I)

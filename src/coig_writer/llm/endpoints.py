@@ -1,7 +1,10 @@
 """Inference endpoints and the router that spreads calls over them.
 
 Each call goes to the least-loaded healthy endpoint (in-flight calls over weight, within the
-endpoint's own concurrency cap). An endpoint that fails `max_failures` times in a row is taken
+endpoint's own concurrency cap). Calls that name an affinity key (the work item) go back to the
+endpoint that served the key's last call, where its prompt prefix is cached, unless that endpoint
+is full, down, or more than `affinity_slack` calls busier than the least-loaded one.
+An endpoint that fails `max_failures` times in a row is taken
 out for a cool-down that doubles up to `max_cooldown_s`; after it one probe call is let through,
 and a success brings the endpoint back. Optional client-side rate limits (requests and tokens
 per minute) suit hosted APIs.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -129,10 +133,15 @@ class TokenBucket:
 class Router:
     """Chooses an endpoint per call and tracks health."""
 
+    AFFINITY_KEYS = 8192  # most recent items remembered
+
     def __init__(self, endpoints: Iterable[Endpoint], *, max_total: int | None = None,
                  max_failures: int = 3, base_cooldown_s: float = 2.0,
-                 max_cooldown_s: float = 60.0, policy: FailurePolicy | None = None):
+                 max_cooldown_s: float = 60.0, policy: FailurePolicy | None = None,
+                 affinity_slack: int = 2):
         self.endpoints = list(endpoints)
+        self.affinity_slack = affinity_slack
+        self._affinity: OrderedDict[str, Endpoint] = OrderedDict()
         self.max_total = max_total
         self.inflight = 0
         if not self.endpoints:
@@ -174,7 +183,24 @@ class Router:
             return None
         return max(0.0, max(e._failing_since for e in self.endpoints) + t - now)
 
-    async def acquire(self, est_tokens: int = 0) -> Endpoint:
+
+    def _pick(self, ready: list[Endpoint], affinity: str | None) -> Endpoint:
+        """The least-loaded ready endpoint, or the one holding `affinity`'s prefix if it is
+        ready and not much busier."""
+        least = min(ready, key=lambda e: (e._inflight + 1) / e.weight)
+        if affinity is None or len(self.endpoints) == 1:
+            return least
+        pref = self._affinity.get(affinity)
+        if pref is not None and pref in ready and \
+                pref._inflight / pref.weight <= least._inflight / least.weight + self.affinity_slack:
+            least = pref
+        self._affinity[affinity] = least
+        self._affinity.move_to_end(affinity)
+        if len(self._affinity) > self.AFFINITY_KEYS:
+            self._affinity.popitem(last=False)
+        return least
+
+    async def acquire(self, est_tokens: int = 0, affinity: str | None = None) -> Endpoint:
         async with self._changed:
             while True:
                 now = time.monotonic()
@@ -183,7 +209,7 @@ class Router:
                 full = self.max_total is not None and self.inflight >= self.max_total
                 ready = [] if full else [e for e in self.endpoints if e.available(now)]
                 if ready:
-                    ep = min(ready, key=lambda e: (e._inflight + 1) / e.weight)
+                    ep = self._pick(ready, affinity)
                     ep._inflight += 1
                     ep._calls += 1
                     self.inflight += 1

@@ -24,11 +24,19 @@ from .openai_compat import OpenAICompatBackend
 # keep two long construction prompts within the shared 8k context (four could overflow it).
 DEFAULT_PARALLEL = 2
 DEFAULT_REPEAT_PENALTY = 1.05
+# Prompt caching: each slot keeps the KV cache of its last prompt (cache_prompt), a request goes
+# to the idle slot whose cached prompt shares the largest part of it when that part exceeds
+# SLOT_SIMILARITY (else to the least recently used slot), and prompts pushed out of a slot are
+# kept in a host-memory cache (cache_ram_mib) from which a later call restores its prefix. With
+# the shared prompt layout every call of a text after its first starts from the cached text.
+SLOT_SIMILARITY = 0.1
+CACHE_RAM_MIB = 1024
 
 
 def engine_params(model_path: str | Path, *, n_ctx: int = 8192, n_parallel: int = DEFAULT_PARALLEL,
                   n_threads: int | None = None, port: int = 0, alias: str | None = None,
-                  repeat_penalty: float = DEFAULT_REPEAT_PENALTY) -> Any:
+                  repeat_penalty: float = DEFAULT_REPEAT_PENALTY, cache_prompt: bool = True,
+                  slot_similarity: float = SLOT_SIMILARITY) -> Any:
     import xllamacpp as xl
 
     path = Path(model_path)
@@ -41,12 +49,17 @@ def engine_params(model_path: str | Path, *, n_ctx: int = 8192, n_parallel: int 
     p.n_parallel = n_parallel
     p.kv_unified = True  # slots share the whole context instead of n_ctx / n_parallel each
     p.n_ctx = n_ctx
-    threads = n_threads or os.cpu_count() or 2
+    # COIG_WRITER_THREADS: fewer threads than cores is faster on a machine shared with other
+    # busy processes (llama.cpp's threads wait on each other at every barrier)
+    threads = n_threads or int(os.environ.get("COIG_WRITER_THREADS") or 0) or os.cpu_count() or 2
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.port = port
     p.hostnames = ["127.0.0.1"]
     p.sampling.penalty_repeat = repeat_penalty
+    p.cache_prompt = cache_prompt  # per-request `cache_prompt` in the body can still turn it off
+    p.slot_prompt_similarity = slot_similarity
+    p.cache_ram_mib = CACHE_RAM_MIB if cache_prompt else 0
     p.verbosity = -1
     return p
 
@@ -85,13 +98,16 @@ class LocalBackend(OpenAICompatBackend):
 
     def __init__(self, model_path: str | Path, *, name: str | None = None, n_ctx: int = 8192,
                  n_parallel: int = DEFAULT_PARALLEL, n_threads: int | None = None,
-                 repeat_penalty: float = DEFAULT_REPEAT_PENALTY, timeout_s: float = 3600.0):
+                 repeat_penalty: float = DEFAULT_REPEAT_PENALTY, timeout_s: float = 3600.0,
+                 cache_prompt: bool = True):
         self.engine = EmbeddedEngine(model_path, n_ctx=n_ctx, n_parallel=n_parallel,
-                                     n_threads=n_threads, repeat_penalty=repeat_penalty)
+                                     n_threads=n_threads, repeat_penalty=repeat_penalty,
+                                     cache_prompt=cache_prompt)
         self.name = name or Path(model_path).name
         super().__init__("http://127.0.0.1:0/v1", "local", concurrency=n_parallel,
                          timeout_s=timeout_s, max_retries=1,
-                         model_id=f"llama.cpp:{self.name}")
+                         model_id=f"llama.cpp:{self.name}",
+                         extra_body=None if cache_prompt else {"cache_prompt": False})
         self._started = False
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -119,9 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--n-parallel", type=int, default=DEFAULT_PARALLEL)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--slot-similarity", type=float, default=SLOT_SIMILARITY,
+                    help="share of a prompt a slot's cached prompt must match to be chosen")
     args = ap.parse_args(argv)
     engine = EmbeddedEngine(args.model, n_ctx=args.n_ctx, n_parallel=args.n_parallel,
-                            n_threads=args.threads, port=args.port, alias=args.alias).start()
+                            n_threads=args.threads, port=args.port, alias=args.alias,
+                            slot_similarity=args.slot_similarity).start()
     print(f"serving {args.model} at {engine.base_url}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -141,7 +141,7 @@ class OpenAICompatBackend:
         est = sum(len(c) for _, c in request.messages) // 2 + request.max_tokens
         attempt = 0
         while attempt <= self.max_retries:
-            ep = await self.router.acquire(est)
+            ep = await self.router.acquire(est, affinity=request.item)
             t0 = time.perf_counter()
             try:
                 data = await self._post(ep, self.payload(request, ep))

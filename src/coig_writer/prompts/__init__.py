@@ -4,6 +4,11 @@ A template has `name`, `version`, `output` (`json` or `text`), `system` and `use
 `$variables` (string.Template syntax, so JSON braces need no escaping). Its sha256 over the file
 bytes goes into every cache key and output record, so editing a prompt invalidates exactly the
 calls that used it.
+
+Prefix-shared layout (`<lang>/shared/`): `prefix.yaml` holds the system message, the source block
+(`user`) and named `blocks`; each stage template lists in `prefix` the blocks that follow the
+source before its own `user` instructions. `compose` renders them so that all calls of one text
+begin with the same bytes (see `prefix.yaml`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class PromptTemplate:
     user: str
     sha256: str
     source: str
+    blocks: tuple[tuple[str, str], ...] = ()
+    prefix: tuple[str, ...] | None = None  # shared layout: blocks of the prefix it follows
 
     @property
     def ref(self) -> str:
@@ -54,6 +61,32 @@ class PromptTemplate:
             raise TemplateError(f"template {self.ref} needs variable {e}") from None
 
 
+def _sub(text: str, variables: dict[str, object]) -> str:
+    return Template(text).substitute(variables).strip()
+
+
+def compose(prefix: PromptTemplate, stage: PromptTemplate,
+            **variables: object) -> list[dict[str, str]]:
+    """Messages of a shared-layout call: the prefix's system message, then one user message with
+    the source block, the blocks `stage.prefix` names (in the prefix's order) and the stage's
+    instructions. Calls of one text share the system message and the user text up to the first
+    block they differ in, byte for byte."""
+    if stage.prefix is None:
+        raise TemplateError(f"template {stage.ref} is not a shared-layout stage (no `prefix`)")
+    blocks = dict(prefix.blocks)
+    unknown = set(stage.prefix) - set(blocks)
+    if unknown:
+        raise TemplateError(f"template {stage.ref} names unknown prefix blocks {sorted(unknown)}")
+    try:
+        parts = [_sub(prefix.user, variables)]
+        parts += [_sub(text, variables) for name, text in prefix.blocks if name in stage.prefix]
+        parts.append(_sub(stage.user, variables))
+        return [{"role": "system", "content": _sub(prefix.system, variables)},
+                {"role": "user", "content": "\n\n".join(parts)}]
+    except KeyError as e:
+        raise TemplateError(f"template {stage.ref} or {prefix.ref} needs variable {e}") from None
+
+
 def parse_template(text: str, source: str, lang: str) -> PromptTemplate:
     try:
         raw = yaml.safe_load(text)
@@ -64,15 +97,23 @@ def parse_template(text: str, source: str, lang: str) -> PromptTemplate:
         raise TemplateError(f"{source}: missing keys {sorted(missing)}")
     if raw["output"] not in ("json", "text"):
         raise TemplateError(f"{source}: output must be json or text")
+    blocks, prefix = raw.get("blocks") or {}, raw.get("prefix")
+    if not isinstance(blocks, dict) or not all(isinstance(v, str) for v in blocks.values()):
+        raise TemplateError(f"{source}: blocks must map names to texts")
+    if prefix is not None and not isinstance(prefix, list):
+        raise TemplateError(f"{source}: prefix must be a list of block names")
     return PromptTemplate(
         name=raw["name"], lang=lang, version=int(raw["version"]), output=raw["output"],
         system=raw.get("system", ""), user=raw["user"],
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), source=source)
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), source=source,
+        blocks=tuple((str(k), v) for k, v in blocks.items()),
+        prefix=tuple(str(b) for b in prefix) if prefix is not None else None)
 
 
 @cache
 def load_template(name: str, lang: str = "zh", template_dir: str | None = None) -> PromptTemplate:
-    """Load `name` for `lang` from the package, or from `template_dir/<lang>/<name>.yaml`."""
+    """Load `name` for `lang` from the package, or from `template_dir/<lang>/<name>.yaml`
+    (`name` may name a subfolder: `shared/screen`)."""
     if lang not in LANGS:
         raise TemplateError(f"unknown language {lang!r}; choose one of {LANGS}")
     if template_dir:
@@ -88,6 +129,11 @@ def load_template(name: str, lang: str = "zh", template_dir: str | None = None) 
 
 
 def list_templates(lang: str = "zh") -> list[str]:
+    """Packaged template names, those of the shared layout as `shared/<name>`."""
     folder = resources.files("coig_writer.prompts").joinpath(f"templates/{lang}")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
-                  if p.name.endswith(".yaml"))
+    names = [p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")]
+    shared = folder.joinpath("shared")
+    if shared.is_dir():
+        names += [f"shared/{p.name.removesuffix('.yaml')}" for p in shared.iterdir()
+                  if p.name.endswith(".yaml")]
+    return sorted(names)
