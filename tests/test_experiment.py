@@ -25,8 +25,14 @@ CLI = [sys.executable, "-m", "coig_writer.cli", "experiment"]
 
 
 def _steps(folder: Path) -> dict[str, dict]:
+    if not (folder / "store.sqlite").exists():
+        return {}
     with sqlite3.connect(folder / "store.sqlite") as c:
-        rows = c.execute("SELECT step, state, finished_at, input_hash FROM experiment_steps")
+        try:
+            rows = c.execute("SELECT step, state, finished_at, input_hash FROM experiment_steps"
+                             ).fetchall()
+        except sqlite3.OperationalError:  # the runner has not created the table yet
+            return {}
         return {r[0]: {"state": r[1], "finished_at": r[2], "hash": r[3]} for r in rows}
 
 
@@ -64,19 +70,20 @@ def test_smoke_plan_kill_resume_nothing_to_do_and_changed_setting(small_model, t
     log = (tmp_path / "run1.log").open("w")
     runner = subprocess.Popen(CLI + ["run", str(folder)], stdout=log, stderr=log)
     trainer = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and runner.poll() is None:
-        if (folder / "store.sqlite").exists():
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and runner.poll() is None:
             st = _steps(folder)
             if st.get("train:G", {}).get("state") == "running" and _children(runner.pid):
                 trainer = _children(runner.pid)[0]
                 break
-        time.sleep(0.5)
-    assert trainer is not None, (tmp_path / "run1.log").read_text()[-3000:]
-    assert _steps(folder)["train:CW"]["state"] == "done"
-    first_cw = _steps(folder)["train:CW"]["finished_at"]
-    os.kill(runner.pid, signal.SIGKILL)
-    runner.wait(timeout=30)
+            time.sleep(0.5)
+        assert trainer is not None, (tmp_path / "run1.log").read_text()[-3000:]
+        assert _steps(folder)["train:CW"]["state"] == "done"
+        first_cw = _steps(folder)["train:CW"]["finished_at"]
+    finally:
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(timeout=30)
     deadline = time.monotonic() + 30
     while _alive(trainer) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -140,3 +147,29 @@ def test_plan_errors_and_change_explanations(tmp_path):
     bad = subprocess.run(CLI + ["run", str(tmp_path / "nowhere")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "no plan at" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_failed_step_blocks_its_dependants_while_ray_runs_the_others(tmp_path):
+    pytest.importorskip("ray")
+    folder = tmp_path / "smoke"
+    init_plan(folder, "smoke")
+    plan = yaml.safe_load((folder / "plan.yaml").read_text())
+    plan["mixtures"][1]["general"] = 100  # G cannot be built from 8 general rows
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run(CLI + ["run", str(folder), "--executor", "ray"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "FAILED  mixture:G" in run.stderr and "only 4 available" in run.stderr
+    assert "run     train:CW (new) as a Ray task" in run.stderr
+    assert "blocked train:G: mixture:G failed" in run.stderr
+    states = {s: v["state"] for s, v in _steps(folder).items()}
+    assert states == {"prompts": "done", "mixture:CW": "done", "mixture:G": "failed",
+                      "train:CW": "done", "train:G": "blocked", "generate:CW": "done",
+                      "generate:G": "blocked", "judge:CW": "blocked", "report": "blocked"}
+    status = subprocess.run(CLI + ["status", str(folder), "--json"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    rows = {r["step"]: r for r in json.loads(status.stdout)}
+    assert rows["report"]["error"] == "judge:CW blocked"
+    assert rows["generate:CW"]["summary"].startswith("4 answers as CW@")

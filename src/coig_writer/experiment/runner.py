@@ -129,14 +129,14 @@ def run_plan(path: str | Path, *, executor: str | None = None,
 def _plan_step(ctx: Context, repo: Any, step: Step, outputs: dict[str, dict], res: RunResult,
                log: Callable[[str], None]) -> tuple[Step, str, dict, bool] | None:
     """Skip, block, or return (step, input hash, inputs, fresh) for running."""
-    bad = [d for d in step.deps if res.states.get(d) in ("failed", "blocked")]
+    bad = [f"{d} {res.states[d]}" for d in step.deps if res.states.get(d) in ("failed", "blocked")]
     try:
         inputs = step_inputs(step, outputs, file_inputs(ctx, step))
     except (StepError, OSError) as e:
-        inputs, bad = step_inputs(step, outputs), bad + [f"its input ({e})"]
+        inputs, bad = step_inputs(step, outputs), bad + [f"its input is unreadable ({e})"]
     h = input_hash(inputs)
     if bad:
-        reason = f"{', '.join(bad)} failed"
+        reason = ", ".join(bad)
         repo.block_step(step.name, h, inputs, reason)
         res.states[step.name], res.reasons[step.name] = "blocked", reason
         log(f"blocked {step.name}: {reason}")
