@@ -108,7 +108,7 @@ def run_ours(corpus: Path, work: Path, threshold: float) -> None:
     with Store(work / "ours.sqlite") as store:
         rep = ingest(sorted(corpus.glob("*.jsonl")), store,
                      IngestOptions(near_dup_threshold=threshold))
-        removed = [s.id for s in store.iter_sources("filtered")
+        removed = [s.id for s in store.corpus.iter_sources("filtered")
                    if (s.filter_reason or "").split(" ")[0] in ("near_duplicate", "exact_duplicate")]
     (work / "removed.json").write_text(json.dumps(removed))
     (work / "summary.txt").write_text(

@@ -30,7 +30,7 @@ import httpx
 
 from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.pipeline import ConstructPipeline
-from coig_writer.construct.runner import run_on_ray
+from coig_writer.construct.runner import run_local, run_on_ray
 from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SourceText
 from coig_writer.store import Store
@@ -84,7 +84,7 @@ def local_run(url: str, n: int, conc: int, work: Path) -> tuple[float, float, in
         async def go():
             be = OpenAICompatBackend(url, "stub", concurrency=conc)
             try:
-                return await ConstructPipeline(s, be, cfg()).run(concurrency=conc)
+                return await run_local(ConstructPipeline(s, be, cfg()), concurrency=conc)
             finally:
                 await be.aclose()
 

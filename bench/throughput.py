@@ -23,6 +23,7 @@ from openai import AsyncOpenAI
 from coig_writer.construct.config import ConstructConfig, StageParams
 from coig_writer.construct.ingest import ingest
 from coig_writer.construct.pipeline import ConstructPipeline
+from coig_writer.construct.runner import run_local
 from coig_writer.llm.models import ensure_model
 from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.llm.server import LlamaServer
@@ -44,10 +45,10 @@ async def run_pipeline(base: str, items: int, conc: int, workdir: Path, i: int
         ingest([SAMPLE], store)
         be = OpenAICompatBackend(base, "bench", concurrency=conc)
         t0 = time.perf_counter()
-        await ConstructPipeline(store, be, config()).run(limit=items, concurrency=conc)
+        await run_local(ConstructPipeline(store, be, config()), limit=items, concurrency=conc)
         elapsed = time.perf_counter() - t0
         await be.aclose()
-        return elapsed, [r["request"] for r in store.cache_rows()]
+        return elapsed, [r["request"] for r in store.cache.cache_rows()]
 
 
 async def run_direct(base: str, requests: list[dict], conc: int) -> float:

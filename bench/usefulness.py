@@ -122,7 +122,7 @@ def main() -> None:
     cfg = UsefulnessConfig()
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
         for t in triplets + pasted:
-            store.put_triplet(t)
+            store.construct.put_triplet(t)
         cached = CachedScorer(scorer, store)
         t1 = time.perf_counter()
         asyncio.run(run_usefulness(store, cached, cfg, limit=len(triplets)))
@@ -146,7 +146,7 @@ def main() -> None:
             lp = asyncio.run(scorer.token_logprobs(prefix_for(scorer, t.query, t.thought, cfg),
                                                    t.answer))
             pasted_nll[t.id.removesuffix("-pasted")] = clipped_mean_nll(lp, cfg.clip_min)
-        rows = store.usefulness_rows()
+        rows = store.usefulness.usefulness_rows()
 
     print(f"scorer {TEST_MODEL} (GGUF Q4_K_M dequantized to float32 by transformers), "
           f"{torch.get_num_threads()} threads; load {load_s:.1f}s")

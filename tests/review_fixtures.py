@@ -24,22 +24,22 @@ def build(db: Path) -> None:
         for name, role in (("admin", "admin"), ("rev1", "reviewer"), ("rev2", "reviewer"),
                            ("rev3", "reviewer"), ("rater1", "rater"), ("rater2", "rater")):
             add_user(s, name, PASSWORD, role)
-        s.put_triplet(Triplet(id="cw-1", query="写一首秋天的诗", thought="用户想要秋天……",
+        s.construct.put_triplet(Triplet(id="cw-1", query="写一首秋天的诗", thought="用户想要秋天……",
                               answer="秋风起兮白云飞。", category="poetry", genre="classical_shi",
                               provenance=Provenance(source_url="https://example.org/1")))
-        s.put_triplet(Triplet(id="cw-2", query="写一个故事", thought="首先我需要……",
+        s.construct.put_triplet(Triplet(id="cw-2", query="写一个故事", thought="首先我需要……",
                               answer="从前有一座山。" + EVIL, category="novel", genre="fantasy"))
-        s.put_triplet(Triplet(id="cw-3", query="写一封信", thought="用户想要一封信",
+        s.construct.put_triplet(Triplet(id="cw-3", query="写一封信", thought="用户想要一封信",
                               answer="亲爱的朋友：你好。", category="communication", genre="letter",
                               scores=Scores(**{d: 6 for d in SCORE_DIMENSIONS}),
                               validation={"coherent": True, "issues": ["指令过于笼统"],
                                           "suggestion": "写明收信人和情境"}))
         assign_reviews(s, POLICY)
         add_prompt_set(s, "bundled-zh")
-        for p in s.eval_prompts()[:2]:
+        for p in s.evaluation.eval_prompts()[:2]:
             for m in ("model-a", "model-b", "model-c"):
                 text = f"第{m[-1]}种回答：{p.id}" + (EVIL if m == "model-b" else "")
-                s.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
+                s.evaluation.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
 
 
 # -- a loopback OpenAI-protocol stub that answers the construction stages ----------------------

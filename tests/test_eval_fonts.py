@@ -28,19 +28,19 @@ from pathlib import Path
 out = Path(sys.argv[1])
 with Store(out / "s.sqlite") as s:
     for i in range(6):
-        s.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="zh", prompt="写一首诗", genre="诗歌",
+        s.evaluation.put_eval_prompt(EvalPrompt(id=f"p{i}", lang="zh", prompt="写一首诗", genre="诗歌",
                                      criteria=[Criterion(name="意境")]))
         for m, n in (("甲模型", 30), ("乙模型", 20), ("丙模型", 10)):
-            s.put_generation(Generation(model=m, prompt_id=f"p{i}", raw="", answer="春" * n))
-            s.put_rubric_score(RubricScore(prompt_id=f"p{i}", model=m, criterion=0,
+            s.evaluation.put_generation(Generation(model=m, prompt_id=f"p{i}", raw="", answer="春" * n))
+            s.evaluation.put_rubric_score(RubricScore(prompt_id=f"p{i}", model=m, criterion=0,
                                            score=n / 5 + i % 2, judge="评审"))
         for a, b in (("甲模型", "乙模型"), ("乙模型", "丙模型"), ("甲模型", "丙模型")):
             for x, y in ((a, b), (b, a)):
-                s.put_judgment(Judgment(prompt_id=f"p{i}", kind="pair", models=[x, y],
+                s.evaluation.put_judgment(Judgment(prompt_id=f"p{i}", kind="pair", models=[x, y],
                                         winner=a if i % 3 else "tie", judge="评审",
                                         verdict="A>B"))
     result = analyze(s, rounds=50, baseline="丙模型")
-    lengths = {m: [len(g.answer) for g in s.generations(m)] for m in result["overall"]["models"]}
+    lengths = {m: [len(g.answer) for g in s.evaluation.generations(m)] for m in result["overall"]["models"]}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     files = report.write_report(result, lengths, out / "rep")

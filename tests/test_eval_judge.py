@@ -17,18 +17,18 @@ pytestmark = pytest.mark.slow
 
 def test_generate_judge_both_orders_and_rank(store, small_model):
     add_prompt_set(store, "bundled-zh")
-    prompts = store.eval_prompts(lang="zh")[:2]
+    prompts = store.evaluation.eval_prompts(lang="zh")[:2]
     llm = CachedBackend(LocalBackend(small_model, name="qwen2.5-coder-0.5b", n_ctx=4096), store)
     for name, temp in (("cold", 0.0), ("hot", 1.0)):
         counts = asyncio.run(generate(store, llm, name, prompts, temperature=temp, max_tokens=60))
         assert {k: counts[k] for k in ("done", "skipped", "errors")} == {
             "done": 2, "skipped": 0, "errors": {}}
-    gens = store.generations()
+    gens = store.evaluation.generations()
     assert len(gens) == 4 and all(g.answer and g.params["max_tokens"] == 60 for g in gens)
 
     judge = Judge(store, llm, "qwen-0.5b-judge", max_tokens=120)
     made = asyncio.run(judge.run(prompts, ["cold", "hot"], "pairwise"))
-    pairs = store.judgments(source="judge")
+    pairs = store.evaluation.judgments(source="judge")
     assert made == len(pairs) == 4 - len(judge.failures) and made >= 2
     h = load_template("judge_pairwise", "zh").sha256
     for j in pairs:
@@ -40,7 +40,7 @@ def test_generate_judge_both_orders_and_rank(store, small_model):
     assert sum(counts.values()) == len(outcomes) >= 1
 
     made_rank = asyncio.run(judge.run(prompts, ["cold", "hot"], "ranking"))
-    ranks = [j for j in store.judgments() if j.kind == "rank"]
+    ranks = [j for j in store.evaluation.judgments() if j.kind == "rank"]
     assert made_rank == len(ranks) >= 1, judge.failures
     assert all(sorted(j.ranks.values()) == [1.0, 2.0] for j in ranks)
 

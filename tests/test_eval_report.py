@@ -24,7 +24,7 @@ def populated(store: Store, tmp_path) -> None:
     assert add_prompt_set(store, "bundled-zh")[0] == 14
     assert add_prompt_set(store, "bundled-en")[0] == 14
     rng = random.Random(0)
-    for p in store.eval_prompts():
+    for p in store.evaluation.eval_prompts():
         for m, n in (("good", 300), ("mid", 200), ("bad", 100)):
             if p.lang == "zh":
                 text = "".join(rng.choice("春夏秋冬山水花鸟风月人家灯火江河湖海") for _ in range(n))
@@ -36,10 +36,10 @@ def populated(store: Store, tmp_path) -> None:
             if m == "mid" and p.id == "zh-001":
                 text = EVIL + text
             cut = m == "bad" and p.id in ("zh-003", "zh-004", "en-005")  # still cut after retry
-            store.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text,
+            store.evaluation.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text,
                                             truncated=cut, thinking="想" if m == "good" else ""))
     rows = []
-    for p in store.eval_prompts():
+    for p in store.evaluation.eval_prompts():
         # zh: good > mid > bad always; en: good and mid swap on even prompts
         order = ["good", "mid", "bad"]
         if p.lang == "en" and int(p.id[-1]) % 2 == 0:
@@ -83,7 +83,8 @@ def test_analysis_numbers(store, tmp_path):
 def test_report_files_and_escaping(store, tmp_path):
     populated(store, tmp_path)
     result = analyze(store, source="human", rounds=100)
-    lengths = {m: [len(g.answer) for g in store.generations(m)] for m in result["overall"]["models"]}
+    lengths = {m: [len(g.answer) for g in store.evaluation.generations(m)]
+               for m in result["overall"]["models"]}
     files = write_report(result, lengths, tmp_path / "report")
     pngs = [p for k, p in files.items() if p.suffix == ".png"]
     assert len(pngs) == 6  # overall, zh, en heatmaps; diversity; lengths; length bias
@@ -93,7 +94,7 @@ def test_report_files_and_escaping(store, tmp_path):
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
     html = files["html"].read_text("utf-8")
     assert "No CJK font" not in html  # the bundled noto-cjk-sans-otc font
-    assert "<script>" not in html and "Reference: the paper" in html
+    assert "<script>" not in html and "The COIG-Writer paper (judge: human" in html
     assert re.search(r"<td>bad</td><td>28</td><td>3</td>", html)  # truncated answers counted
     data = json.loads(files["json"].read_text("utf-8"))
     assert data["overall"]["n_prompts"] == 28
@@ -123,11 +124,11 @@ def test_paper_numbers_beside_ours_against_g(store, tmp_path):
 
     add_prompt_set(store, "bundled-zh")
     add_prompt_set(store, "bundled-en")
-    for p in store.eval_prompts():
+    for p in store.evaluation.eval_prompts():
         for m in ("CW+20k", "CW+2k", "G"):
-            store.put_generation(Generation(model=m, prompt_id=p.id, raw="t", answer="t" * 50))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=p.id, raw="t", answer="t" * 50))
         order = ["CW+20k", "G", "CW+2k"] if int(p.id[-1]) % 3 else ["G", "CW+2k", "CW+20k"]
-        store.put_judgment(Judgment(prompt_id=p.id, kind="rank", models=sorted(order),
+        store.evaluation.put_judgment(Judgment(prompt_id=p.id, kind="rank", models=sorted(order),
                                     ranks={m: float(i) for i, m in enumerate(order, 1)},
                                     source="human", judge="r1"))
     r = analyze(store, source="human", rounds=50)

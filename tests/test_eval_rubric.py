@@ -30,10 +30,10 @@ def rubric_prompts(n: int, lang: str = "en", k: int = 5) -> list[EvalPrompt]:
 
 def fill(store, prompts, models=("good", "bad")) -> None:
     for p in prompts:
-        store.put_eval_prompt(p)
+        store.evaluation.put_eval_prompt(p)
         for m in models:
             text = f"{m.upper()} answer to {p.id} " + "word " * (40 if m == "good" else 10)
-            store.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
+            store.evaluation.put_generation(Generation(model=m, prompt_id=p.id, raw=text, answer=text))
 
 
 def scoring_server() -> _Server:
@@ -69,7 +69,7 @@ def test_rubric_judge_at_scale_resumes_and_reports(store, tmp_path):
         assert again.tasks(prompts, ["good", "bad"], "rubric") == []
         assert asyncio.run(again.run(prompts, ["good", "bad"], "rubric")) == 0
         assert len(srv.requests) == 500  # a rerun sends nothing
-    scores = store.rubric_scores()
+    scores = store.evaluation.rubric_scores()
     assert {(r.model, r.score) for r in scores} == {("good", 8.0), ("bad", 4.0)}
     assert all(r.template_hash and r.cache_keys and r.criterion_name for r in scores)
 
@@ -93,14 +93,14 @@ def test_missing_field_is_retried_with_the_error_shown(store):
                       ("ok", '{"overall": "A", "verdict": "A>>B", "reason": "A is vivid"}')]
                      ) as srv:
         judge = Judge(store, backend(srv.base_url), "stub")
-        gx, gy = store.generations("x")[0], store.generations("y")[0]
+        gx, gy = store.evaluation.generations("x")[0], store.evaluation.generations("y")[0]
         j = asyncio.run(judge.pair(p, gx, gy))
     assert j is not None and j.winner == "x" and j.verdict == "A>>B", judge.failures
     assert len(srv.requests) == 2
     retry = srv.requests[1]["messages"]
     assert retry[-2] == {"role": "assistant", "content": '{"winner": "A", "reason": "A is vivid"}'}
     assert 'no usable "overall"' in retry[-1]["content"]
-    assert len(j.cache_keys) == 2 and store.judgments()[0].verdict == "A>>B"
+    assert len(j.cache_keys) == 2 and store.evaluation.judgments()[0].verdict == "A>>B"
 
 
 def test_rerun_after_unusable_cached_answers_asks_again(store):
@@ -111,12 +111,12 @@ def test_rerun_after_unusable_cached_answers_asks_again(store):
         assert asyncio.run(judge.run(prompts, ["x"], "rubric")) == 0
         assert len(srv.requests) == 10  # 5 criteria x 2 attempts
         assert all('no usable "score"' in e for e in judge.failures.values())
-    assert store.rubric_scores() == []
+    assert store.evaluation.rubric_scores() == []
     with FaultServer([("ok", '{"reason": "fits", "score": 6}')]) as srv:
         judge = Judge(store, backend(srv.base_url), "stub", attempts=2)
         assert asyncio.run(judge.run(prompts, ["x"], "rubric")) == 5
         assert 5 <= len(srv.requests) <= 10 and not judge.failures  # asked again, not replayed
-    assert [r.score for r in store.rubric_scores()] == [6.0] * 5
+    assert [r.score for r in store.evaluation.rubric_scores()] == [6.0] * 5
 
 
 @pytest.mark.slow
@@ -125,7 +125,7 @@ def test_rubric_judge_with_the_real_small_model(store, llama_server):
     fill(store, prompts, ("x",))
     judge = Judge(store, backend(llama_server), "qwen-0.5b", max_tokens=80, concurrency=2)
     n = asyncio.run(judge.run(prompts, ["x"], "rubric"))
-    scores = store.rubric_scores()
+    scores = store.evaluation.rubric_scores()
     assert n == len(scores) == 4 - len(judge.failures) and n >= 2, judge.failures
     assert all(1 <= r.score <= 10 and r.reason for r in scores)  # schema-constrained JSON
     assert len(judge.tasks(prompts, ["x"], "rubric")) == 4 - n  # a rerun asks only the rest
@@ -147,7 +147,7 @@ def test_judge_job_spec_round_trip_through_the_local_executor(store):
                            CachedBackend(backend(srv.base_url), store))
         out = asyncio.run(run_local(worker, items, concurrency=4))
     assert out.labels["done"] == 20 and not out.errors
-    assert driver.count_pending() == 0 and len(store.rubric_scores(judge="stub")) == 20
+    assert driver.count_pending() == 0 and len(store.evaluation.rubric_scores(judge="stub")) == 20
 
 
 def test_cli_rubric_judge_and_report(tmp_path, monkeypatch):

@@ -62,19 +62,19 @@ def test_formats_provenance_and_bad_lines(tmp_path, store):
     where = sorted(q.where for q in report.quarantined)
     c = str(folder / "c.jsonl")
     assert where == sorted([str(folder / "bad.txt") + ":1", f"{c}:2", f"{c}:3", f"{c}:4", f"{c}:6"])
-    errors = {q.where: q.error for q in store.iter_quarantine()}
+    errors = {q.where: q.error for q in store.corpus.iter_quarantine()}
     assert "invalid JSON" in errors[f"{c}:2"]
     assert "no text field" in errors[f"{c}:3"]
     assert "unparseable date" in errors[f"{c}:6"]
     assert report.filtered == {"too_short": 1}
-    srcs = {s.provenance.title or s.id: s for s in store.iter_sources(None)}
+    srcs = {s.provenance.title or s.id: s for s in store.corpus.iter_sources(None)}
     a = srcs["游子吟"]
     assert a.provenance.source_url == "https://example.org/a"
     assert str(a.provenance.date) == "2023-05-01" and a.provenance.license == "CC-BY"
     assert a.provenance.origin == str(folder / "a.md") + ":1"
-    assert store.get_source("p2").provenance.date.isoformat() == "2024-01-02"
+    assert store.corpus.get_source("p2").provenance.date.isoformat() == "2024-01-02"
     # every row is accounted for: stored ok, stored filtered, or quarantined
-    assert len(list(store.iter_sources(None))) + len(report.quarantined) == report.read
+    assert len(list(store.corpus.iter_sources(None))) + len(report.quarantined) == report.read
 
 
 def test_dedup_date_and_idempotent_reingest(tmp_path, store):
@@ -88,12 +88,12 @@ def test_dedup_date_and_idempotent_reingest(tmp_path, store):
     assert report.added == 1
     assert report.filtered == {"exact_duplicate": 1, "near_duplicate": 1, "before_cutoff": 1,
                                "no_date": 1}
-    filtered = [s for s in store.iter_sources("filtered")]
-    ok_id = next(store.iter_sources("ok")).id
+    filtered = [s for s in store.corpus.iter_sources("filtered")]
+    ok_id = next(store.corpus.iter_sources("ok")).id
     assert {s.duplicate_of for s in filtered if s.duplicate_of} == {ok_id}
     again = ingest([path], store, opts)
     assert again.added == 0 and again.already_stored == 5 and not again.quarantined
-    assert store.count_sources() == {"ok": 1, "filtered": 4}
+    assert store.corpus.count_sources() == {"ok": 1, "filtered": 4}
 
 
 def test_id_conflict_is_quarantined(tmp_path, store):
@@ -113,7 +113,7 @@ def test_parquet_and_json_array(tmp_path, store):
     assert report.added == 2
     assert sorted(q.where for q in report.quarantined) == [f"{tmp_path / 'x.parquet'}:2",
                                                            f"{tmp_path / 'y.json'}:2"]
-    texts = {s.text for s in store.iter_sources()}
+    texts = {s.text for s in store.corpus.iter_sources()}
     assert POEM2 in texts  # paragraphs joined by newlines
 
 
@@ -186,7 +186,7 @@ def test_near_dups_across_runs_hash_only_new_texts(tmp_path, store):
     assert rep2.hashed == 30  # ... and only this run's texts were hashed
     assert rep2.added == 10 and rep2.filtered == {"near_duplicate": 20}
     for k in dups:
-        src = store.get_source(k)
+        src = store.corpus.get_source(k)
         assert src.duplicate_of == f"a{k[1:]}", src.filter_reason
     rep3 = ingest([first, second], store)
     assert rep3.hashed == 0 and rep3.already_stored == 90
@@ -206,7 +206,7 @@ def test_recall_at_threshold_on_planted_pairs(tmp_path, store):
             rows.append({"id": f"d{i}", "text": near_copy(r, base, 0.55, 0.78)[0]})
     r.shuffle(rows)  # originals and copies in any order: whichever comes second is the dup
     ingest([write_jsonl(tmp_path / "p.jsonl", rows)], store, IngestOptions(batch_size=64))
-    filtered = {s.id: s for s in store.iter_sources("filtered")}
+    filtered = {s.id: s for s in store.corpus.iter_sources("filtered")}
     caught = [d for d in above if d in filtered or f"o{d[1:]}" in filtered]
     assert len(caught) >= 49  # of 50 at Jaccard 0.8-0.9 (P(candidate) >= 0.998 each)
     assert not [d for d in below if d in filtered or f"o{d[1:]}" in filtered]
@@ -233,10 +233,10 @@ def _placement(db: Path) -> dict[str, str]:
     """Input file:line -> where the row ended (status/reason, or quarantine)."""
     with Store(db) as s:
         out: dict[str, str] = {}
-        for src in s.iter_sources(None):
+        for src in s.corpus.iter_sources(None):
             assert src.provenance.origin not in out
             out[src.provenance.origin] = f"{src.status}:{(src.filter_reason or '').split(' ')[0]}"
-        for q in s.iter_quarantine():
+        for q in s.corpus.iter_quarantine():
             assert q.where not in out
             out[q.where] = "quarantined"
         orphans = s.db.execute("SELECT COUNT(*) FROM minhash m LEFT JOIN sources s "
@@ -300,32 +300,32 @@ def test_refilter_round_trip(tmp_path, store):
     again = ingest([path], store)  # without --after: reported, not silently changed
     assert again.added == 0 and again.already_stored == 13
     assert again.would_change == {"no_date -> ok": 11, "before_cutoff -> ok": 1}
-    assert store.count_sources() == {"ok": 1, "filtered": 12}
+    assert store.corpus.count_sources() == {"ok": 1, "filtered": 12}
 
     db = str(store.path)
     runner = CliRunner()
     dry = runner.invoke(app, ["construct", "refilter", "--db", db, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "would change 12 texts" in dry.output
-    assert store.count_sources() == {"ok": 1, "filtered": 12}
+    assert store.corpus.count_sources() == {"ok": 1, "filtered": 12}
     res = runner.invoke(app, ["construct", "refilter", "--db", db])
     assert res.exit_code == 0, res.output
     assert "before_cutoff -> ok: 1" in res.output and "no_date -> ok: 10" in res.output
     assert "no_date -> near_duplicate: 1" in res.output  # the copy's original is back
-    assert store.get_source("u0-copy").duplicate_of == "u0"
-    assert store.count_sources() == {"ok": 12, "filtered": 1}
+    assert store.corpus.get_source("u0-copy").duplicate_of == "u0"
+    assert store.corpus.count_sources() == {"ok": 12, "filtered": 1}
     assert "changed 0 texts" in runner.invoke(app, ["construct", "refilter", "--db", db]).output
 
     # a text with a triplet is reported, not changed, unless asked
-    store.put_triplet(Triplet(id="cw-u3", answer=undated[3], source_id="u3"))
+    store.construct.put_triplet(Triplet(id="cw-u3", answer=undated[3], source_id="u3"))
     back = refilter(store, IngestOptions(after=cutoff))
     assert back.changes == {"ok -> no_date": 9, "ok -> before_cutoff": 1,
                             "near_duplicate -> no_date": 1}
     assert back.constructed == [("u3", "ok -> no_date")]
-    assert store.get_source("u3").status == "ok"
+    assert store.corpus.get_source("u3").status == "ok"
     assert refilter(store, IngestOptions(after=cutoff)).changed == 0  # idempotent
     forced = refilter(store, IngestOptions(after=cutoff), touch_constructed=True)
-    assert forced.changes == {"ok -> no_date": 1} and store.get_source("u3").status == "filtered"
+    assert forced.changes == {"ok -> no_date": 1} and store.corpus.get_source("u3").status == "filtered"
 
 
 def test_old_store_is_indexed_once_and_layout_follows_threshold(tmp_path, store):
@@ -341,9 +341,9 @@ def test_old_store_is_indexed_once_and_layout_follows_threshold(tmp_path, store)
     rep = ingest([write_jsonl(tmp_path / "c.jsonl", [{"id": "c", "text": copy + "。"}])], store,
                  IngestOptions(near_dup_threshold=0.7))
     assert (rep.backfilled, rep.hashed, rep.layout) == (0, 1, "30x4")  # re-keyed, not re-hashed
-    assert store.get_source("c").filter_reason.startswith("near_duplicate of b")
+    assert store.corpus.get_source("c").filter_reason.startswith("near_duplicate of b")
     back = refilter(store, IngestOptions(near_dup_threshold=0.7))
     assert back.changes == {"ok -> near_duplicate": 1,  # b: a near duplicate of a4 at 0.7
                             "near_duplicate -> near_duplicate (another original)": 1}  # c
     assert back.hashed == 0
-    assert store.get_source("b").duplicate_of == "a4" == store.get_source("c").duplicate_of
+    assert store.corpus.get_source("b").duplicate_of == "a4" == store.corpus.get_source("c").duplicate_of

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from coig_writer.construct.pipeline import ConstructPipeline, triplet_id
-from coig_writer.construct.runner import run_batch_wave
+from coig_writer.construct.runner import run_batch_wave, run_local
 from coig_writer.evaluate.generate import generate
 from coig_writer.llm import (
     Accounting,
@@ -55,7 +55,7 @@ def backend(srv: _Server, **kw) -> OpenAICompatBackend:
 
 def one_text(store: Store) -> SourceText:
     src = SourceText(id="s1", text=TEXT)
-    store.add_source(src)
+    store.corpus.add_source(src)
     return src
 
 
@@ -72,13 +72,13 @@ def test_truncated_stage_never_reaches_accepted(store):
     with _Server(handle) as srv:
         pipe = ConstructPipeline(store, backend(srv))
         pipe.config.max_rounds = 0
-        summary = asyncio.run(pipe.run())
+        summary = asyncio.run(run_local(pipe))
         reasoning_calls = [b["max_tokens"] for b in srv.requests if stage_of(b) == "reasoning"]
-    trip = store.get_triplet(triplet_id(src.id))
+    trip = store.construct.get_triplet(triplet_id(src.id))
     assert trip.status == "needs_review"
     assert any("truncated at 2400 tokens" in r for r in trip.reasons), trip.reasons
     assert reasoning_calls == [1200, 2400]  # retried once with twice the tokens
-    stage = [s for s in store.stages_for(src.id) if s.stage == "reasoning"][0]
+    stage = [s for s in store.construct.stages_for(src.id) if s.stage == "reasoning"][0]
     assert not stage.ok and stage.error_kind == "truncated"
     row = next(r for r in summary.accounting if r["stage"] == "reasoning")
     assert row["truncated"] == 2 and row["unusable"] == 1
@@ -94,9 +94,9 @@ def test_reasoning_content_is_kept_apart_and_never_leaks(store):
     src = one_text(store)
     with _Server(handle) as srv:
         asyncio.run(ConstructPipeline(store, backend(srv)).run())
-    trip = store.get_triplet(triplet_id(src.id))
+    trip = store.construct.get_triplet(triplet_id(src.id))
     assert trip.status == "accepted"
-    dumped = trip.model_dump_json() + json.dumps([s.output for s in store.stages_for(src.id)],
+    dumped = trip.model_dump_json() + json.dumps([s.output for s in store.construct.stages_for(src.id)],
                                                  ensure_ascii=False)
     assert "THINKING" not in dumped
     thinking = [r[0] for r in store.db.execute("SELECT thinking FROM llm_cache")]
@@ -116,7 +116,7 @@ def test_generation_splits_thinking_and_marks_truncation(store):
     with _Server(handle) as srv:
         out = asyncio.run(generate(store, backend(srv), "m", prompts, max_tokens=100))
         story_tokens = [b["max_tokens"] for b in srv.requests if "故事" in str(b)]
-    gens = {g.prompt_id: g for g in store.generations()}
+    gens = {g.prompt_id: g for g in store.evaluation.generations()}
     assert gens["p1"].answer == "春眠不觉晓。" and gens["p1"].thinking == "先想意象"
     assert not gens["p1"].truncated
     assert gens["p2"].truncated and gens["p2"].finish_reason == "length"
@@ -163,7 +163,7 @@ def test_accounting_matches_server_usage_and_prices(store, tmp_path):
     assert summary.totals["completion_tokens"] == sum(n % 97 for n in sent)
     expect = (sum(sent) * 1.0 + sum(n % 97 for n in sent) * 2.0) / 1e6
     assert summary.totals["cost_usd"] == pytest.approx(expect)
-    stored = store.runs()[-1]["summary"]["totals"]
+    stored = store.runs.runs()[-1]["summary"]["totals"]
     assert stored["prompt_tokens"] == sum(sent)
 
 
@@ -206,19 +206,19 @@ def test_two_wave_batch_round_trip_equals_online(tmp_path):
 
     def triplets(store: Store) -> list[dict]:
         return sorted((t.model_dump(exclude={"run_id", "created_at", "updated_at"})
-                       for t in store.iter_triplets()), key=lambda t: t["id"])
+                       for t in store.construct.iter_triplets()), key=lambda t: t["id"])
 
     with _Server(handle) as srv:
         with Store(tmp_path / "online.sqlite") as online:
             for t in texts:
-                online.add_source(t)
+                online.corpus.add_source(t)
             asyncio.run(ConstructPipeline(online, backend(srv)).run())
             expected = triplets(online)
 
         waves = tmp_path / "waves"
         with Store(tmp_path / "batch.sqlite") as bs:
             for t in texts:
-                bs.add_source(t)
+                bs.corpus.add_source(t)
             result_file, n_waves = None, 0
             while True:
                 be = backend(srv)
@@ -258,7 +258,7 @@ def test_eval_generate_batch_waves_equal_online(tmp_path):
         return 200, reply("诗" + body["messages"][-1]["content"][-4:], reasoning="想"), 0.0
 
     def answers(store: Store) -> list[tuple]:
-        return sorted((g.prompt_id, g.answer, g.thinking) for g in store.generations())
+        return sorted((g.prompt_id, g.answer, g.thinking) for g in store.evaluation.generations())
 
     with _Server(handle) as srv:
         with Store(tmp_path / "online.sqlite") as s:
@@ -270,7 +270,7 @@ def test_eval_generate_batch_waves_equal_online(tmp_path):
             llm = CachedBackend(be, s)
             _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm,
                               batch_out=tmp_path / "w", payload=be.payload, served_model="stub")
-            assert info["requests"] == 3 and not s.generations()
+            assert info["requests"] == 3 and not s.evaluation.generations()
             out = answer_wave(Path(info["wave"]), srv.base_url)
             llm = CachedBackend(be, s)
             _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm, batch_in=out,

@@ -81,7 +81,7 @@ def test_cache_never_resends_a_completed_request(store):
     assert (a.cached, b.cached, c.cached) == (False, True, False)
     assert a.key == b.key != c.key
     assert len(srv.requests) == 2 and (cached.hits, cached.misses) == (1, 2)
-    row = store.cache_rows()[0]
+    row = store.cache.cache_rows()[0]
     assert row["request"]["messages"][0]["content"] == "same" and row["response"] == "answer"
 
 

@@ -59,7 +59,7 @@ def test_kill_9_and_resume_without_repeated_calls_or_duplicates(llama_server, tm
         first.wait(30)
         sent_before_kill = len(proxy.requests)
         with Store(db) as s:
-            cached_before = len(s.cache_rows())
+            cached_before = len(s.cache.cache_rows())
         assert cached_before >= 3  # finished calls were persisted before the kill
 
         second = cli(*args)
@@ -75,11 +75,11 @@ def test_kill_9_and_resume_without_repeated_calls_or_duplicates(llama_server, tm
     assert len(repeated) <= 1  # only the request in flight at the kill may be sent again
     assert len(bodies) > sent_before_kill  # the rerun did the remaining work
     with Store(db) as s:
-        assert len(s.cache_rows()) == len(set(bodies))
-        trips = list(s.iter_triplets())
+        assert len(s.cache.cache_rows()) == len(set(bodies))
+        trips = list(s.construct.iter_triplets())
         assert len(trips) == 2 and len({t.id for t in trips}) == 2
         assert all(t.query or t.status != "accepted" for t in trips)
-        runs = s.runs()
+        runs = s.runs.runs()
         assert len(runs) == 3 and runs[0]["finished_at"] is None
         assert runs[2]["summary"]["pending"] == 0
     status = cli("construct", "status", "--db", str(db))

@@ -21,36 +21,36 @@ def _fill(store: Store) -> None:
     for i, (genre, cat) in enumerate(GENRES):
         prov = Provenance(source_url=f"https://example.org/t{i}", date=dt.date(2023, 1, 1 + i),
                           license="cc-by-4.0")
-        store.add_source(SourceText(id=f"s{i}", text=f"正文{i}" * 20, provenance=prov))
-        store.put_triplet(Triplet(
+        store.corpus.add_source(SourceText(id=f"s{i}", text=f"正文{i}" * 20, provenance=prov))
+        store.construct.put_triplet(Triplet(
             id=f"t{i}", query=f"写一篇作品{i}", thought="先理解题意，再定结构。" * (i + 1),
             answer=f"正文{i}" * 20, source_id=f"s{i}", genre=genre, category=cat,
             status="rejected" if i == 4 else "accepted", provenance=prov, model="qwen-test",
             scores=Scores(prompt_quality=8, prompt_creativity=8, reasoning_quality=9,
                           reasoning_creativity=8, text_quality=9, text_creativity=8),
             templates={"reasoning": "ab" * 32}))
-    store.add_source(SourceText(id="dup", text="重复", status="filtered",
+    store.corpus.add_source(SourceText(id="dup", text="重复", status="filtered",
                                 filter_reason="near_duplicate of s0 (jaccard 0.91)"))
-    store.add_source(SourceText(id="old", text="旧文", status="filtered",
+    store.corpus.add_source(SourceText(id="old", text="旧文", status="filtered",
                                 filter_reason="before_cutoff: 2020-01-01 <= 2022-10-31"))
-    store.put_usefulness("t0", 0, "scorer-x", "f" * 64, "s", "letter",
+    store.usefulness.put_usefulness("t0", 0, "scorer-x", "f" * 64, "s", "letter",
                          {"triplet_id": "t0", "genre": "letter", "scorer": "scorer-x",
                           "template_hash": "f" * 64, "nll_prompt": 1.2, "nll_own": 1.0,
                           "nll_control": 1.1, "gain": 0.2, "gain_vs_control": 0.1})
     from coig_writer.construct.config import ConstructConfig
 
-    store.start_run("construct", {"config": ConstructConfig(min_sum=48).model_dump(),
+    store.runs.start_run("construct", {"config": ConstructConfig(min_sum=48).model_dump(),
                                   "model": "qwen-test"})
     # reviews: t0 accepted by both, t1 disputed, t2 one review only (pending)
     for who in ("ann", "bob"):
-        store.add_user(who, "x", "reviewer")
+        store.auth.add_user(who, "x", "reviewer")
         for i in range(3):
-            store.assign(f"t{i}", who)
-    store.add_review("t0", "ann", "accept", "", 0)
-    store.add_review("t0", "bob", "edit", "", 0)
-    store.add_review("t1", "ann", "accept", "", 0)
-    store.add_review("t1", "bob", "reject", "flat", 0)
-    store.add_review("t2", "ann", "accept", "", 0)
+            store.review.assign(f"t{i}", who)
+    store.review.add_review("t0", "ann", "accept", "", 0)
+    store.review.add_review("t0", "bob", "edit", "", 0)
+    store.review.add_review("t1", "ann", "accept", "", 0)
+    store.review.add_review("t1", "bob", "reject", "flat", 0)
+    store.review.add_review("t2", "ann", "accept", "", 0)
 
 
 def _load(out: Path, tmp_path: Path):
@@ -103,7 +103,7 @@ def test_publish_loads_with_datasets_and_card_has_store_counts(tmp_path: Path) -
 
 
 def test_publish_reviewed_keeps_only_review_accepted(tmp_path: Path) -> None:
-    from coig_writer.publish import PublishOptions, publish
+    from coig_writer.dataset.publish import PublishOptions, publish
 
     with Store(tmp_path / "s.sqlite") as store:
         _fill(store)

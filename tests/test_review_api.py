@@ -56,7 +56,7 @@ def test_roles(db):
     for url in ("/admin", "/review", "/admin/export", "/review/cw-1"):
         assert c.get(url).status_code == 403, url
     with Store(db) as s:
-        pairs = set(s.assignments())
+        pairs = set(s.review.assignments())
     rev, other = next((r, t) for r in ("rev1", "rev2", "rev3") for t in ("cw-1", "cw-2", "cw-3")
                       if (t, r) not in pairs)
     c2 = client(db)
@@ -66,7 +66,7 @@ def test_roles(db):
     r = c2.post(f"/review/{other}", data={"decision": "accept", "version": "0", "csrf": token})
     assert r.status_code == 403
     with Store(db) as s:
-        assert s.reviews(other) == []
+        assert s.review.reviews(other) == []
 
 
 def test_review_edit_and_status(db):
@@ -74,8 +74,8 @@ def test_review_edit_and_status(db):
     ta, tb, tc = login(a, "rev1"), login(b, "rev2"), login(c3, "rev3")
     # everyone reviews cw-3? it needs 2 reviewers; assignment gave it to two of them
     with Store(db) as s:
-        who = sorted(r for i, r in s.assignments() if i == "cw-3")
-        assert len(who) == 2 and len([r for i, r in s.assignments() if i == "cw-1"]) == 3
+        who = sorted(r for i, r in s.review.assignments() if i == "cw-3")
+        assert len(who) == 2 and len([r for i, r in s.review.assignments() if i == "cw-1"]) == 3
     admin = client(db)
     login(admin, "admin")
     html = admin.get("/review/cw-2").text
@@ -96,11 +96,11 @@ def test_review_edit_and_status(db):
     ok = c2.post("/review/cw-3", data={"decision": "accept", "version": "1", "csrf": t2})
     assert ok.status_code == 303
     with Store(db) as s:
-        t = s.get_triplet("cw-3")
+        t = s.construct.get_triplet("cw-3")
         assert t.query == "写一封给老朋友的信" and t.status == "accepted"
-        v = s.versions("cw-3")
+        v = s.review.versions("cw-3")
         assert len(v) == 1 and v[0]["editor"] == first and "+写一封给老朋友的信" in v[0]["diff"]
-        assert [r["decision"] for r in s.reviews("cw-3")] == ["edit", "accept"]
+        assert [r["decision"] for r in s.review.reviews("cw-3")] == ["edit", "accept"]
     export = client(db)
     login(export, "admin")
     data = export.get("/admin/export").json()
@@ -113,7 +113,7 @@ def test_disagreement_and_agreement_stats(db):
         for item in ("cw-1",):
             for r in ("rev1", "rev2"):
                 service.decide(s, item, r, "accept", "", 0, POLICY)
-            assert service.item_status(s, s.get_triplet(item), POLICY) == "pending"  # needs 3
+            assert service.item_status(s, s.construct.get_triplet(item), POLICY) == "pending"  # needs 3
             st = service.decide(s, item, "rev3", "reject", "not a real poem", 0, POLICY)
             assert st == "disputed"
         with pytest.raises(ValueError, match="needs a reason"):
@@ -140,7 +140,7 @@ def test_blind_ranking(db):
     r = c.post(first, data={"csrf": token, "slot0": "1", "slot1": "2", "slot2": "2"})
     assert r.status_code == 303
     with Store(db) as s:
-        j = s.judgments(source="human", judge="rater1")[0]
+        j = s.evaluation.judgments(source="human", judge="rater1")[0]
         order = service.blind_order("rater1", pid, ["model-a", "model-b", "model-c"])
         assert j.ranks == {order[0]: 1.0, order[1]: 2.0, order[2]: 2.0}
     assert service.blind_order("rater1", pid, ["a", "b", "c", "d"]) == \

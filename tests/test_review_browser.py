@@ -84,12 +84,12 @@ def login(browser, server, user):
 
 def reviewer_of(db, item):
     with Store(db) as s:
-        return sorted(r for i, r in s.assignments() if i == item)[0]
+        return sorted(r for i, r in s.review.assignments() if i == item)[0]
 
 
 def reviewer_pair(db, item):
     with Store(db) as s:
-        return sorted(r for i, r in s.assignments() if i == item)
+        return sorted(r for i, r in s.review.assignments() if i == item)
 
 
 def test_review_edit_escape_and_persistence(server, browser):
@@ -110,9 +110,9 @@ def test_review_edit_escape_and_persistence(server, browser):
     page.click("#submit")
     page.wait_for_load_state()
     with Store(server.db) as s:  # persisted before the next item was shown
-        t = s.get_triplet("cw-2")
+        t = s.construct.get_triplet("cw-2")
         assert t.query == "写一个关于山的童话故事，不超过五百字"
-        assert [(r["reviewer"], r["decision"], r["version"]) for r in s.reviews("cw-2")] == \
+        assert [(r["reviewer"], r["decision"], r["version"]) for r in s.review.reviews("cw-2")] == \
             [(rev, "edit", 1)]
     server.stop()
     server.start()
@@ -141,7 +141,7 @@ def test_blind_ranking_resume_and_rater_blocked_from_admin(server, browser):
     page, _ = login(browser, server, "rater1")
     assert page.url != first  # resumes after the ranked prompt
     with Store(server.db) as s:
-        j = s.judgments(source="human", judge="rater1")
+        j = s.evaluation.judgments(source="human", judge="rater1")
         assert len(j) == 1 and sorted(j[0].ranks.values()) == [1.0, 2.0, 3.0]
     resp = page.goto(server.url + "/admin")
     assert resp.status == 403 and "for admin accounts" in page.inner_text("#error")
@@ -170,7 +170,7 @@ def test_send_back_refine_and_rereview(tmp_path, browser):
             page.wait_for_load_state()
             for _ in range(200):  # the background worker picks it up
                 with Store(db) as s:
-                    refs = s.refinements("cw-3")
+                    refs = s.review.refinements("cw-3")
                 if refs and refs[0]["status"] == "done":
                     break
                 time.sleep(0.1)

@@ -47,7 +47,7 @@ def login(c: TestClient, user: str) -> str:
 
 def assigned(db, item):
     with Store(db) as s:
-        return sorted(r for i, r in s.assignments() if i == item)
+        return sorted(r for i, r in s.review.assignments() if i == item)
 
 
 def test_login_throttled_per_account_then_per_address(db, monkeypatch):
@@ -64,7 +64,7 @@ def test_login_throttled_per_account_then_per_address(db, monkeypatch):
         assert try_login(c, f"ghost{i}", "wrong password!").status_code == 401
     assert try_login(c, "rev3").status_code == 429  # the address is throttled now
     with Store(db) as s:
-        actions = [a["action"] for a in s.audit_log()]
+        actions = [a["action"] for a in s.auth.audit_log()]
         assert actions.count("login_failed") == 8 and "login_throttled" in actions
         s.db.execute("UPDATE login_failures SET at = at - ?", (auth.WINDOW_S + 1,))
     assert try_login(c, "rev1").status_code == 303  # the window passed
@@ -122,10 +122,10 @@ def test_sessions_end_on_reset_idle_and_are_cleaned(db):
     login(client(db), "rater1")
     with Store(db) as s:
         s.db.execute("UPDATE sessions SET expires = ?", (time.time() - 1,))
-        assert s.count_sessions() >= 1
+        assert s.auth.count_sessions() >= 1
     login(client(db), "rater2")  # a login purges expired and idle sessions
     with Store(db) as s:
-        assert s.count_sessions() == 1
+        assert s.auth.count_sessions() == 1
 
 
 @pytest.mark.parametrize("pw", ["12345678", "1234567890", "password123", "short", "aaaaaaaaaaaa",
@@ -139,7 +139,7 @@ def test_weak_passwords_refused(db, pw):
                                      "csrf": token})
     assert "added" not in r.headers["location"]
     with Store(db) as s:
-        assert s.get_user("rev9") is None
+        assert s.auth.get_user("rev9") is None
 
 
 def test_headers_on_every_response(db):
@@ -198,7 +198,7 @@ def test_secure_cookies_over_https_and_trusted_proxy_only(db):
     # behind a trusted proxy, throttling and the audit log see the forwarded client address
     try_login(trusted, "rev2", "bad password", **{"X-Forwarded-For": "203.0.113.9"})
     with Store(db) as s:
-        assert s.audit_log("login_failed")[0]["address"] == "203.0.113.9"
+        assert s.auth.audit_log("login_failed")[0]["address"] == "203.0.113.9"
 
 
 def test_audit_log_records_logins_and_decisions(db):
@@ -207,7 +207,7 @@ def test_audit_log_records_logins_and_decisions(db):
     token = login(c, rev)
     c.post("/review/cw-3", data={"decision": "accept", "version": "0", "csrf": token})
     with Store(db) as s:
-        log = s.audit_log()
+        log = s.auth.audit_log()
     assert [(a["actor"], a["action"], a["item_id"]) for a in log[:2]] == \
         [(rev, "decision", "cw-3"), (rev, "login", None)]
     assert log[1]["address"] == "testclient"
@@ -224,14 +224,14 @@ def test_edited_text_with_accept_is_refused_and_kept(db):
     assert r.status_code == 400 and "accept with my edits" in r.text
     assert "我改过的思考过程" in r.text and "my note" in r.text  # nothing typed is lost
     with Store(db) as s:
-        assert s.reviews("cw-3") == [] and s.triplet_version("cw-3") == 0
+        assert s.review.reviews("cw-3") == [] and s.review.triplet_version("cw-3") == 0
     # choosing "edit" then saves it as a version
     r = c.post("/review/cw-3", data={"decision": "edit", "version": "0", "csrf": token,
                                      "query": "写一封信", "thought": "我改过的思考过程",
                                      "answer": "亲爱的朋友：你好。"})
     assert r.status_code == 303
     with Store(db) as s:
-        assert s.get_triplet("cw-3").thought == "我改过的思考过程"
+        assert s.construct.get_triplet("cw-3").thought == "我改过的思考过程"
 
 
 def test_unified_diff_without_trailing_newline():
@@ -261,9 +261,9 @@ def test_admin_decisions_count_only_when_assigned(db):
     with Store(db) as s:
         service.decide(s, "cw-3", "admin", "accept", "", 0, POLICY)
         service.decide(s, "cw-3", rev, "accept", "", 0, POLICY)
-        assert service.item_status(s, s.get_triplet("cw-3"), POLICY) == "pending"  # k=2
-        s.assign("cw-3", "admin")
-        assert service.item_status(s, s.get_triplet("cw-3"), POLICY) == "accepted"
+        assert service.item_status(s, s.construct.get_triplet("cw-3"), POLICY) == "pending"  # k=2
+        s.review.assign("cw-3", "admin")
+        assert service.item_status(s, s.construct.get_triplet("cw-3"), POLICY) == "accepted"
 
 
 def test_ranks_are_whole_numbers_and_errors_are_plain(db):
@@ -275,7 +275,7 @@ def test_ranks_are_whole_numbers_and_errors_are_plain(db):
     r = c.post(first, data={"csrf": token, "slot0": "abc", "slot1": "2", "slot2": "3"})
     assert "convert" not in r.headers["location"]
     with Store(db) as s:
-        assert s.judgments(source="human") == []
+        assert s.evaluation.judgments(source="human") == []
         with pytest.raises(ValueError, match="whole numbers"):
             service.save_ranking(s, "rater1", first.rsplit("/", 1)[1], {0: 1.5, 1: 2, 2: 3})
     rev = client(db)

@@ -62,8 +62,8 @@ def test_send_back_refine_rereview_accept_export(db, tmp_path):
     r = a.post("/review/cw-3", data={**form, "reason": "FB-letter 指令要写明收信人和情境"})
     assert r.status_code == 303
     with Store(db) as s:
-        assert s.get_triplet("cw-3").status == "refining"
-        assert service.item_status(s, s.get_triplet("cw-3"), POLICY) == "refining"
+        assert s.construct.get_triplet("cw-3").status == "refining"
+        assert service.item_status(s, s.construct.get_triplet("cw-3"), POLICY) == "refining"
         assert service.next_item(s, second, POLICY) != "cw-3"  # out of the queues
     page = b.get("/review/cw-3").text
     assert 'id="refining"' in page and 'id="decide"' not in page
@@ -77,12 +77,12 @@ def test_send_back_refine_rereview_accept_export(db, tmp_path):
         assert any("FB-letter" in m["content"] for req in stub.requests for m in req["messages"])
         assert refine(db, stub.base_url)["pending"] == 0  # nothing left, no second version
     with Store(db) as s:
-        t = s.get_triplet("cw-3")
+        t = s.construct.get_triplet("cw-3")
         assert t.query == STUB_PROMPT and "FB-letter" in t.thought
         assert t.status == "accepted" and t.pipeline_status == "accepted"
-        (v,) = s.versions("cw-3")
+        (v,) = s.review.versions("cw-3")
         assert v["editor"] == "model:openai:stub" and "+" + STUB_PROMPT in v["diff"]
-        (ref,) = s.refinements("cw-3")
+        (ref,) = s.review.refinements("cw-3")
         assert ref["status"] == "done" and ref["to_version"] == 1 and len(ref["cache_keys"]) == 4
         assert set(ref["cache_keys"]) <= {k for k, _ in cached(s)}
         assert service.next_item(s, first, POLICY) == "cw-3"  # back to the same reviewers first
@@ -128,10 +128,10 @@ def test_failed_refinement_returns_to_reviewer_with_reason(db):
     with FaultServer([("ok", "短")]) as bad:  # a prompt too short to use, every time
         assert refine(db, bad.base_url)["outcomes"] == {"failed": 1}
     with Store(db) as s:
-        t = s.get_triplet("cw-3")
-        (ref,) = s.refinements("cw-3")
+        t = s.construct.get_triplet("cw-3")
+        (ref,) = s.review.refinements("cw-3")
         assert ref["status"] == "failed" and "prompt too short" in ref["reason"]
-        assert t.status == "needs_review" and t.query == "写一封信" and s.versions("cw-3") == []
+        assert t.status == "needs_review" and t.query == "写一封信" and s.review.versions("cw-3") == []
         assert service.next_item(s, first, POLICY) == "cw-3"
     c = client(db)
     login(c, first)
@@ -148,7 +148,7 @@ def test_backend_down_keeps_request_open_then_gives_up(db):
 
         async def twice() -> list[dict]:
             out = [(await refine_pending(s, pipe, max_attempts=2)).as_dict()]
-            out.append({"status": s.refinements("cw-3")[0]["status"]})
+            out.append({"status": s.review.refinements("cw-3")[0]["status"]})
             out.append((await refine_pending(s, pipe, max_attempts=2)).as_dict())
             await be.aclose()
             return out
@@ -156,7 +156,7 @@ def test_backend_down_keeps_request_open_then_gives_up(db):
         first, between, second = asyncio.run(twice())
         assert first["outcomes"] == {"retry": 1} and between["status"] == "pending"
         assert second["outcomes"] == {"failed": 1}
-        assert "backend error" in s.refinements("cw-3")[0]["reason"]
+        assert "backend error" in s.review.refinements("cw-3")[0]["reason"]
 
 
 def test_rereview_any_policy_opens_item_to_other_reviewers(db):
@@ -172,7 +172,7 @@ def test_rereview_any_policy_opens_item_to_other_reviewers(db):
         assert service.next_item(s, other, any_k) == "cw-3"
         service.decide(s, "cw-3", other, "accept", "", 1, any_k)
         service.decide(s, "cw-3", first, "accept", "", 1, any_k)
-        assert service.item_status(s, s.get_triplet("cw-3"), any_k) == "accepted"
+        assert service.item_status(s, s.construct.get_triplet("cw-3"), any_k) == "accepted"
         assert service.next_item(s, second, any_k) != "cw-3"
 
 
@@ -204,8 +204,8 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
     assert not done_before & set(resent)  # no completed call was sent again
     with Store(db) as s:
         for item in ("cw-1", "cw-2", "cw-3"):
-            assert [v["editor"] for v in s.versions(item)] == ["model:openai:stub"], item
-            (ref,) = s.refinements(item)
+            assert [v["editor"] for v in s.review.versions(item)] == ["model:openai:stub"], item
+            (ref,) = s.review.refinements(item)
             assert ref["status"] == "done" and ref["to_version"] == 1
         assert len(cached(s)) == 12  # 4 stages x 3 items, each answered once
     assert "3 requests" not in rerun.stdout and "done" in rerun.stdout
@@ -213,9 +213,9 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
 
 def test_reviewed_gate_for_mix_build(db, tmp_path):
     with Store(db) as s:
-        for t in s.iter_triplets():  # the pipeline accepted everything
+        for t in s.construct.iter_triplets():  # the pipeline accepted everything
             t.status = "accepted"
-            s.put_triplet(t)
+            s.construct.put_triplet(t)
         for r in assigned(db, "cw-3"):
             service.decide(s, "cw-3", r, "accept", "", 0, POLICY)
         service.save_policy(s, POLICY)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_refine_with_real_model(llama_server, tmp_path):
     db = tmp_path / "review.sqlite"
     build(db)
-    first = sorted(r for i, r in Store(db).assignments() if i == "cw-3")[0]
+    first = sorted(r for i, r in Store(db).review.assignments() if i == "cw-3")[0]
 
     async def run(s: Store) -> dict:
         be = make_backend("openai", model="qwen-0.5b", base_url=llama_server, concurrency=1)
@@ -36,16 +36,16 @@ def test_refine_with_real_model(llama_server, tmp_path):
                        fields=["reasoning"])
         out = asyncio.run(run(s))
         assert out["pending"] == 1 and out["llm_calls"] >= 1
-        (ref,) = s.refinements("cw-3")
+        (ref,) = s.review.refinements("cw-3")
         assert ref["status"] in ("done", "failed") and ref["attempts"] == 1
-        t = s.get_triplet("cw-3")
+        t = s.construct.get_triplet("cw-3")
         assert t.status != "refining" and service.next_item(s, first, POLICY) == "cw-3"
         if ref["status"] == "done":
-            assert [v["editor"] for v in s.versions("cw-3")] == ["model:" + ref["model"]]
+            assert [v["editor"] for v in s.review.versions("cw-3")] == ["model:" + ref["model"]]
             assert t.query == "写一封信" and t.thought != "用户想要一封信"  # prompt kept
             assert ref["cache_keys"]
         else:
-            assert ref["reason"] and s.versions("cw-3") == []
+            assert ref["reason"] and s.review.versions("cw-3") == []
         again = asyncio.run(run(s))
         assert again["pending"] == 0 and again["llm_calls"] == 0
-        assert len(s.refinements("cw-3")) == 1 and len(s.versions("cw-3")) <= 1
+        assert len(s.review.refinements("cw-3")) == 1 and len(s.review.versions("cw-3")) <= 1

@@ -16,16 +16,16 @@ def db(tmp_path):
     path = tmp_path / "review.sqlite"
     build(path)
     with Store(path) as s:
-        t = s.get_triplet("cw-3")
+        t = s.construct.get_triplet("cw-3")
         t.screen = {"quality": 7, "creativity": 6, "category": "communication", "genre": "letter",
                     "reason": "语言朴素"}
-        s.put_triplet(t)
+        s.construct.put_triplet(t)
     return path
 
 
 def mine(db, reviewer) -> set[str]:
     with Store(db) as s:
-        return {i for i, _ in s.assignments(reviewer)}
+        return {i for i, _ in s.review.assignments(reviewer)}
 
 
 def test_analyses_are_fields_and_progress_counts(db):
@@ -72,7 +72,7 @@ def test_guidelines_admin_edits_reviewers_read(db):
     assert 'id="g-text"' not in rev.get("/guidelines/letter").text  # no edit form for reviewers
     assert "/guidelines/letter" in rev.get("/guidelines").text
     with Store(db) as s:
-        assert s.audit_log("guideline")[0]["item_id"] == "letter"
+        assert s.auth.audit_log("guideline")[0]["item_id"] == "letter"
 
 
 def test_shortcut_script_is_self_hosted_and_allowed(db):
@@ -93,7 +93,7 @@ def test_usefulness_figures_shown_when_scored(db):
     login(c, rev)
     assert 'id="usefulness"' not in c.get("/review/cw-3").text
     with Store(db) as s:
-        s.put_usefulness("cw-3", 0, "transformers:tiny", "f" * 64, "s1", "letter",
+        s.usefulness.put_usefulness("cw-3", 0, "transformers:tiny", "f" * 64, "s1", "letter",
                          {"nll_prompt": 1.7001, "nll_own": 1.2804, "gain": 0.41971,
                           "gain_vs_control": 0.3, "scorer": "transformers:tiny",
                           "template_hash": "f" * 64, "settings": {"window_chars": 2000}})

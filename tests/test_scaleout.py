@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from coig_writer.construct.pipeline import ConstructPipeline
-from coig_writer.construct.runner import run_on_ray
+from coig_writer.construct.runner import run_local, run_on_ray
 from coig_writer.llm import ChatRequest, Endpoint
 from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SourceText
@@ -98,12 +98,12 @@ def local_ray():
 
 def fill(store: Store, n: int) -> None:
     for i in range(n):
-        store.add_source(SourceText(id=f"s{i:03d}", text=f"{TEXT}{i}"))
+        store.corpus.add_source(SourceText(id=f"s{i:03d}", text=f"{TEXT}{i}"))
 
 
 def snapshot(store: Store) -> list[dict]:
     return sorted((t.model_dump(exclude={"run_id", "created_at", "updated_at"})
-                   for t in store.iter_triplets()), key=lambda t: t["id"])
+                   for t in store.construct.iter_triplets()), key=lambda t: t["id"])
 
 
 def spec(url: str) -> dict:
@@ -119,7 +119,7 @@ def test_ray_and_local_give_identical_triplets(local_ray, tmp_path):
         with Store(tmp_path / "local.sqlite") as s:
             fill(s, 6)
             be = OpenAICompatBackend(stub.base_url, "stub")
-            asyncio.run(ConstructPipeline(s, be).run(concurrency=3))
+            asyncio.run(run_local(ConstructPipeline(s, be), concurrency=3))
             expected = snapshot(s)
         local_calls = len(stub.requests)
         with Store(tmp_path / "ray.sqlite") as s:
@@ -133,7 +133,7 @@ def test_ray_and_local_give_identical_triplets(local_ray, tmp_path):
         # the same cached answers, copied into a fresh store: Ray replays them, sends nothing
         with Store(tmp_path / "local.sqlite") as src, Store(tmp_path / "replay.sqlite") as s:
             fill(s, 6)
-            s.put_cache_rows(src.cache_rows_for_items([f"s{i:03d}" for i in range(6)]))
+            s.cache.put_cache_rows(src.cache.cache_rows_for_items([f"s{i:03d}" for i in range(6)]))
             before = len(stub.requests)
             run_on_ray(ConstructPipeline(s, OpenAICompatBackend(stub.base_url, "stub")),
                        spec(stub.base_url), workers=2, shard_size=3)
@@ -167,7 +167,7 @@ def test_ray_worker_killed_mid_run_repeats_no_completed_call(local_ray, tmp_path
         assert len(snapshot(s)) == 8 and summary.statuses["accepted"] == 8
         # only calls in flight in the killed worker (at most its concurrency) are sent again
         assert sum(n - 1 for n in counts.values()) <= 4
-        assert s.cache_count() == len(counts)
+        assert s.cache.cache_count() == len(counts)
 
 
 def cli(*args: str) -> subprocess.Popen:
@@ -197,8 +197,8 @@ def test_ray_driver_killed_then_rerun_finishes_without_duplicates(tmp_path):
         assert second.returncode == 0, out
         counts = bodies(stub)
     with Store(db) as s:
-        assert len(snapshot(s)) == 12 and s.count_triplets() == {"accepted": 12}
-        assert s.cache_count() == len(counts)
+        assert len(snapshot(s)) == 12 and s.construct.count_triplets() == {"accepted": 12}
+        assert s.cache.cache_count() == len(counts)
     assert sum(n - 1 for n in counts.values()) <= 6  # at most the calls in flight at the kill
     assert not list(Path(f"{db}.shards").glob("*.sqlite"))
 
@@ -220,8 +220,8 @@ def test_eval_generate_and_judge_on_ray_match_local(local_ray, tmp_path):
         return 200, completion(f"{body['model']}:{len(user)}" * (2 if "诗" in user else 1)), 0.0
 
     def records(store: Store) -> tuple[list, list]:
-        gens = sorted((g.model, g.prompt_id, g.answer) for g in store.generations())
-        judg = sorted((j.key, j.winner) for j in store.judgments())
+        gens = sorted((g.model, g.prompt_id, g.answer) for g in store.evaluation.generations())
+        judg = sorted((j.key, j.winner) for j in store.evaluation.judgments())
         return gens, judg
 
     out = {}
@@ -229,7 +229,7 @@ def test_eval_generate_and_judge_on_ray_match_local(local_ray, tmp_path):
         for executor in ("local", "ray"):
             with Store(tmp_path / f"{executor}.sqlite") as s:
                 add_prompt_set(s, "bundled-zh")
-                prompts = s.eval_prompts()[:4]
+                prompts = s.evaluation.eval_prompts()[:4]
                 for name in ("m1", "m2"):
                     llm = CachedBackend(OpenAICompatBackend(srv.base_url, name), s)
                     run_job(s, GenerateJob(s, llm, name, prompts), llm, executor=executor,

@@ -3,8 +3,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from coig_writer.analysis.stats import group_stats
-from coig_writer.dataset_io import export_triplets, import_triplets
+from coig_writer.dataset.io import export_triplets, import_triplets
+from coig_writer.dataset.stats import group_stats
 from coig_writer.genres import load_taxonomy
 from coig_writer.records import Scores, Triplet
 from coig_writer.store import Store
@@ -18,27 +18,27 @@ def make(i: int, cat: str, q: str, t: str, a: str, status: str = "accepted") -> 
 
 def test_triplets_are_upserted_not_duplicated(store):
     t = make(1, "poetry", "写诗", "想", "诗")
-    store.put_triplet(t)
+    store.construct.put_triplet(t)
     t.status = "rejected"
-    store.put_triplet(t)
-    assert store.count_triplets() == {"rejected": 1}
-    assert store.get_triplet("t1").status == "rejected"
+    store.construct.put_triplet(t)
+    assert store.construct.count_triplets() == {"rejected": 1}
+    assert store.construct.get_triplet("t1").status == "rejected"
 
 
 def test_store_survives_reopen(tmp_path):
     path = tmp_path / "s.sqlite"
     with Store(path) as s:
-        s.cache_put("k", "m", {"messages": []}, "answer", {"total_tokens": 3}, 0.1)
+        s.cache.cache_put("k", "m", {"messages": []}, "answer", {"total_tokens": 3}, 0.1)
     with Store(path) as s:
-        assert s.cache_get("k") == {"text": "answer", "usage": {"total_tokens": 3}, "thinking": "",
+        assert s.cache.cache_get("k") == {"text": "answer", "usage": {"total_tokens": 3}, "thinking": "",
                                     "finish_reason": None, "unusable": None}
-        assert s.cache_get("missing") is None
+        assert s.cache.cache_get("missing") is None
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
 def test_export_import_roundtrip(tmp_path, store, suffix):
-    store.put_triplet(make(1, "poetry", "写一首诗", "用户想要……", "床前明月光"))
-    store.put_triplet(make(2, "novel", "写小说", "首先……", "从前", status="needs_review"))
+    store.construct.put_triplet(make(1, "poetry", "写一首诗", "用户想要……", "床前明月光"))
+    store.construct.put_triplet(make(2, "novel", "写小说", "首先……", "从前", status="needs_review"))
     out = tmp_path / f"cw.{suffix}"
     assert export_triplets(store, out) == 1
     if suffix == "jsonl":
@@ -52,7 +52,7 @@ def test_export_import_roundtrip(tmp_path, store, suffix):
     with Store(tmp_path / "other.sqlite") as other:
         added, bad = import_triplets(other, full)
         assert (added, bad) == (2, [])
-        back = other.get_triplet("t2")
+        back = other.construct.get_triplet("t2")
         assert back.status == "needs_review" and back.scores.total == 51
 
 
@@ -67,9 +67,9 @@ def test_import_released_format_quarantines_bad_rows(tmp_path, store):
     added, bad = import_triplets(store, path)
     assert added == 1
     assert [(b.line, b.error.split(" ")[0]) for b in bad] == [(2, "missing"), (3, "invalid")]
-    t = store.get_triplet("7")
+    t = store.construct.get_triplet("7")
     assert t.category == "funny" and t.status == "accepted"
-    assert len(list(store.iter_quarantine())) == 2
+    assert len(list(store.corpus.iter_quarantine())) == 2
 
 
 def test_group_stats_hand_computed():

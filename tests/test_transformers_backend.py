@@ -105,5 +105,5 @@ def test_eval_generate_cli_with_transformers_backend(tiny, tmp_path):
     from coig_writer.store import Store
 
     with Store(db) as s:
-        gens = s.generations("tiny")
+        gens = s.evaluation.generations("tiny")
     assert len(gens) == 3 and all(g.backend_model.startswith("transformers:") for g in gens)

@@ -190,12 +190,12 @@ def test_control_is_same_genre_and_deterministic() -> None:
 def test_usefulness_run_resumes_and_gates(tiny: TransformersScorer, tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         for t in _triplets():
-            store.put_triplet(t)
+            store.construct.put_triplet(t)
         cached = CachedScorer(tiny, store)
         cfg = UsefulnessConfig(window_chars=8, overlap_chars=3)
         s1 = asyncio.run(run_usefulness(store, cached, cfg))
         assert s1.scored == 3 and cached.misses == 3 * 3 * 2  # 3 conditions x 2 windows
-        rec = store.usefulness("t0")
+        rec = store.usefulness.usefulness("t0")
         assert rec is not None and rec["control_id"] == "t1" and rec["windows"] == 2
         assert rec["gain"] == pytest.approx(rec["nll_prompt"] - rec["nll_own"])
         assert rec["gain_vs_control"] == pytest.approx(rec["nll_control"] - rec["nll_own"])
@@ -207,15 +207,15 @@ def test_usefulness_run_resumes_and_gates(tiny: TransformersScorer, tmp_path: Pa
         # --redo with the cache: recomputed from cached log-probabilities, same values
         s3 = asyncio.run(run_usefulness(store, fresh, cfg, redo=True))
         assert s3.scored == 3 and fresh.misses == 0
-        assert store.usefulness("t0")["nll_own"] == pytest.approx(rec["nll_own"])
+        assert store.usefulness.usefulness("t0")["nll_own"] == pytest.approx(rec["nll_own"])
         # gate: a threshold no item reaches sends every accepted item to review, reason named
         gate_cfg = cfg.model_copy(update={"min_usefulness_gain": 10.0})
         s4 = asyncio.run(run_usefulness(store, fresh, gate_cfg, gate=True))
         assert sorted(s4.gated) == ["t0", "t1", "t2"]
-        t0 = store.get_triplet("t0")
+        t0 = store.construct.get_triplet("t0")
         assert t0.status == "needs_review"
         assert any(r.startswith("usefulness_gain=") and r.endswith("<10.0") for r in t0.reasons)
-        dist = distribution(store.usefulness_rows(), min_gain=10.0)
+        dist = distribution(store.usefulness.usefulness_rows(), min_gain=10.0)
         assert [d["group"] for d in dist] == ["essay", "poetry", "all"]
         assert dist[-1]["count"] == 3 and dist[-1]["below_min"] == 1.0
 
@@ -235,7 +235,7 @@ def test_cli_scores_gates_and_prints_distribution(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no usefulness scores" in r.output
     with Store(db) as store:
         for t in _triplets():
-            store.put_triplet(t)
+            store.construct.put_triplet(t)
     cfg = tmp_path / "construct.yaml"
     cfg.write_text("min_usefulness_gain: 5.0\nusefulness:\n  window_chars: 10\n")
     args = ["construct", "usefulness", "--db", str(db), "--scorer", "transformers", "--model",
@@ -244,8 +244,8 @@ def test_cli_scores_gates_and_prints_distribution(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "scored 3" in r.output and "gated to needs_review: 3" in r.output
     with Store(db) as store:
-        assert store.usefulness("t1")["windows"] == 2
-        assert store.count_triplets() == {"needs_review": 3}
+        assert store.usefulness.usefulness("t1")["windows"] == 2
+        assert store.construct.count_triplets() == {"needs_review": 3}
     r = runner.invoke(app, [*args, "--status", "all"])  # resumed: nothing scored twice
     assert r.exit_code == 0 and "scored 0, already scored 3" in r.output
     r = runner.invoke(app, ["data", "usefulness", "--db", str(db), "--min-gain", "0.1"])
@@ -266,7 +266,7 @@ def test_usefulness_through_a_server_scorer_concurrently(tmp_path: Path) -> None
     async def go(url: str, db: Path, concurrency: int) -> dict[str, dict[str, Any]]:
         with Store(db) as store:
             for t in _triplets():
-                store.put_triplet(t)
+                store.construct.put_triplet(t)
             sc = CachedScorer(OpenAICompletionsScorer(url, "stub-model", api="vllm"), store)
             try:
                 s = await run_usefulness(store, sc, UsefulnessConfig(window_chars=8),
@@ -274,7 +274,7 @@ def test_usefulness_through_a_server_scorer_concurrently(tmp_path: Path) -> None
             finally:
                 await sc.aclose()
             assert s.scored == 3
-            return {r["triplet_id"]: r for r in store.usefulness_rows()}
+            return {r["triplet_id"]: r for r in store.usefulness.usefulness_rows()}
 
     with LogprobStub() as stub:
         one = asyncio.run(go(stub.url, tmp_path / "a.sqlite", 1))

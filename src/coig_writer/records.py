@@ -164,6 +164,9 @@ class EvalPrompt(BaseModel):
     text_lang: str | None = Field(None, description="language of the text when not zh/en")
     criteria: list[Criterion] = Field(default_factory=list)
     benchmark: BenchmarkInfo | None = None
+    requirements: dict[str, list[str]] = Field(
+        default_factory=dict, description="WritingBench requirement subsets the prompt is in "
+        "(style, format, length) -> the names of its criteria that judge that requirement")
 
 
 class Generation(BaseModel):

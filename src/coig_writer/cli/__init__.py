@@ -2,13 +2,10 @@
 
 import typer
 
-from . import publish as _publish  # noqa: F401  (registers `data publish`)
-from . import usefulness as _usefulness  # noqa: F401  (registers `construct usefulness`, `data usefulness`)
 from .construct import construct_app
 from .data import data_app
 from .evaluate import eval_app
 from .experiment import experiment_app
-from .ingest_extra import refilter_cmd  # noqa: F401  (registers `construct refilter`)
 from .mix import mix_app, train_app
 from .models import models_app, prompts_app
 from .review import review_app

@@ -1,15 +1,18 @@
-"""Corpus ingestion and triplet construction commands."""
+"""`construct`: corpus ingestion and refiltering, triplet construction (local, Ray, Batch API),
+estimates, status, quarantine, the demo, and usefulness scoring."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from ..store import DEFAULT_DB, Store
 from .common import (
@@ -144,7 +147,7 @@ def run_cmd(
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
                         cfg.structured_output, batch=bool(batch_out or batch_in))
     with Store(db) as store:
-        if not store.count_sources().get("ok"):
+        if not store.corpus.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
         be = build_or_fail(spec)
         llm = CachedBackend(be, store, accounting=acc)
@@ -170,13 +173,15 @@ def run_cmd(
 
 
 async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
+    from ..construct.runner import run_local
+
     def on_item(trip) -> None:
         bar.advance(task)
         if show and trip is not None:
             bar.console.print(triplet_panel(trip), soft_wrap=False)
 
     try:
-        return await pipe.run(limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
+        return await run_local(pipe, limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
                               on_start=lambda n: bar.update(task, total=n))
     finally:
         await pipe.llm.aclose()
@@ -259,15 +264,15 @@ def estimate_cmd(
 def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """Counts of texts, triplets by status, quarantined rows and recent runs."""
     with Store(db) as store:
-        console.print(f"texts: {store.count_sources()}")
-        console.print(f"triplets: {store.count_triplets()}")
+        console.print(f"texts: {store.corpus.count_sources()}")
+        console.print(f"triplets: {store.construct.count_triplets()}")
         from ..review.service import acceptance_counts, load_policy
 
-        if store.count_triplets():
+        if store.construct.count_triplets():
             console.print(f"acceptance (pipeline vs human review): "
                           f"{acceptance_counts(store, load_policy(store))}")
-        console.print(f"quarantined rows: {sum(1 for _ in store.iter_quarantine())}")
-        runs = [r for r in store.runs() if r["kind"] == "construct"]
+        console.print(f"quarantined rows: {sum(1 for _ in store.corpus.iter_quarantine())}")
+        runs = [r for r in store.runs.runs() if r["kind"] == "construct"]
         for r in runs[-5:]:
             state = "finished" if r["finished_at"] else "interrupted or running"
             summ = {k: v for k, v in (r["summary"] or {}).items() if k != "accounting"}
@@ -281,7 +286,7 @@ def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """List quarantined input rows with file:line and the error."""
     with Store(db) as store:
         n = 0
-        for q in store.iter_quarantine():
+        for q in store.corpus.iter_quarantine():
             n += 1
             console.print(f"{q.where}: {q.error}", markup=False)
         console.print(f"{n} quarantined rows")
@@ -315,3 +320,141 @@ def demo_cmd(
 
     export_cmd(out=out, db=db, status="all", full=True)
     console.print(f"[green]triplets written to {out.resolve()}[/green] (store: {db.resolve()})")
+
+
+@construct_app.command("refilter")
+def refilter_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
+    max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
+    after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD."),
+    require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
+                                             "is a near duplicate of an earlier one."),
+    touch_constructed: Annotated[bool, typer.Option(
+        help="Also change texts that already have a triplet (they are listed either way).")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Report the changes without making them.")] = False,
+) -> None:
+    """Re-apply the filters to every stored text with these options (the same options and
+    defaults as `ingest`): filtered texts whose reason no longer holds become ok, ok texts that
+    now fail are filtered, duplicates are re-decided in ingest order. Running it twice with the
+    same options changes nothing the second time.
+
+    Example (undo a mistaken `ingest --after`): coig-writer construct refilter --db corpus.sqlite
+    """
+    from ..construct.ingest import IngestOptions, refilter
+
+    try:
+        cutoff = dt.date.fromisoformat(after) if after else None
+    except ValueError:
+        raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
+                         require_date=require_date, near_dup_threshold=near_dup)
+    if not Path(db).exists():
+        raise fail(f"no such store: {db}")
+    with Store(db) as store, progress_bar() as bar:
+        task = bar.add_task("refilter", total=sum(store.corpus.count_sources().values()))
+        report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
+                          on_row=lambda: bar.advance(task))
+    verb = "would change" if dry_run else "changed"
+    console.print(f"{verb} {report.changed} texts: "
+                  + (", ".join(f"{k}: {v}" for k, v in sorted(report.changes.items())) or "none"))
+    console.print(f"before: {dict(sorted(report.before.items()))}")
+    console.print(f"after:  {dict(sorted(report.after.items()))}")
+    if report.hashed:
+        console.print(f"hashed {report.hashed} texts that had no near-duplicate signature")
+    for sid, change in report.constructed:
+        done = "changed" if touch_constructed and not dry_run else "left as is"
+        warn("has a triplet:", f"{sid} ({change}): {done}")
+    if report.constructed and not touch_constructed:
+        warn("note:", f"{len(report.constructed)} texts with a triplet were not changed; "
+                      "add --touch-constructed to change them too")
+
+
+def load_usefulness_config(path: Path | None, **overrides: object):
+    """The `usefulness:` section of a construct config YAML (and its top-level
+    `min_usefulness_gain`, a ConstructConfig field), with CLI overrides."""
+    from ..construct.usefulness import UsefulnessConfig
+
+    data: dict = {}
+    if path:
+        if not path.exists():
+            raise fail(f"no such config file: {path}")
+        whole = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = dict(whole.get("usefulness") or {})
+        if whole.get("min_usefulness_gain") is not None:
+            data.setdefault("min_usefulness_gain", whole["min_usefulness_gain"])
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return UsefulnessConfig.model_validate(data)
+
+
+@construct_app.command("usefulness")
+def usefulness_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    scorer: str = typer.Option("transformers", help="transformers (in-process), vllm or sglang."),
+    model: str | None = typer.Option(None, help="transformers: model folder, .gguf or embedded "
+                                                "name (qwen2.5-coder-0.5b); vllm/sglang: the "
+                                                "served model name."),
+    base_url: str | None = typer.Option(None, help="vllm/sglang server, e.g. "
+                                                   "http://127.0.0.1:8000/v1"),
+    tokenizer: str | None = typer.Option(None, help="vllm/sglang: local tokenizer folder "
+                                                    "(default: the server's /tokenize)."),
+    chat_template: Path | None = typer.Option(None, help="vllm/sglang: Jinja chat template file "
+                                                         "(default: --tokenizer's, else ChatML)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
+    device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
+    batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
+    concurrency: int = typer.Option(1, help="Triplets in flight (e.g. 16 for a vLLM server)."),
+    config: Path | None = typer.Option(None, help="Construct config YAML; its `usefulness:` "
+                                                  "section is read."),
+    window_chars: int | None = typer.Option(None, help="Longest text piece scored at once."),
+    min_gain: float | None = typer.Option(None, help="Overrides min_usefulness_gain."),
+    gate: bool = typer.Option(False, help="Accepted items with gain < min_usefulness_gain go to "
+                                          "needs_review, the reason named."),
+    limit: int | None = typer.Option(None, help="Score at most this many triplets."),
+    redo: bool = typer.Option(False, help="Score again what was already scored."),
+) -> None:
+    """Clipped mean NLL of each text given prompt only, prompt + its reasoning, and prompt +
+    another triplet's reasoning (REER measure); stores values and gains. Resumable.
+
+    Example: coig-writer construct usefulness --scorer transformers --model qwen2.5-coder-0.5b
+    """
+    from ..construct.usefulness import run_usefulness
+    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+
+    cfg = load_usefulness_config(config, window_chars=window_chars, min_usefulness_gain=min_gain)
+    if gate and cfg.min_usefulness_gain is None:
+        raise fail("--gate needs min_usefulness_gain (--min-gain or the config's usefulness "
+                   "section)")
+    if chat_template is not None and not chat_template.exists():
+        raise fail(f"no such chat template file: {chat_template}")
+    with Store(db) as store:
+        try:
+            sc = make_scorer(scorer, model=model, base_url=base_url, tokenizer=tokenizer,
+                             api_key=os.environ.get(api_key_env), device=device,
+                             batch_size=batch_size,
+                             chat_template=chat_template.read_text("utf-8") if chat_template
+                             else None)
+        except ScorerError as e:
+            raise fail(str(e)) from None
+        cached = CachedScorer(sc, store)
+        with progress_bar() as bar:
+            task = bar.add_task("usefulness", total=None)
+
+            async def go():
+                try:
+                    return await run_usefulness(
+                        store, cached, cfg, status=None if status == "all" else status,
+                        redo=redo, gate=gate, limit=limit, concurrency=concurrency,
+                        on_item=lambda t, r: bar.advance(task))
+                finally:
+                    await cached.aclose()
+
+            try:
+                summary = asyncio.run(go())
+            except ScorerError as e:
+                raise fail(f"{e} (rerun to resume)") from None
+    console.print(f"scored {summary.scored}, already scored {summary.skipped}, in "
+                  f"{summary.seconds:.1f}s; scorer cache hits {cached.hits}, calls "
+                  f"{cached.misses}; gated to needs_review: {len(summary.gated)}")

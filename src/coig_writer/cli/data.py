@@ -1,4 +1,4 @@
-"""Dataset export, import and statistics commands."""
+"""`data`: export, import, statistics, usefulness distribution and publishing of datasets."""
 
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ def export_cmd(
 
     Example: coig-writer data export out/cw.parquet --status accepted --reviewed
     """
-    from ..dataset_io import triplet_row, write_rows
+    from ..dataset.io import triplet_row, write_rows
 
     with Store(db) as store:
         keep = _reviewed_ids(store) if reviewed else None
-        rows = (triplet_row(t, full) for t in store.iter_triplets(None if status == "all" else status)
+        chosen = store.construct.iter_triplets(None if status == "all" else status)
+        rows = (triplet_row(t, full) for t in chosen
                 if keep is None or t.id in keep)
         try:
             n = write_rows(rows, out)
@@ -62,7 +63,7 @@ def import_cmd(
 
     Example: coig-writer data import COIG-Writer.jsonl
     """
-    from ..dataset_io import import_triplets
+    from ..dataset.io import import_triplets
 
     import_file(db, path, import_triplets, "triplets")
 
@@ -79,8 +80,8 @@ def stats_cmd(
 
     Example: coig-writer data stats --by genre --lang zh
     """
-    from ..analysis.stats import group_stats
-    from ..dataset_io import iter_triplet_rows
+    from ..dataset.io import iter_triplet_rows
+    from ..dataset.stats import group_stats
 
     acceptance = None
     if file:
@@ -89,7 +90,7 @@ def stats_cmd(
         from ..review.service import acceptance_counts, load_policy
 
         with Store(db) as store:
-            triplets = list(store.iter_triplets(None if status == "all" else status))
+            triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
     table = Table(title=f"{total.count} triplets by {by}")
@@ -119,3 +120,72 @@ def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
         console.print(f"[bold]{c.key}[/bold] {getattr(c, lang)} (paper: {c.paper_count})")
         for g in c.genres:
             console.print(f"  {g.key:<20} {getattr(g, lang)}")
+
+
+@data_app.command("usefulness")
+def usefulness_stats_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    by: str = typer.Option("genre", help="genre or category"),
+    scorer: str | None = typer.Option(None, help="Only this scorer model."),
+    min_gain: float | None = typer.Option(None, help="Also show the share below this gain."),
+) -> None:
+    """Distribution of usefulness gains per genre (or category): mean, median, min, max gain,
+    gain over the control reasoning, share positive.
+
+    Example: coig-writer data usefulness --by category --min-gain 0.05
+    """
+    from ..construct.usefulness import distribution
+
+    with Store(db) as store:
+        rows = store.usefulness.usefulness_rows(scorer)
+    if not rows:
+        raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
+    table = Table(title=f"usefulness of {len({r['triplet_id'] for r in rows})} triplets by {by}")
+    cols = ["group", "n", "mean gain", "median", "min", "max", "vs control", "nll own", "gain>0"]
+    if min_gain is not None:
+        cols.append(f"<{min_gain}")
+    for c in cols:
+        table.add_column(c, justify="left" if c == "group" else "right")
+    for d in distribution(rows, by=by, min_gain=min_gain):
+        cells = [d["group"], str(d["count"]), *(f"{d[k]:+.3f}" for k in
+                 ("mean_gain", "median_gain", "min_gain", "max_gain")),
+                 "n/a" if d["mean_gain_vs_control"] is None else f"{d['mean_gain_vs_control']:+.3f}",
+                 f"{d['mean_nll_own']:.3f}", f"{d['positive']:.0%}"]
+        if min_gain is not None:
+            cells.append(f"{d['below_min']:.0%}")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@data_app.command("publish")
+def publish_cmd(
+    out: Annotated[Path, typer.Argument(help="Output folder (Parquet shards + README.md).")],
+    db: DbOpt = Path(DEFAULT_DB),
+    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
+                                              "policy: every reviewer accepts or edits)."),
+    reviewers: int | None = typer.Option(None, help="Reviewers an item needs (default: the "
+                                                    "review app's saved policy, k=2)."),
+    shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
+    license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
+                                                  "single licence, else other)."),
+    name: str | None = typer.Option(None, help="Dataset title in the card."),
+) -> None:
+    """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
+    optional columns, plus a README.md dataset card computed from the store.
+
+    Example: coig-writer data publish release/ --reviewed && python -c
+    "import datasets; print(datasets.load_dataset('release'))"
+    """
+    from ..dataset.publish import PublishOptions, publish
+
+    opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
+                          shard_rows=shard_rows, license=license, policy_k=reviewers)
+    if name:
+        opts.name = name
+    with Store(db) as store:
+        try:
+            rep = publish(store, out, opts)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

@@ -47,7 +47,7 @@ def mix_build_cmd(
     Example: coig-writer mix build --general-file zh.jsonl --general-file en.jsonl --ratio 1:12
     --lang-balance zh=1,en=1
     """
-    from ..dataset_io import iter_triplet_rows
+    from ..dataset.io import iter_triplet_rows
     from ..mix.builder import PRESETS, MixSpec, MixtureError, build_mixture
     from ..mix.export import export_mixture
     from ..mix.samples import from_triplets, read_general
@@ -73,7 +73,7 @@ def mix_build_cmd(
         trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
     else:
         with Store(db) as store:
-            trips = list(store.iter_triplets("accepted"))
+            trips = list(store.construct.iter_triplets("accepted"))
             if reviewed:
                 from .data import _reviewed_ids
 

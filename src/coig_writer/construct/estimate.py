@@ -24,9 +24,7 @@ def _observed(store: Store) -> tuple[dict[str, list[int]], float | None, int]:
     """Completion tokens per stage and characters per prompt token from cached calls."""
     completion: dict[str, list[int]] = {}
     chars, toks, n = 0, 0, 0
-    for stage, request, usage in store.db.execute(
-            "SELECT stage, request, usage FROM llm_cache WHERE usage IS NOT NULL "
-            "AND stage IS NOT NULL"):
+    for stage, request, usage in store.cache.stage_usage_rows():
         u = json.loads(usage)
         if not u.get("prompt_tokens"):
             continue
@@ -40,10 +38,10 @@ def _observed(store: Store) -> tuple[dict[str, list[int]], float | None, int]:
 def estimate(store: Store, cfg: ConstructConfig, model: str,
              prices: dict[str, dict[str, float]], limit: int | None = None) -> dict[str, Any]:
     lengths = [min(len(s.text), cfg.max_article_chars)
-               for s in store.iter_pending_sources("cw-", limit=limit)]
+               for s in store.corpus.iter_pending_sources("cw-", limit=limit)]
     completion, cpt, calib = _observed(store)
     cpt = cpt or (1.5 if cfg.lang == "zh" else 4.0)
-    rounds = [t.rounds for t in store.iter_triplets() if t.rounds]
+    rounds = [t.rounds for t in store.construct.iter_triplets() if t.rounds]
     mean_rounds = mean(rounds) if rounds else 1 + cfg.max_rounds / 2
     n, total_text = len(lengths), sum(lengths)
     rows = []

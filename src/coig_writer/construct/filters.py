@@ -231,19 +231,19 @@ class NearDupIndex:
         st = self.store
         before = self.hashed
         with st.transaction():
-            if st.corpus_meta("minhash_version") != self.hasher.version:
-                st.clear_minhash()
-                st.set_corpus_meta("minhash_version", self.hasher.version)
-                st.set_corpus_meta("lsh_layout", self.layout)
-            elif st.corpus_meta("lsh_layout") != self.layout:
-                st.clear_minhash(bands_only=True)
-                for rows in st.minhash_pages():
+            if st.corpus.corpus_meta("minhash_version") != self.hasher.version:
+                st.corpus.clear_minhash()
+                st.corpus.set_corpus_meta("minhash_version", self.hasher.version)
+                st.corpus.set_corpus_meta("lsh_layout", self.layout)
+            elif st.corpus.corpus_meta("lsh_layout") != self.layout:
+                st.corpus.clear_minhash(bands_only=True)
+                for rows in st.corpus.minhash_pages():
                     sigs = np.frombuffer(b"".join(s for _, s in rows), dtype=np.uint32)
                     keys = band_keys(sigs.reshape(len(rows), -1), self.bands, self.rows)
-                    st.replace_band_keys([(k, n) for (n, _), ks in zip(rows, keys.tolist(),
+                    st.corpus.replace_band_keys([(k, n) for (n, _), ks in zip(rows, keys.tolist(),
                                                                         strict=True) for k in ks])
-                st.set_corpus_meta("lsh_layout", self.layout)
-        while todo := st.ok_without_minhash(page):
+                st.corpus.set_corpus_meta("lsh_layout", self.layout)
+        while todo := st.corpus.ok_without_minhash(page):
             with st.transaction():
                 forms = [normalize_fast(s.text) for s in todo]
                 self.compute(forms, [digest_of(f) for f in forms], normalized=True)
@@ -280,7 +280,7 @@ class NearDupIndex:
         sig = self._sigs.get(digest)
         if not sig or not sig[1]:
             return None
-        cands = self.store.near_dup_candidates(sig[1], before_rowid)
+        cands = self.store.corpus.near_dup_candidates(sig[1], before_rowid)
         if not cands:
             return None
         mine = char_shingles(text, self.hasher.ngram)
@@ -299,7 +299,7 @@ class NearDupIndex:
         when it is indexed already or its signature was not computed."""
         sig = self._sigs.get(digest)
         if sig is not None:
-            self.store.add_minhash(key, sig[0], sig[1])
+            self.store.corpus.add_minhash(key, sig[0], sig[1])
 
     def has_signature(self, digest: str) -> bool:
         return digest in self._sigs

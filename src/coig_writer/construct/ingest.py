@@ -139,7 +139,7 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
-    report.indexed, report.layout = store.count_minhash(), index.layout
+    report.indexed, report.layout = store.corpus.count_minhash(), index.layout
     for batch in _batches(paths, opts.batch_size):
         with store.transaction():
             _ingest_batch(batch, store, opts, index, report, on_row)
@@ -173,7 +173,8 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
     parsed = [_parse(row, opts) for row in batch]
     # hash at once every text that may reach the near-duplicate check
     todo = [p for p in parsed if p.src is not None and _cheap_reason(p.src, opts, p.norm) is None
-            and store.source_digest(p.src.id) is None and store.source_with_hash(p.digest) is None]
+            and store.corpus.source_digest(p.src.id) is None
+            and store.corpus.source_with_hash(p.digest) is None]
     index.compute([p.norm for p in todo], [p.digest for p in todo], normalized=True)
     for p in parsed:
         report.read += 1
@@ -184,29 +185,29 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
             _quarantine(store, report, p.bad)
             continue
         origin = src.provenance.origin
-        stored = store.source_digest(src.id)
+        stored = store.corpus.source_digest(src.id)
         if stored == p.digest:
-            existing = store.get_source(src.id)
+            existing = store.corpus.get_source(src.id)
             assert existing is not None
             if existing.provenance.origin != origin:
                 # the same text from another place: keep that row too, as a duplicate
                 src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
-                stored = store.source_digest(src.id)
-                existing = store.get_source(src.id) if stored == p.digest else None
+                stored = store.corpus.source_digest(src.id)
+                existing = store.corpus.get_source(src.id) if stored == p.digest else None
             if existing is not None:
                 report.already_stored += 1
                 if change := _would_change(existing, opts):
                     report.would_change[change] += 1
                 continue
         if stored is not None:
-            other = store.get_source(src.id)
+            other = store.corpus.get_source(src.id)
             _quarantine(store, report, QuarantineEntry(
                 path=row.path, line=row.line, raw=row.raw,
                 error=f"id {src.id!r} already stored with a different text "
                       f"(from {other.provenance.origin if other else '?'})"))
             continue
         reason = _cheap_reason(src, opts, p.norm)
-        if reason is None and (dup := store.source_with_hash(p.digest)):
+        if reason is None and (dup := store.corpus.source_with_hash(p.digest)):
             reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
         if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
             index.compute([p.norm], [p.digest], normalized=True)
@@ -216,7 +217,7 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
         if reason:
             src.status, src.filter_reason = "filtered", reason
             report.filtered[reason_key(reason)] += 1
-        if store.insert_source(src, p.digest):
+        if store.corpus.insert_source(src, p.digest):
             index.add(src.id, p.digest)
             if not reason:
                 report.added += 1
@@ -225,7 +226,7 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
 
 def _quarantine(store: Store, report: IngestReport, entry: QuarantineEntry | None) -> None:
     assert entry is not None
-    store.quarantine_row(entry)
+    store.corpus.quarantine_row(entry)
     report.quarantined.append(entry)
 
 
@@ -274,7 +275,7 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
     outer = store.transaction(commit=False) if dry_run else contextlib.nullcontext()
     with outer:
         last = 0
-        while rows := store.source_page(last, page):
+        while rows := store.corpus.source_page(last, page):
             last = rows[-1][0]
             with contextlib.nullcontext() if dry_run else store.transaction():
                 _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
@@ -288,7 +289,7 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
                    triplet_id: Callable[[str], str], on_row: Callable[[], Any] | None) -> None:
     cheap = {rowid: _cheap_reason(src, opts) for rowid, src in rows}
     need = [src for rowid, src in rows if cheap[rowid] is None]
-    stored = store.minhash_of([s.id for s in need]) if need else {}
+    stored = store.corpus.minhash_of([s.id for s in need]) if need else {}
     index.load({s.hash: stored[s.id] for s in need if s.id in stored})
     todo = [s for s in need if not index.has_signature(s.hash)]
     index.compute([s.text for s in todo], [s.hash for s in todo])
@@ -301,7 +302,7 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
             report.after[old] += 1
             continue
         reason, dup_of = cheap[rowid], None
-        if reason is None and (dup := store.earlier_ok_with_hash(src.hash, rowid)):
+        if reason is None and (dup := store.corpus.earlier_ok_with_hash(src.hash, rowid)):
             reason, dup_of = f"exact_duplicate of {dup}", dup
         if reason is None and (near := index.check(src.id, src.text, src.hash, rowid)):
             reason, dup_of = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})", near[0]
@@ -312,14 +313,14 @@ def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: Inges
             report.after[old] += 1
             continue
         change = f"{old} -> {new}" + (" (another original)" if new == old else "")
-        if store.has_triplet(triplet_id(src.id)):
+        if store.construct.has_triplet(triplet_id(src.id)):
             report.constructed.append((src.id, change))
             if not touch_constructed:
                 report.after[old] += 1
                 continue
         src.status = "filtered" if reason else "ok"
         src.filter_reason, src.duplicate_of = reason, dup_of
-        store.update_source(src)
+        store.corpus.update_source(src)
         report.changes[change] += 1
         report.after[new] += 1
     index.forget()

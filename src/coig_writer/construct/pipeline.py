@@ -7,9 +7,8 @@ one triplet row. A rerun after kill -9 replays finished calls from the cache and
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +119,7 @@ class ConstructPipeline:
             result.ok, result.error, result.error_kind = False, e.reason, e.kind
             self.llm.accounting.unusable(stage, self.llm.model_id)
         result.cache_keys = [r.key or "" for r in resps]
-        self.store.put_stage(result)
+        self.store.construct.put_stage(result)
         return result
 
     # -- one item ----------------------------------------------------------------------------
@@ -271,44 +270,23 @@ class ConstructPipeline:
         trip.status = status  # type: ignore[assignment]
         if reason:
             trip.reasons.append(reason)
-        self.store.put_triplet(trip)
+        self.store.construct.put_triplet(trip)
         return trip
 
     # -- the run -----------------------------------------------------------------------------
     def pending(self, limit: int | None = None, redo: bool = False) -> Iterator[SourceText]:
         """Texts without a triplet, streamed from the store (bounded memory at any scale)."""
-        return self.store.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        return self.store.corpus.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
 
     def count_pending(self, limit: int | None = None, redo: bool = False) -> int:
-        n = self.store.count_pending_sources(triplet_id(""), redo=redo)
+        n = self.store.corpus.count_pending_sources(triplet_id(""), redo=redo)
         return min(n, limit) if limit is not None else n
 
     def start_run(self, **extra: Any) -> str:
-        self.run_id = self.store.start_run("construct", {
+        self.run_id = self.store.runs.start_run("construct", {
             "config": self.config.model_dump(), "model": self.llm.model_id,
             "templates": self.template_hashes, **extra})
         return self.run_id
-
-    async def run(self, *, limit: int | None = None, concurrency: int = 4, redo: bool = False,
-                  on_item: Callable[[Triplet | None], None] | None = None,
-                  on_start: Callable[[int], None] | None = None) -> RunSummary:
-        """Process every pending text on the local executor (bounded items in flight)."""
-        from ..executors.local import run_local
-        from .job import ConstructJob
-
-        job = ConstructJob(self)
-        run_id = self.start_run(limit=limit, concurrency=concurrency, executor="local")
-        summary = RunSummary(run_id=run_id, pending=self.count_pending(limit, redo))
-        if on_start:
-            on_start(summary.pending)
-        t0 = time.perf_counter()
-        outcome = await run_local(job, self.pending(limit, redo), concurrency=concurrency,
-                                  on_item=(lambda o: on_item(o.value)) if on_item else None)
-        summary.statuses.update(outcome.labels)
-        summary.errors = outcome.errors
-        summary.elapsed_s = time.perf_counter() - t0
-        self.finish(summary)
-        return summary
 
     def finish(self, summary: RunSummary) -> None:
         acc = self.llm.accounting
@@ -317,4 +295,4 @@ class ConstructPipeline:
         if summary.executor != "local":  # workers' calls reach the driver through accounting
             summary.llm_calls, summary.cache_hits = (summary.totals["calls"],
                                                      summary.totals["cache_hits"])
-        self.store.finish_run(summary.run_id, summary.as_dict())
+        self.store.runs.finish_run(summary.run_id, summary.as_dict())

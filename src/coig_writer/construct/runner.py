@@ -1,5 +1,5 @@
-"""Construction runs on the Ray executor and as Batch API waves (the local run is
-`ConstructPipeline.run`): a construction run record around `executors.run.run_job`."""
+"""Construction runs: on the local executor (asyncio, bounded items in flight), on Ray, and
+as Batch API waves. Each is a construction run record around the same `ConstructJob`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..executors.base import Outcome
+from ..executors.local import run_local as run_items
 from ..executors.run import run_job
+from ..records import Triplet
 from .job import ConstructJob
 from .pipeline import ConstructPipeline, RunSummary
+
+
+def _begin(pipe: ConstructPipeline, job: ConstructJob, kind: str, limit: int | None,
+           run_info: dict[str, Any], on_start: Callable[[int], None] | None) -> RunSummary:
+    run_id = pipe.start_run(limit=limit, executor=kind, **run_info)
+    summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=kind)
+    if on_start:
+        on_start(summary.pending)
+    return summary
+
+
+def _end(pipe: ConstructPipeline, summary: RunSummary, out: Outcome, t0: float) -> RunSummary:
+    summary.statuses.update(out.labels)
+    summary.errors = out.errors
+    summary.elapsed_s = time.perf_counter() - t0
+    pipe.finish(summary)
+    return summary
+
+
+async def run_local(pipe: ConstructPipeline, *, limit: int | None = None, concurrency: int = 4,
+                    redo: bool = False, on_item: Callable[[Triplet | None], None] | None = None,
+                    on_start: Callable[[int], None] | None = None) -> RunSummary:
+    """Process every pending text on the local executor (bounded items in flight)."""
+    job = ConstructJob(pipe, redo=redo)
+    summary = _begin(pipe, job, "local", limit, {"concurrency": concurrency}, on_start)
+    t0 = time.perf_counter()
+    out = await run_items(job, job.pending(limit), concurrency=concurrency,
+                          on_item=(lambda o: on_item(o.value)) if on_item else None)
+    return _end(pipe, summary, out, t0)
 
 
 def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
@@ -18,17 +50,10 @@ def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
          **run_args: Any) -> tuple[RunSummary, dict[str, Any]]:
     """Record a construction run of `kind` (ray, batch) around `run_job(**run_args)`."""
     job = ConstructJob(pipe, redo=redo)
-    run_id = pipe.start_run(limit=limit, executor=kind, **run_info)
-    summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=kind)
-    if on_start:
-        on_start(summary.pending)
+    summary = _begin(pipe, job, kind, limit, run_info, on_start)
     t0 = time.perf_counter()
     out, info = run_job(pipe.store, job, pipe.llm, limit=limit, **run_args)
-    summary.statuses.update(out.labels)
-    summary.errors = out.errors
-    summary.elapsed_s = time.perf_counter() - t0
-    pipe.finish(summary)
-    return summary, info
+    return _end(pipe, summary, out, t0), info
 
 
 def run_on_ray(pipe: ConstructPipeline, backend_spec: dict[str, Any], *,

@@ -144,7 +144,7 @@ async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessCon
     with a server scorer). Each result is committed as soon as it is known, so a killed run
     resumes where it stopped. With `gate`, accepted items below the threshold become
     needs_review with the reason named."""
-    pool = list(store.iter_triplets(None))
+    pool = list(store.construct.iter_triplets(None))
     todo = [t for t in pool if status is None or t.status == status][:limit]
     settings = cfg.settings_hash()
     summary = UsefulnessSummary()
@@ -152,11 +152,11 @@ async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessCon
     t0 = time.perf_counter()
 
     async def one(t: Triplet) -> None:
-        version = store.triplet_version(t.id)
+        version = store.review.triplet_version(t.id)
         key = (t.id, version, scorer.model_id, scorer.template_hash, settings)
-        if not t.answer.strip() or (not redo and store.has_usefulness(*key)):
+        if not t.answer.strip() or (not redo and store.usefulness.has_usefulness(*key)):
             summary.skipped += 1
-            record = store.usefulness(t.id)
+            record = store.usefulness.usefulness(t.id)
             if record is not None and record.get("scorer") != scorer.model_id:
                 record = None  # scored since by another scorer: do not gate on its scale
         else:
@@ -165,7 +165,7 @@ async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessCon
             record.update({"triplet_id": t.id, "version": version, "genre": t.genre,
                            "category": t.category, "scorer": scorer.model_id,
                            "template_hash": scorer.template_hash, "settings": settings})
-            store.put_usefulness(*key[:4], settings, t.genre, record)
+            store.usefulness.put_usefulness(*key[:4], settings, t.genre, record)
             summary.scored += 1
         if gate and record is not None and t.status == "accepted":
             reason = gate_reason(record, cfg)
@@ -173,7 +173,7 @@ async def run_usefulness(store: Store, scorer: LogprobScorer, cfg: UsefulnessCon
                 t.status = "needs_review"
                 if reason not in t.reasons:
                     t.reasons.append(reason)
-                store.put_triplet(t)
+                store.construct.put_triplet(t)
                 summary.gated.append(t.id)
         if on_item:
             on_item(t, record)

@@ -19,7 +19,9 @@ from .arena import arena_scores
 from .benchmarks import REFERENCES
 from .bias import agreement as bias_agreement
 from .bias import length_bias, position_bias, rubric_outcomes
+from .checks import build_warnings
 from .diversity import measure, summarize
+from .ensemble import inter_judge_agreement, per_judge
 from .judge import pair_outcomes, rank_outcomes
 from .rubric import rubric_section
 
@@ -134,15 +136,15 @@ def model_order(store: Store, models: list[str] | None) -> list[str]:
     """The user's order: as given, else the order in which models first answered."""
     if models:
         return list(models)
-    return list(dict.fromkeys(g.model for g in store.generations()))
+    return list(dict.fromkeys(g.model for g in store.evaluation.generations()))
 
 
 def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
             models: list[str] | None = None, rounds: int = 1000, seed: int = 0,
             baseline: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-ready data (full precision)."""
-    prompts = {p.id: p for p in store.eval_prompts()}
-    gens_list = store.generations()
+    prompts = {p.id: p for p in store.evaluation.eval_prompts()}
+    gens_list = store.evaluation.generations()
     if not prompts:
         raise ValueError("the store has no evaluation prompts: add some with "
                          "`coig-writer eval prompts` (e.g. `eval prompts writingbench`)")
@@ -151,10 +153,10 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
                          "`coig-writer eval import-generations` first")
     order = model_order(store, models)
     gens = {(g.model, g.prompt_id): g for g in gens_list}
-    judgments = store.judgments(source=source, judge=judge)
+    judgments = store.evaluation.judgments(source=source, judge=judge)
     pairs, consistency = pair_outcomes(judgments)
     outcomes = pairs + rank_outcomes(judgments)
-    rubric = store.rubric_scores(judge=judge) if source == "judge" else []
+    rubric = store.evaluation.rubric_scores(judge=judge) if source == "judge" else []
     if not outcomes and not rubric:
         raise ValueError(f"no {source} verdicts or rubric scores in the store"
                          + (f" from judge {judge!r}" if judge else "")
@@ -165,7 +167,7 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
         "templates": sorted({j.template_hash for j in judgments if j.template_hash}),
         "pair_consistency": consistency, "warnings": []}
     if rubric:
-        result["rubric"] = rubric_section(rubric, prompts, order, rounds, seed)
+        result["rubric"] = rubric_section(rubric, prompts, order, rounds, seed, set(gens))
     if outcomes:
         _pairwise(result, outcomes, order, prompts, gens, gens_list, rounds, seed)
         pair_j = [j for j in judgments if j.kind == "pair"]
@@ -178,8 +180,14 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
         if baseline:
             result["arena"] = arena_scores(pair_j, result["overall"]["models"], baseline,
                                            rounds, seed)
+    result["judges_detail"] = per_judge(judgments, rubric, order, gens, baseline, rounds, seed)
+    if len(result["judges_detail"]) > 1:
+        result["judge_agreement"] = inter_judge_agreement(judgments, rubric, rounds, seed)
+        if result.get("arena"):
+            result["arena"]["by_judge"] = {j: d["arena"] for j, d in
+                                           result["judges_detail"].items() if "arena" in d}
     if source != "human":
-        humans = store.judgments(source="human")
+        humans = store.evaluation.judgments(source="human")
         human_out = pair_outcomes(humans)[0] + rank_outcomes(humans)
         if human_out:
             result["judge_vs_human"] = bias_agreement(outcomes, human_out, rounds, seed) \
@@ -190,7 +198,9 @@ def analyze(store: Store, *, source: str = "judge", judge: str | None = None,
     result["reference_paper"] = reference_paper()
     sets = {p.set_name for p in prompts.values()}
     result["reference_benchmarks"] = {k: v for k, v in REFERENCES.items() if k in sets}
-    return _clean(result)
+    result = _clean(result)
+    result["warnings"], result["informative"] = build_warnings(result)
+    return result
 
 
 def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[str],
@@ -200,11 +210,6 @@ def _pairwise(result: dict[str, Any], outcomes: list[st.Outcome], order: list[st
     t = st.ScoreTensor.build(outcomes, [m for m in order if m in seen]
                              + sorted(seen - set(order)))
     result["overall"] = matrix_section(t, _lengths(t, gens, prompts), rounds, seed)
-    if result["overall"]["connected_groups"]:
-        result["warnings"].append(
-            "the comparison graph is disconnected: groups "
-            + "; ".join(", ".join(g) for g in result["overall"]["connected_groups"])
-            + " were never compared, so Bradley-Terry scores across groups are not comparable")
     by_lang = {}
     for lang in ("zh", "en"):
         sub = t.subset(pid for pid in t.prompts if pid in prompts and prompts[pid].lang == lang)

@@ -128,6 +128,7 @@ class Benchmark:
     url: str
     row: Callable[[dict[str, Any], BenchmarkInfo], EvalPrompt | None]
     reference: str
+    tags: Callable[[Wheel], dict[str, dict[str, list[str]]]] | None = None
 
     def info(self) -> BenchmarkInfo:
         return BenchmarkInfo(name=self.name, version=self.version, license=self.license,
@@ -135,6 +136,7 @@ class Benchmark:
 
     def load(self, domain: str | None = None, lang: str | None = None) -> list[EvalPrompt]:
         info, out = self.info(), []
+        tags = self.tags(self.wheel) if self.tags else {}
         for n, row in read_jsonl(self.wheel, self.member):
             try:
                 p = self.row(row, info)
@@ -142,6 +144,8 @@ class Benchmark:
                 raise BenchmarkError(f"{self.wheel.pin}:{self.member}:{n}: {e}") from None
             if p is None or (domain and p.domain != domain) or (lang and p.lang != lang):
                 continue
+            if p.source_id in tags:
+                p.requirements = tags[p.source_id]
             out.append(p)
         return out
 
@@ -154,6 +158,24 @@ def _writingbench_row(d: dict[str, Any], info: BenchmarkInfo) -> EvalPrompt:
                       category=d["domain1"], genre=d["domain2"], set_name="writingbench",
                       source_id=str(d["index"]), domain=d["domain1"], subdomain=d["domain2"],
                       criteria=crits, benchmark=info)
+
+
+WB_REQUIREMENTS = ("style", "format", "length")
+WB_REQ_FILE = "eval_framework/tasks/writingbench/benchmark_query/requirement/{0}/{0}_subset_C.jsonl"
+
+
+def _writingbench_requirements(w: Wheel) -> dict[str, dict[str, list[str]]]:
+    """index -> requirement -> criterion names, from WritingBench's requirement subset files
+    (`<req>_subset_C.jsonl`: the subset's prompts, each with the criteria judging it)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for req in WB_REQUIREMENTS:
+        member = WB_REQ_FILE.format(req)
+        for n, d in read_jsonl(w, member):
+            try:
+                out.setdefault(str(d["index"]), {})[req] = [c["name"] for c in d["checklist"]]
+            except (KeyError, TypeError) as e:
+                raise BenchmarkError(f"{w.pin}:{member}:{n}: {e}") from None
+    return out
 
 
 def _arena_row(d: dict[str, Any], info: BenchmarkInfo) -> EvalPrompt | None:
@@ -171,7 +193,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "writingbench": Benchmark(
         "WritingBench", "writingbench", "v1 (benchmark_all.jsonl)", EVAL_WHEEL, WB_FILE,
         "Apache-2.0", "https://github.com/X-PLUG/WritingBench", _writingbench_row,
-        "Wu et al. 2025, WritingBench: A Comprehensive Benchmark for Generative Writing"),
+        "Wu et al. 2025, WritingBench: A Comprehensive Benchmark for Generative Writing",
+        _writingbench_requirements),
     "arena-hard-creative": Benchmark(
         "Arena-Hard-Auto", "arena-hard-creative", "v2.0 creative_writing", EVAL_WHEEL, AH_FILE,
         "Apache-2.0", "https://github.com/lmarena/arena-hard-auto", _arena_row,
@@ -183,7 +206,7 @@ def get_benchmark(name: str) -> Benchmark:
     try:
         return BENCHMARKS[name]
     except KeyError:
-        raise BenchmarkError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}"
+        raise BenchmarkError(f"unknown benchmark {name!r}; choose one of {', '.join(sorted(BENCHMARKS))}"
                              ) from None
 
 
@@ -193,8 +216,14 @@ def add_benchmark(store: Store, name: str, domain: str | None = None, lang: str 
     prompts = get_benchmark(name).load(domain, lang)
     if domain and not prompts:
         domains = sorted({p.domain for p in get_benchmark(name).load() if p.domain})
-        raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {domains}")
-    added = sum(store.add_eval_prompt(p) for p in prompts)
+        raise BenchmarkError(f"no {name} prompts in domain {domain!r}; domains: {', '.join(domains)}")
+    added = 0
+    for p in prompts:
+        if store.evaluation.add_eval_prompt(p):
+            added += 1
+        elif p.requirements and (old := store.evaluation.get_eval_prompt(p.id)) is not None \
+                and not old.requirements and old.prompt == p.prompt:
+            store.evaluation.put_eval_prompt(old.model_copy(update={"requirements": p.requirements}))
     return len(prompts), added
 
 
@@ -205,7 +234,7 @@ def published_answers(model: str) -> tuple[str, str]:
         names = [n for n in zf.namelist() if n.startswith(f"{AH_DIR}/model_answer/")]
     if member not in names:
         have = [Path(n).stem for n in names]
-        raise BenchmarkError(f"no published Arena-Hard answers of {model!r}; have {have}")
+        raise BenchmarkError(f"no published Arena-Hard answers of {model!r}; have {', '.join(have)}")
     return EVAL_WHEEL.pin, member
 
 
@@ -214,10 +243,14 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "writingbench": {
         "source": "WritingBench paper v1 (Wu et al. 2025), all domains, scale 1-10",
         "judge": "WritingBench critic model (fine-tuned Qwen2.5-7B)",
+        "interval": "none published (point estimates)",
+        "aggregation": "pooled criterion mean (sum / count), as calculate_scores.py",
         "scale": "1-10", "scores": {"DeepSeek-R1": 8.55, "Qwen2.5-7B-Instruct": 7.43}},
     "arena-hard-creative": {
         "source": "Arena-Hard-Auto v2.0 leaderboard, creative writing",
         "judge": "GPT-4.1 + Gemini-2.5 (ensemble)", "baseline": "gemini-2.0-flash-001",
+        "interval": "90% bootstrap over single battles (show_result.py)",
+        "aggregation": "baseline battles only, both orders, A>>B = 3 battles, ties 1/2",
         "scale": "win rate % vs baseline (baseline = 50)",
         "scores": {"o3-mini-high": 43.0, "deepseek-r1": 77.0}},
 }

@@ -45,7 +45,9 @@ def position_bias(judgments: list[Judgment]) -> dict[str, Any] | None:
 def length_bias(outcomes: list[Outcome], gens: dict[tuple[str, str], Generation],
                 bins: int = 5) -> dict[str, Any] | None:
     """Win rate of the longer answer, and win rate by binned relative length difference
-    (len_a - len_b) / (len_a + len_b), with the Spearman correlation between the two."""
+    d = (len_a - len_b) / (len_a + len_b), with the Spearman correlation between the two and
+    the least-squares slope of the outcome on d (win-rate change per unit of d; +0.5 means an
+    answer twice as long, d = 1/3, wins about 17 points more often)."""
     rows = []
     for o in outcomes:
         ga, gb = gens.get((o.a, o.prompt_id)), gens.get((o.b, o.prompt_id))
@@ -66,7 +68,10 @@ def length_bias(outcomes: list[Outcome], gens: dict[tuple[str, str], Generation]
             table.append({"from": float(x0), "to": float(x1), "n": int(m.sum()),
                           "win_rate": float(s[m].mean())})
     rho = stats.spearmanr(d, s) if np.ptp(d) > 0 and np.ptp(s) > 0 else None
+    fit = stats.linregress(d, s) if np.ptp(d) > 0 else None
     return {"n_pairs": len(rows) // 2, "longer_win_rate": mean, "longer_ci": [lo, hi],
+            "slope": float(fit.slope) if fit is not None else None,
+            "slope_p": float(fit.pvalue) if fit is not None and np.ptp(s) > 0 else None,
             "n_longer": int(longer.size), "bins": table,
             "spearman": float(rho.statistic) if rho is not None else None,
             "spearman_p": float(rho.pvalue) if rho is not None else None}

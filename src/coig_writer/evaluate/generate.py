@@ -58,7 +58,7 @@ class GenerateJob:
         for p in self.prompts:
             if limit is not None and n >= limit:
                 return
-            if not self.store.has_generation(self.model_name, p.id):
+            if not self.store.evaluation.has_generation(self.model_name, p.id):
                 n += 1
                 yield p
 
@@ -85,7 +85,7 @@ class GenerateJob:
         except CompletionError as e:
             resp, truncated = e.responses[-1], True
         gen = self._generation(p, resp, truncated)
-        self.store.put_generation(gen)
+        self.store.evaluation.put_generation(gen)
         return ItemResult(p.id, "truncated" if truncated else "done", gen)
 
     def _generation(self, p: EvalPrompt, resp: ChatResponse, truncated: bool) -> Generation:

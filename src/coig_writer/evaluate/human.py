@@ -21,13 +21,13 @@ def import_human_rankings(store: Store, path: Path) -> tuple[int, list[Quarantin
             ranks = d.get("ranks") or {m: float(i) for i, m in enumerate(d.get("order") or [], 1)}
             if len(ranks) < 2 or not d.get("prompt_id") or not d.get("rater"):
                 raise ValueError("need prompt_id, rater and ranks (or order) of 2+ models")
-            store.put_judgment(Judgment(
+            store.evaluation.put_judgment(Judgment(
                 prompt_id=str(d["prompt_id"]), kind="rank", models=sorted(ranks),
                 ranks={str(k): float(v) for k, v in ranks.items()}, source="human",
                 judge=str(d["rater"])))
             added += 1
         except (ValueError, TypeError) as e:
             entry = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
-            store.quarantine(entry)
+            store.corpus.quarantine(entry)
             bad.append(entry)
     return added, bad

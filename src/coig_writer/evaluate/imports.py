@@ -95,7 +95,7 @@ def import_generations(store: Store, source: str | Path, name: str, *,
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
         rows = list(read_rows(path))
-    index = PromptIndex(store.eval_prompts())
+    index = PromptIndex(store.evaluation.eval_prompts())
     added = skipped = 0
     bad: list[QuarantineEntry] = []
     for row in rows:
@@ -106,10 +106,10 @@ def import_generations(store: Store, source: str | Path, name: str, *,
             raw, thinking, answer = _answer(row.data)
             if not answer:
                 raise ValueError("empty answer")
-            if store.has_generation(name, p.id) and not replace:
+            if store.evaluation.has_generation(name, p.id) and not replace:
                 skipped += 1
                 continue
-            store.put_generation(Generation(
+            store.evaluation.put_generation(Generation(
                 model=name, prompt_id=p.id, raw=raw, thinking=thinking, answer=answer,
                 params={"imported_from": f"{row.path}:{row.line}"},
                 backend_model=str(row.data.get("model") or row.data.get("generator") or name)))

@@ -165,8 +165,8 @@ class Judge:
         answer on each criterion; pairwise: each pair in both orders); done ones are left out
         unless `include_done`."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        have = {(g.model, g.prompt_id) for g in self.store.generations()}
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        have = {(g.model, g.prompt_id) for g in self.store.evaluation.generations()}
         out: list[JudgeTask] = []
         for p in prompts:
             self._prompts[p.id] = p
@@ -187,7 +187,8 @@ class Judge:
                                       judge=self.name)]
         if include_done:
             return out
-        done = self.store.has_rubric_score if mode == "rubric" else self.store.has_judgment
+        ev = self.store.evaluation
+        done = ev.has_rubric_score if mode == "rubric" else ev.has_judgment
         return [t for t in out if not done(t.key)]
 
     def planned(self, prompts: list[EvalPrompt], models: list[str], mode: str) -> int:
@@ -218,19 +219,20 @@ class Judge:
                               criterion=c.name, description=c.description, bands=bands_text(c))
         retry = load_template("json_retry", p.lang)
         req = _build(msgs, schema, tags={name: tpl.sha256, "json_retry": retry.sha256},
-                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed)
+                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed,
+                     stage=f"judge {task.mode}", item=task.key)
         return req, tpl.sha256
 
     def _prompt(self, pid: str) -> EvalPrompt:
         if pid not in self._prompts:
-            p = self.store.get_eval_prompt(pid)
+            p = self.store.evaluation.get_eval_prompt(pid)
             if p is None:
                 raise KeyError(f"prompt {pid} is not in the store")
             self._prompts[pid] = p
         return self._prompts[pid]
 
     def _gen(self, model: str, pid: str) -> Generation:
-        gens = self.store.generations(model, pid)
+        gens = self.store.evaluation.generations(model, pid)
         if not gens:
             raise KeyError(f"no answer of {model} to {pid}")
         return gens[0]
@@ -280,9 +282,9 @@ class Judge:
 
     def save(self, record: Judgment | RubricScore | None) -> None:
         if isinstance(record, RubricScore):
-            self.store.put_rubric_score(record)
+            self.store.evaluation.put_rubric_score(record)
         elif record is not None:
-            self.store.put_judgment(record)
+            self.store.evaluation.put_judgment(record)
 
     async def _do_and_save(self, task: JudgeTask) -> Judgment | RubricScore | None:
         rec = await self.do(task)
@@ -294,7 +296,7 @@ class Judge:
         self._prompts[p.id] = p
         t = JudgeTask(mode="pairwise", prompt_id=p.id, models=[first.model, second.model],
                       judge=self.name)
-        if self.store.has_judgment(t.key):
+        if self.store.evaluation.has_judgment(t.key):
             return None
         return await self._do_and_save(t)  # type: ignore[return-value]
 
@@ -384,17 +386,17 @@ class JudgeJob:
         store = self.judge.store
         pids = sorted({t.prompt_id for t in items})
         prompts = [p.model_dump(mode="json") for pid in pids
-                   if (p := store.get_eval_prompt(pid)) is not None]
+                   if (p := store.evaluation.get_eval_prompt(pid)) is not None]
         gens = [g.model_dump(mode="json") for t in items for m in t.models
-                for g in store.generations(m, t.prompt_id)]
+                for g in store.evaluation.generations(m, t.prompt_id)]
         return {"prompts": prompts, "generations": gens}
 
     def load_context(self, ctx: dict[str, Any]) -> None:
         store = self.judge.store
         for p in ctx["prompts"]:
-            store.put_eval_prompt(EvalPrompt.model_validate(p))
+            store.evaluation.put_eval_prompt(EvalPrompt.model_validate(p))
         for g in ctx["generations"]:
-            store.put_generation(Generation.model_validate(g))
+            store.evaluation.put_generation(Generation.model_validate(g))
 
     async def process(self, item: JudgeTask | dict[str, Any]) -> Any:
         from ..executors.base import ItemResult

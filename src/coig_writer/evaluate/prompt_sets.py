@@ -46,10 +46,10 @@ def add_prompt_set(store: Store, source: str, set_name: str | None = None
     else:
         path = Path(source)
         if not path.exists():
-            raise FileNotFoundError(f"no such prompt set: {source} (bundled: {sorted(BUNDLED)})")
+            raise FileNotFoundError(f"no such prompt set: {source} (bundled: {', '.join(sorted(BUNDLED))})")
         prompts, bad = load_prompt_file(path, set_name or path.stem)
     for p in prompts:
-        store.put_eval_prompt(p)
+        store.evaluation.put_eval_prompt(p)
     for q in bad:
-        store.quarantine(q)
+        store.corpus.quarantine(q)
     return len(prompts), bad

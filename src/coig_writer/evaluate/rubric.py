@@ -1,7 +1,14 @@
 """Rubric (WritingBench) statistics: a prompt's score is the mean of its criteria scores (1-10);
 per-model means with bootstrap CIs over prompts, breakdowns by language, domain, subdomain and
 criterion, and paired comparisons (paired bootstrap CI of the mean difference, Wilcoxon
-signed-rank p), also on WritingBench's 0-100 scale (x10)."""
+signed-rank p), also on WritingBench's 0-100 scale (x10).
+
+Beside them, WritingBench's own aggregation (its `calculate_scores.py`): the overall score pools
+every criterion score of a model (sum / count, so a prompt that lost criteria to failed judge
+calls weighs less), domain scores average prompt scores, and the requirement subsets (style,
+format, length) give R (mean prompt score over the subset's prompts) and C (mean of the
+subset's named criteria). With a judge ensemble every judge's scores are pooled, as WritingBench
+pools repeated evaluations of a criterion."""
 
 from __future__ import annotations
 
@@ -42,7 +49,8 @@ def _group_means(models: list[str], per: dict[str, dict[str, float]], groups: di
 
 
 def rubric_section(scores: list[RubricScore], prompts: dict[str, EvalPrompt],
-                   models: list[str], rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
+                   models: list[str], rounds: int = 1000, seed: int = 0,
+                   answered: set[tuple[str, str]] | None = None) -> dict[str, Any]:
     per = prompt_scores(scores)
     models = [m for m in models if m in per]
     overall = {}
@@ -81,10 +89,100 @@ def rubric_section(scores: list[RubricScore], prompts: dict[str, EvalPrompt],
                 d.update(a=a, b=b, mean_diff_100=10 * c.mean_diff,
                          ci_100=[10 * c.ci_low, 10 * c.ci_high])
                 paired.append(d)
-    return {"models": models, "judges": sorted({r.judge for r in scores}),
+    judges = sorted({r.judge for r in scores})
+    return {"models": models, "judges": judges,
+            "writingbench": writingbench_section(scores, prompts, models, rounds, seed, answered),
+            "by_judge": {j: writingbench_overall([r for r in scores if r.judge == j], models,
+                                                 rounds, seed) for j in judges}
+            if len(judges) > 1 else {},
             "templates": sorted({r.template_hash for r in scores if r.template_hash}),
             "n_scores": len(scores), "overall": overall,
             "by_language": _group_means(models, per, by("lang"), rounds, seed),
             "by_domain": _group_means(models, per, by("domain"), rounds, seed),
             "by_subdomain": _group_means(models, per, by("subdomain"), rounds, seed),
             "by_criterion": by_criterion, "paired": paired}
+
+
+def writingbench_overall(scores: list[RubricScore], models: list[str], rounds: int = 1000,
+                         seed: int = 0) -> dict[str, Any]:
+    """Per model: WritingBench's overall (every criterion score pooled, sum / count, 1-10 and
+    0-100) with a 95% CI resampling prompts (each prompt's scores stay together)."""
+    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in scores:
+        acc[r.model][r.prompt_id].append(r.score)
+    out = {}
+    for m in models:
+        if m not in acc:
+            continue
+        sums = np.array([sum(v) for v in acc[m].values()])
+        counts = np.array([len(v) for v in acc[m].values()], dtype=float)
+        idx = np.random.default_rng(seed).integers(0, len(sums), (rounds, len(sums)))
+        boots = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+        lo, hi = float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+        overall = float(sums.sum() / counts.sum())
+        out[m] = {"overall": overall, "overall_100": 10 * overall, "ci": [lo, hi],
+                  "ci_100": [10 * lo, 10 * hi], "criterion_scores": int(counts.sum()),
+                  "prompts": len(sums)}
+    return out
+
+
+def missing_criteria(scores: list[RubricScore], prompts: dict[str, EvalPrompt],
+                     models: list[str], answered: set[tuple[str, str]] | None = None
+                     ) -> dict[str, dict[str, int]]:
+    """Per model: prompts scored on fewer criteria than the prompt asks for (by any judge that
+    scored the prompt), and the criterion scores missing. A prompt a judge scored for some model
+    counts as asked of every model that answered it."""
+    got: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    judged: dict[str, set[str]] = defaultdict(set)
+    for r in scores:
+        got[(r.judge, r.model, r.prompt_id)].add(r.criterion)
+        judged[r.judge].add(r.prompt_id)
+    out = {m: {"prompts_short": 0, "criteria_missing": 0} for m in models}
+    for judge, pids in judged.items():
+        for pid in pids:
+            asked = len(prompts[pid].criteria) if pid in prompts else 0
+            for m in models:
+                have = got.get((judge, m, pid))
+                if have is None and (answered is None or (m, pid) not in answered):
+                    continue
+                short = max(0, asked - len(have or ()))
+                if short:
+                    out[m]["prompts_short"] += 1
+                    out[m]["criteria_missing"] += short
+    return out
+
+
+def requirement_scores(scores: list[RubricScore], prompts: dict[str, EvalPrompt],
+                       models: list[str]) -> dict[str, dict[str, Any]]:
+    """WritingBench's requirement subsets: per requirement and model, R (mean prompt score over
+    the subset's prompts) and C (mean over the subset's named criteria of each criterion's mean
+    score); empty when the prompts carry no requirement tags."""
+    per = prompt_scores(scores)
+    crit: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for r in scores:
+        crit[(r.model, r.prompt_id, r.criterion_name)].append(r.score)
+    reqs = sorted({q for p in prompts.values() for q in p.requirements})
+    out: dict[str, dict[str, Any]] = {}
+    for q in reqs:
+        tagged = {pid: p.requirements[q] for pid, p in prompts.items() if q in p.requirements}
+        row = {}
+        for m in models:
+            r_vals = [per.get(m, {})[pid] for pid in tagged if pid in per.get(m, {})]
+            c_vals = [float(np.mean(crit[(m, pid, name)])) for pid, names in tagged.items()
+                      for name in names if (m, pid, name) in crit]
+            if r_vals:
+                row[m] = {"R": float(np.mean(r_vals)), "C": float(np.mean(c_vals)) if c_vals
+                          else None, "prompts": len(r_vals), "criteria": len(c_vals)}
+        if row:
+            out[q] = {"prompts_in_subset": len(tagged), "models": row}
+    return out
+
+
+def writingbench_section(scores: list[RubricScore], prompts: dict[str, EvalPrompt],
+                         models: list[str], rounds: int, seed: int,
+                         answered: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    return {"aggregation": "WritingBench calculate_scores.py: overall = pooled criterion mean "
+                           "(sum / count); domains and requirement R = mean of prompt scores",
+            "overall": writingbench_overall(scores, models, rounds, seed),
+            "missing": missing_criteria(scores, prompts, models, answered),
+            "requirements": requirement_scores(scores, prompts, models)}

@@ -91,7 +91,7 @@ def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: lis
 
     store = Store(shard_path)
     try:
-        store.put_cache_rows(cache_rows)
+        store.cache.put_cache_rows(cache_rows)
         backend = make_backend(**backend_spec)
         llm = CachedBackend(backend, store)
         job = job_from_spec(job_spec, store, llm)
@@ -190,7 +190,7 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
                 drain()
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
-            ref = remote.remote(job.spec(), backend_spec, chunk, store.cache_rows_for_items(ids),
+            ref = remote.remote(job.spec(), backend_spec, chunk, store.cache.cache_rows_for_items(ids),
                                 str(path), concurrency, progress, shard_context(job, chunk))
             inflight[ref] = path
         while inflight:

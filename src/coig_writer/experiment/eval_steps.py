@@ -42,7 +42,7 @@ def run_generate(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
     name = step.target or ""
     vname = versioned(name, in_hash)
     ids = up["prompts"]["ids"]
-    prompts = [ctx.store.get_eval_prompt(i) for i in ids]
+    prompts = [ctx.store.evaluation.get_eval_prompt(i) for i in ids]
     model_dir = up[f"train:{name}"]["model_dir"]
     g = ctx.plan.generation
     with contextlib.ExitStack() as stack:
@@ -66,7 +66,7 @@ def run_generate(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
         key, e = next(iter(out.errors.items()))
         raise StepError(f"{len(out.errors)} of {len(ids)} prompts got no answer (a rerun asks "
                         f"again); first: {key}: {e}")
-    gens = [ctx.store.generations(vname, i)[0] for i in ids]
+    gens = [ctx.store.evaluation.generations(vname, i)[0] for i in ids]
     totals = llm.accounting.totals()
     return {"model": vname, "ids": ids, "n": len(gens),
             "truncated": sum(x.truncated for x in gens), "new_calls": totals["calls"],
@@ -100,7 +100,7 @@ def run_judge(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
     gens = [up[d] for d in step.deps]
     models = [g["model"] for g in gens]
     ids = gens[0]["ids"]
-    prompts = [ctx.store.get_eval_prompt(i) for i in ids]
+    prompts = [ctx.store.evaluation.get_eval_prompt(i) for i in ids]
     j = ctx.plan.judge
     llm = judge_backend(ctx)
     name = judge_name(ctx, step, llm.model_id)
@@ -114,7 +114,7 @@ def run_judge(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
         key, e = next(iter(failed.items()))
         raise StepError(f"{len(failed)} of {total} verdicts failed (a rerun asks again); "
                         f"first: {key}: {e}")
-    mine = [x for x in ctx.store.judgments(source="judge", judge=name)
+    mine = [x for x in ctx.store.evaluation.judgments(source="judge", judge=name)
             if set(x.models) <= set(models) and x.prompt_id in set(ids)]
     totals = llm.accounting.totals()
     return {"judge": name, "judge_model": llm.model_id, "models": models, "mode": mode,

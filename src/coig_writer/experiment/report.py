@@ -36,15 +36,15 @@ def report_store(ctx: Context, up: dict[str, dict], path: Path) -> tuple[Any, li
     rs = Store(path)
     ids = next(o["ids"] for k, o in up.items() if k.startswith("generate:"))
     for i in ids:
-        rs.put_eval_prompt(ctx.store.get_eval_prompt(i))
+        rs.evaluation.put_eval_prompt(ctx.store.evaluation.get_eval_prompt(i))
     for v, plain in names.items():
-        for g in ctx.store.generations(v):
+        for g in ctx.store.evaluation.generations(v):
             if g.prompt_id in set(ids):
-                rs.put_generation(g.model_copy(update={"model": plain}))
+                rs.evaluation.put_generation(g.model_copy(update={"model": plain}))
     for jn in judges:
-        for j in ctx.store.judgments(source="judge", judge=jn):
+        for j in ctx.store.evaluation.judgments(source="judge", judge=jn):
             if set(j.models) <= set(names) and j.prompt_id in set(ids):
-                rs.put_judgment(_rename_judgment(j, names, shown))
+                rs.evaluation.put_judgment(_rename_judgment(j, names, shown))
     return rs, list(names.values()), shown
 
 
@@ -139,7 +139,7 @@ def run_report(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
         with rs:
             result = analyze(rs, models=order, rounds=ctx.plan.report.rounds,
                              seed=ctx.plan.report.seed)
-            lengths = {m: [len(g.answer) for g in rs.generations(m)] for m in order}
+            lengths = {m: [len(g.answer) for g in rs.evaluation.generations(m)] for m in order}
     except ValueError as e:
         raise StepError(str(e)) from None
     files = write_report(result, lengths, out)

@@ -102,14 +102,13 @@ def run_plan(path: str | Path, *, executor: str | None = None,
              log: Callable[[str], None] = print) -> RunResult:
     """Run (or resume) the plan at `path` (its folder or plan.yaml)."""
     from ..store import Store
-    from .step_records import experiment_repo
 
     plan, folder = load_plan(path)
     executor = executor or plan.executor
     res = RunResult()
     outputs: dict[str, dict] = {}
     with Store(folder / "store.sqlite") as store:
-        repo = experiment_repo(store)
+        repo = store.experiment
         ctx = Context(plan, folder, store, log)
         for wave in waves(build_graph(plan)):
             todo = []

@@ -42,14 +42,13 @@ def plan_status(path: str | Path) -> list[dict[str, Any]]:
     inputs changed since it finished), input hash, outputs, seconds, cost, error."""
     from ..store import Store
     from .runner import file_inputs
-    from .step_records import experiment_repo
 
     plan, folder = load_plan(path)
     db = folder / "store.sqlite"
     records: dict[str, dict[str, Any]] = {}
     if db.exists():
         with Store(db) as store:
-            records = {r["step"]: r for r in experiment_repo(store).steps()}
+            records = {r["step"]: r for r in store.experiment.steps()}
     ctx = Context(plan, folder, store=None)
     outputs = {k: r["outputs"] for k, r in records.items() if r["state"] == "done"}
     rows, states = [], {}

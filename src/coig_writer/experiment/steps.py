@@ -88,11 +88,11 @@ def run_prompts(ctx: Context, step: Step, up: dict[str, dict]) -> tuple[dict, fl
         chosen = sorted((p for p in prompts if not s.lang or p.lang == s.lang), key=lambda p: p.id)
         chosen = chosen[: s.limit] if s.limit is not None else chosen
         for p in chosen:
-            ctx.store.put_eval_prompt(p)
+            ctx.store.evaluation.put_eval_prompt(p)
         ids += [p.id for p in chosen]
     if not ids:
         raise StepError("the eval sets select no prompts")
-    texts = [ctx.store.get_eval_prompt(i).model_dump_json(exclude={"created_at"}) for i in ids]
+    texts = [ctx.store.evaluation.get_eval_prompt(i).model_dump_json(exclude={"created_at"}) for i in ids]
     return {"ids": ids, "n": len(ids), "hash": digest(texts)}, None
 
 
@@ -108,7 +108,7 @@ def creative_digest(ctx: Context) -> str:
 def _creative_triplets(ctx: Context) -> list:
     c = ctx.plan.creative
     if c.source == "file":
-        from ..dataset_io import iter_triplet_rows
+        from ..dataset.io import iter_triplet_rows
 
         path = ctx.path(c.file or "")
         if not path.exists():
@@ -120,7 +120,7 @@ def _creative_triplets(ctx: Context) -> list:
     if db is None or not db.exists():
         raise StepError(f"creative.db: no store at {db}; set creative.db or use a file")
     with Store(db) as s:
-        trips = list(s.iter_triplets("accepted"))
+        trips = list(s.construct.iter_triplets("accepted"))
         if c.source == "reviewed":
             from ..review.service import human_accepted_ids, load_policy
 

@@ -9,11 +9,12 @@ from .accounting import Accounting, load_prices
 from .base import Backend, ChatRequest, ChatResponse, LLMError, split_thinking
 from .cache import CachedBackend, Deferred
 from .endpoints import Endpoint, load_endpoints
-from .json_output import JSONOutputError, chat_json, parse_json_object
+from .json_output import JSONOutputError, parse_json_object
 from .models import DEFAULT_MODEL, MODELS, ensure_model
 from .policy import (
     CompletionError,
     CompletionPolicy,
+    chat_json,
     complete,
     complete_json,
     complete_text,

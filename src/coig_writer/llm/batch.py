@@ -36,7 +36,7 @@ def write_wave(store: Store, requests: dict[str, ChatRequest], model_id: str, ou
                                 "body": body}, ensure_ascii=False) + "\n")
             rows.append((key, model_id, json.dumps(req.to_dict(), ensure_ascii=False), req.item,
                          req.stage, path.name))
-    store.put_batch_requests(rows)
+    store.cache.put_batch_requests(rows)
     return path
 
 
@@ -57,7 +57,7 @@ def load_results(store: Store, path: Path) -> dict[str, int]:
             key = row["custom_id"]
         except (ValueError, KeyError, TypeError):
             raise LLMError(f"{path}:{n}: not a Batch API output line") from None
-        meta = store.batch_request(key)
+        meta = store.cache.batch_request(key)
         if meta is None:
             counts["unknown"] += 1
             errors.append(f"{path}:{n}: custom_id {key[:16]}... was not written by this store")
@@ -68,13 +68,13 @@ def load_results(store: Store, path: Path) -> dict[str, int]:
             counts["failed"] += 1
             errors.append(f"{path}:{n}: request failed: {row.get('error') or resp.get('status_code')}")
             continue
-        if store.cache_get(key) is not None:
+        if store.cache.cache_get(key) is not None:
             counts["already_cached"] += 1
             continue
         ch = body["choices"][0]
         ans = response_from_message(ch.get("message") or {}, ch.get("finish_reason"),
                                     body.get("usage"), endpoint=f"batch:{path.name}")
-        store.cache_put(key, meta["model"], meta["request"], ans.text, ans.usage, 0.0,
+        store.cache.cache_put(key, meta["model"], meta["request"], ans.text, ans.usage, 0.0,
                         thinking=ans.thinking, finish_reason=ans.finish_reason,
                         endpoint=ans.endpoint, item_id=meta["item_id"], stage=meta["stage"])
         counts["loaded"] += 1

@@ -44,7 +44,7 @@ class CachedBackend:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         key = request.key(self.model_id)
-        hit = self.store.cache_get(key)
+        hit = self.store.cache.cache_get(key)
         if hit is not None:
             self.hits += 1
             resp = ChatResponse(text=hit["text"], thinking=hit["thinking"],
@@ -65,7 +65,7 @@ class CachedBackend:
             resp = await self.backend.chat(request)
             resp.latency_s = resp.latency_s or time.perf_counter() - t0
             resp.key = key
-            self.store.cache_put(key, self.model_id, request.to_dict(), resp.text, resp.usage,
+            self.store.cache.cache_put(key, self.model_id, request.to_dict(), resp.text, resp.usage,
                                  resp.latency_s, thinking=resp.thinking,
                                  finish_reason=resp.finish_reason, endpoint=resp.endpoint,
                                  item_id=request.item, stage=request.stage)
@@ -86,7 +86,7 @@ class CachedBackend:
             listener(request, resp)
 
     def mark_unusable(self, key: str, reason: str) -> None:
-        self.store.cache_mark_unusable(key, reason)
+        self.store.cache.cache_mark_unusable(key, reason)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -1,4 +1,5 @@
-"""JSON answers from models: parse, repair, or ask again."""
+"""JSON answers from models: parse strictly, from a fenced block, or repaired (asking again
+is the completion policy's work: `policy.chat_json`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import re
 from typing import Any
 
 import json_repair
-
-from .base import Backend, ChatRequest, ChatResponse
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
@@ -38,17 +37,3 @@ def parse_json_object(text: str) -> dict[str, Any]:
         if isinstance(obj, dict) and obj:
             return obj
     raise JSONOutputError("no JSON object found in model output", text)
-
-
-async def chat_json(backend: Backend, request: ChatRequest, retry_message: str,
-                    retries: int = 1) -> tuple[dict[str, Any], list[ChatResponse]]:
-    """Ask for a JSON object under the completion policy (see `policy.complete_json`), with
-    `retries` retries; raises JSONOutputError with the last answer when none was usable."""
-    from .policy import CompletionError, CompletionPolicy, complete_json
-
-    try:
-        return await complete_json(backend, request, lambda obj: obj, retry_message=retry_message,
-                                   policy=CompletionPolicy(attempts=retries + 1))
-    except CompletionError as e:
-        raw = e.responses[-1].text if e.responses else ""
-        raise JSONOutputError(str(e), raw) from None

@@ -147,3 +147,15 @@ async def complete_text(llm: _Chat, request: ChatRequest, parse: Callable[[str],
                         policy: CompletionPolicy | None = None) -> tuple[T, list[ChatResponse]]:
     """`complete` for a free-text answer: `parse` receives the answer text."""
     return await complete(llm, request, lambda r: parse(r.text), policy=policy)
+
+
+async def chat_json(backend: _Chat, request: ChatRequest, retry_message: str,
+                    retries: int = 1) -> tuple[dict[str, Any], list[ChatResponse]]:
+    """Ask for a JSON object under the completion policy (see `policy.complete_json`), with
+    `retries` retries; raises JSONOutputError with the last answer when none was usable."""
+    try:
+        return await complete_json(backend, request, lambda obj: obj, retry_message=retry_message,
+                                   policy=CompletionPolicy(attempts=retries + 1))
+    except CompletionError as e:
+        raw = e.responses[-1].text if e.responses else ""
+        raise JSONOutputError(str(e), raw) from None

@@ -346,7 +346,7 @@ class CachedScorer:
         reqs = [self._request(p, c) for p, c in pairs]
         out: list[list[float] | None] = []
         for r in reqs:
-            hit = self.store.cache_get(self.key(r))
+            hit = self.store.cache.cache_get(self.key(r))
             out.append(json.loads(hit["text"]) if hit else None)
         todo = [i for i, v in enumerate(out) if v is None]
         self.hits += len(pairs) - len(todo)
@@ -355,7 +355,7 @@ class CachedScorer:
             got = await self.scorer.batch_token_logprobs([pairs[i] for i in todo])
             each = (time.perf_counter() - t0) / len(todo)
             for i, lps in zip(todo, got, strict=True):
-                self.store.cache_put(self.key(reqs[i]), self.model_id, reqs[i], json.dumps(lps),
+                self.store.cache.cache_put(self.key(reqs[i]), self.model_id, reqs[i], json.dumps(lps),
                                      {"tokens": len(lps)}, each)
                 out[i] = lps
             self.misses += len(todo)

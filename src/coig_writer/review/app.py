@@ -152,14 +152,14 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         try:
             token = auth.login(store, name, password, address(request))
         except auth.Throttled as e:
-            store.audit(name, "login_throttled", detail=str(e), address=address(request))
+            store.auth.audit(name, "login_throttled", detail=str(e), address=address(request))
             resp = login_page(request, store, 429, str(e))
             resp.headers["Retry-After"] = str(e.retry_after)
             return resp
         if token is None:
-            store.audit(name, "login_failed", address=address(request))
+            store.auth.audit(name, "login_failed", address=address(request))
             return login_page(request, store, 401, "wrong username or password")
-        store.audit(name, "login", address=address(request))
+        store.auth.audit(name, "login", address=address(request))
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure(request),
                         max_age=auth.SESSION_TTL_S)
@@ -171,7 +171,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
                csrf: Annotated[str, Form()] = "") -> Response:
         check_csrf(user, csrf)
         auth.logout(store, request.cookies.get(COOKIE, ""))
-        store.audit(user["username"], "logout", address=address(request))
+        store.auth.audit(user["username"], "logout", address=address(request))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(COOKIE)
         return resp
@@ -212,24 +212,24 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     def review_page(request: Request, store: Store, user: dict[str, str], item_id: str,
                     code: int = 200, notice: str | None = None,
                     draft: dict[str, Any] | None = None) -> HTMLResponse:
-        t = store.get_triplet(item_id)
+        t = store.construct.get_triplet(item_id)
         if t is None:
             raise HTTPException(404, "no such item")
-        src = store.get_source(t.source_id) if t.source_id else None
+        src = store.corpus.get_source(t.source_id) if t.source_id else None
         items = service.queue(store, user["username"], policy)
         done, total = service.progress(items)
-        usefulness = service.usefulness_fields(store.usefulness(t.id))
-        guideline = store.guideline(t.genre) if t.genre else None
+        usefulness = service.usefulness_fields(store.usefulness.usefulness(t.id))
+        guideline = store.review.guideline(t.genre) if t.genre else None
         return page(request, "review.html", code, user=user, t=t, source=src,
-                    version=store.triplet_version(item_id),
+                    version=store.review.triplet_version(item_id),
                     reviews=service.visible_reviews(store, item_id, user["username"],
                                                     user["role"]),
                     history=service.history(store, item_id),
-                    versions=store.versions(item_id), notice=notice, draft=draft or {},
+                    versions=store.review.versions(item_id), notice=notice, draft=draft or {},
                     status=service.item_status(store, t, policy), done=done, total=total,
                     analyses=service.analyses(store, t), usefulness=usefulness,
                     rereview=service.rereview(store, t, user["username"]), guideline=guideline,
-                    filters=filters_of(request), round=store.review_round(item_id),
+                    filters=filters_of(request), round=store.review.review_round(item_id),
                     fields=service.REFINABLE)
 
     @app.get("/review/{item_id}")
@@ -272,7 +272,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         tax = load_taxonomy()
         return page(request, "guidelines.html", user=user, taxonomy=tax, genre=None,
                     have={g.key for c in tax.categories for g in c.genres
-                          if store.guideline(g.key)})
+                          if store.review.guideline(g.key)})
 
     @app.get("/guidelines/{genre}")
     def guideline(request: Request, genre: str, store: StoreDep, user: UserDep,
@@ -280,7 +280,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         if genre not in load_taxonomy().genres_by_key():
             raise HTTPException(404, "no such genre")
         return page(request, "guidelines.html", user=user, genre=genre,
-                    guideline=store.guideline(genre), notice=notice)
+                    guideline=store.review.guideline(genre), notice=notice)
 
     @app.post("/guidelines/{genre}")
     def guideline_save(request: Request, genre: str, store: StoreDep, user: UserDep,
@@ -289,8 +289,8 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         check_csrf(user, csrf)
         if genre not in load_taxonomy().genres_by_key():
             raise HTTPException(404, "no such genre")
-        store.set_guideline(genre, text.replace("\r\n", "\n"), user["username"])
-        store.audit(user["username"], "guideline", genre, address=address(request))
+        store.review.set_guideline(genre, text.replace("\r\n", "\n"), user["username"])
+        store.auth.audit(user["username"], "guideline", genre, address=address(request))
         return RedirectResponse(f"/guidelines/{genre}?notice=saved", 303)
 
     # -- blind ranking -------------------------------------------------------------------------
@@ -306,11 +306,11 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
     def rank_item(request: Request, prompt_id: str, store: StoreDep, user: UserDep,
                   notice: str | None = None) -> HTMLResponse:
         role(user, "rater", "admin")
-        gens = {g.model: g for g in store.generations(prompt_id=prompt_id)}
+        gens = {g.model: g for g in store.evaluation.generations(prompt_id=prompt_id)}
         if len(gens) < 2:
             raise HTTPException(404, "no such ranking task")
         order = service.blind_order(user["username"], prompt_id, list(gens))
-        prompt = next((p for p in store.eval_prompts() if p.id == prompt_id), None)
+        prompt = next((p for p in store.evaluation.eval_prompts() if p.id == prompt_id), None)
         return page(request, "rank.html", user=user, prompt=prompt, prompt_id=prompt_id,
                     outputs=[gens[m].answer for m in order], notice=notice, allow_ties=allow_ties)
 
@@ -331,7 +331,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
             return RedirectResponse(f"/rank/{prompt_id}?notice=" + _q(str(e)), 303)
         except KeyError:
             raise HTTPException(404, "no such ranking task") from None
-        store.audit(user["username"], "ranking", prompt_id, address=address(request))
+        store.auth.audit(user["username"], "ranking", prompt_id, address=address(request))
         return RedirectResponse("/rank", status_code=303)
 
     # -- admin ---------------------------------------------------------------------------------
@@ -340,10 +340,10 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
               notice: str | None = None) -> HTMLResponse:
         role(user, "admin")
         items = list(service.statuses(store, policy).values())
-        return page(request, "admin.html", user=user, users=store.users(), items=items,
+        return page(request, "admin.html", user=user, users=store.auth.users(), items=items,
                     agreement=service.agreement_stats(store), notice=notice, k=policy.k,
                     acceptance=service.acceptance_counts(store, policy),
-                    refinements=store.refinements()[-50:], audit=store.audit_log(limit=50))
+                    refinements=store.review.refinements()[-50:], audit=store.auth.audit_log(limit=50))
 
     @app.post("/admin/users")
     def admin_add_user(request: Request, store: StoreDep, user: UserDep,
@@ -356,7 +356,7 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
             reset = auth.add_user(store, username, password, new_role)
         except ValueError as e:
             return RedirectResponse("/admin?notice=" + _q(str(e)), 303)
-        store.audit(user["username"], "user_reset" if reset else "user_added",
+        store.auth.audit(user["username"], "user_reset" if reset else "user_added",
                     detail=f"{username} ({new_role})", address=address(request))
         what = f"reset {username}; their sessions were ended" if reset else f"added {username}"
         return RedirectResponse("/admin?notice=" + _q(what), 303)
@@ -370,14 +370,14 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
             n = service.assign_reviews(store, policy)
         except ValueError as e:
             return RedirectResponse("/admin?notice=" + _q(str(e)), 303)
-        store.audit(user["username"], "assign", detail=f"{n} new", address=address(request))
+        store.auth.audit(user["username"], "assign", detail=f"{n} new", address=address(request))
         return RedirectResponse("/admin?notice=" + _q(f"{n} new assignments"), 303)
 
     @app.get("/admin/export")
     def admin_export(request: Request, store: StoreDep, user: UserDep) -> JSONResponse:
         role(user, "admin")
         data = json.loads(json.dumps(service.export_decisions(store, policy), default=str))
-        store.audit(user["username"], "export", address=address(request))
+        store.auth.audit(user["username"], "export", address=address(request))
         return JSONResponse(data, headers={"Content-Disposition":
                                            "attachment; filename=review_decisions.json"})
 

@@ -79,7 +79,7 @@ def add_user(store: Store, username: str, password: str, role: str) -> bool:
     if not username.isidentifier():
         raise ValueError("usernames are letters, digits and underscores")
     check_password(password, username)
-    return store.add_user(username, hash_password(password), role)
+    return store.auth.add_user(username, hash_password(password), role)
 
 
 def _token_hash(token: str) -> str:
@@ -89,7 +89,7 @@ def _token_hash(token: str) -> str:
 def _throttle(store: Store, address: str, username: str, now: float) -> None:
     for kind, key, limit in (("account", username.lower(), MAX_FAILS_ACCOUNT),
                              ("address", address, MAX_FAILS_ADDRESS)):
-        fails = store.login_failures(kind, key, now - WINDOW_S)
+        fails = store.auth.login_failures(kind, key, now - WINDOW_S)
         if len(fails) >= limit:
             raise Throttled(max(1, int(fails[-limit] + WINDOW_S - now) + 1))
 
@@ -99,17 +99,17 @@ def login(store: Store, username: str, password: str, address: str = "") -> str 
     account or the address has too many recent failures (the password is not checked then)."""
     now = time.time()
     _throttle(store, address, username, now)
-    user = store.get_user(username)
+    user = store.auth.get_user(username)
     ok = verify_password(password, user["pw_hash"] if user else _dummy_hash())
     if user is None or not ok:
-        store.add_login_failure("account", username.lower(), now)
-        store.add_login_failure("address", address, now)
+        store.auth.add_login_failure("account", username.lower(), now)
+        store.auth.add_login_failure("address", address, now)
         return None
-    store.clear_login_failures("account", username.lower())
-    store.purge_login_failures(now - WINDOW_S)
-    store.purge_sessions(now, IDLE_TIMEOUT_S)
+    store.auth.clear_login_failures("account", username.lower())
+    store.auth.purge_login_failures(now - WINDOW_S)
+    store.auth.purge_sessions(now, IDLE_TIMEOUT_S)
     token = secrets.token_urlsafe(32)
-    store.put_session(_token_hash(token), username, secrets.token_urlsafe(24),
+    store.auth.put_session(_token_hash(token), username, secrets.token_urlsafe(24),
                       now + SESSION_TTL_S, now)
     return token
 
@@ -120,33 +120,33 @@ def session_user(store: Store, token: str | None) -> dict[str, str] | None:
     if not token:
         return None
     th = _token_hash(token)
-    sess = store.get_session(th)
+    sess = store.auth.get_session(th)
     now = time.time()
     if sess is None:
         return None
     if sess["expires"] < now or (sess["last_seen"] or 0) < now - IDLE_TIMEOUT_S:
-        store.delete_session(th)
+        store.auth.delete_session(th)
         return None
     if now - (sess["last_seen"] or 0) > 60:
-        store.touch_session(th, now)
-    user = store.get_user(sess["username"])
+        store.auth.touch_session(th, now)
+    user = store.auth.get_user(sess["username"])
     return {**user, "csrf": sess["csrf"]} if user else None
 
 
 def logout(store: Store, token: str) -> None:
-    store.delete_session(_token_hash(token))
+    store.auth.delete_session(_token_hash(token))
 
 
 def new_login_token(store: Store) -> str:
     token = secrets.token_urlsafe(24)
     now = time.time()
-    store.put_login_token(_token_hash(token), now + LOGIN_TOKEN_TTL_S, now)
+    store.auth.put_login_token(_token_hash(token), now + LOGIN_TOKEN_TTL_S, now)
     return token
 
 
 def take_login_token(store: Store, cookie: str | None, given: str | None) -> bool:
     """The login form token must match its cookie and is valid once."""
-    return csrf_ok(cookie or "", given) and store.take_login_token(_token_hash(given or ""),
+    return csrf_ok(cookie or "", given) and store.auth.take_login_token(_token_hash(given or ""),
                                                                    time.time())
 
 

@@ -46,19 +46,19 @@ async def refine_one(store: Store, pipe: ConstructPipeline, ref: dict[str, Any],
     before = Triplet.model_validate_json(ref["before"])
     fields = [f for f in ref["fields"] if f in REFINABLE] or list(REFINABLE)
     base = ref["round"] * ROUND_STRIDE
-    store.refinement_attempt(ref["id"])
+    store.review.refinement_attempt(ref["id"])
     editor = f"model:{pipe.llm.model_id}"
     try:
         new = await pipe.refine(before, ref["feedback"], fields, run_id=run_id, round_base=base)
     except LLMError as e:  # the backend failed: retry on the next run, then give up
         if ref["attempts"] + 1 < max_attempts:
-            store.refinement_attempt(ref["id"], f"attempt {ref['attempts'] + 1}: {e}"[:500])
+            store.review.refinement_attempt(ref["id"], f"attempt {ref['attempts'] + 1}: {e}"[:500])
             return "retry"
         return _close(store, ref, None, editor, "failed", f"backend error: {e}"[:500], [])
     except (ValueError, KeyError) as e:
         return _close(store, ref, None, editor, "failed",
                       f"refinement error: {type(e).__name__}: {e}"[:500], [])
-    keys = [k for s in store.stages_for(before.source_id or before.id)
+    keys = [k for s in store.construct.stages_for(before.source_id or before.id)
             if base <= s.round < base + ROUND_STRIDE for k in s.cache_keys if k]
     changed = [f for f in ("query", "thought", "answer") if getattr(new, f) != getattr(before, f)]
     if not changed:
@@ -77,9 +77,9 @@ async def refine_one(store: Store, pipe: ConstructPipeline, ref: dict[str, Any],
 
 def _close(store: Store, ref: dict[str, Any], new: Triplet | None, editor: str, status: str,
            reason: str, keys: list[str], diff: str = "") -> str:
-    store.finish_refinement(ref["id"], new, editor, diff, status, reason,
+    store.review.finish_refinement(ref["id"], new, editor, diff, status, reason,
                             editor.removeprefix("model:"), keys)
-    store.audit(editor, "refinement", ref["item_id"], f"{status}: {reason}"[:500])
+    store.auth.audit(editor, "refinement", ref["item_id"], f"{status}: {reason}"[:500])
     return status
 
 
@@ -87,9 +87,9 @@ async def refine_pending(store: Store, pipe: ConstructPipeline, *, limit: int | 
                          concurrency: int = 2, max_attempts: int = 3,
                          on_item: Callable[[str, str], None] | None = None) -> RefineSummary:
     """Work every open refinement request (pending, or running when a worker died)."""
-    todo = [r for r in store.refinements() if r["status"] in ("pending", "running")]
+    todo = [r for r in store.review.refinements() if r["status"] in ("pending", "running")]
     todo = todo[:limit] if limit is not None else todo
-    run_id = store.start_run("refine", {"model": pipe.llm.model_id, "requests": len(todo),
+    run_id = store.runs.start_run("refine", {"model": pipe.llm.model_id, "requests": len(todo),
                                         "templates": pipe.template_hashes})
     summary = RefineSummary(run_id=run_id, pending=len(todo))
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -103,14 +103,14 @@ async def refine_pending(store: Store, pipe: ConstructPipeline, *, limit: int | 
                 log.exception("refinement %s failed", ref["id"])
                 out = "retry"
                 summary.errors[ref["item_id"]] = f"{type(e).__name__}: {e}"[:300]
-                store.refinement_attempt(ref["id"], summary.errors[ref["item_id"]])
+                store.review.refinement_attempt(ref["id"], summary.errors[ref["item_id"]])
         summary.outcomes[out] += 1
         if on_item:
             on_item(ref["item_id"], out)
 
     await asyncio.gather(*(one(r) for r in todo))
     summary.llm_calls, summary.cache_hits = pipe.llm.misses - miss0, pipe.llm.hits - hits0
-    store.finish_run(run_id, summary.as_dict())
+    store.runs.finish_run(run_id, summary.as_dict())
     return summary
 
 
@@ -119,7 +119,7 @@ async def refine_loop(store: Store, pipe: ConstructPipeline, interval: float = 5
     try:
         while True:
             try:
-                if any(r["status"] in ("pending", "running") for r in store.refinements()):
+                if any(r["status"] in ("pending", "running") for r in store.review.refinements()):
                     await refine_pending(store, pipe)
             except asyncio.CancelledError:
                 raise

@@ -46,11 +46,11 @@ class ReviewPolicy:
 
 def save_policy(store: Store, policy: ReviewPolicy) -> None:
     """Remember the policy the app runs with, so exports judge acceptance the same way."""
-    store.put_setting("policy", json.dumps(asdict(policy)))
+    store.review.put_setting("policy", json.dumps(asdict(policy)))
 
 
 def load_policy(store: Store) -> ReviewPolicy:
-    raw = store.get_setting("policy")
+    raw = store.review.get_setting("policy")
     return ReviewPolicy(**json.loads(raw)) if raw else ReviewPolicy()
 
 
@@ -65,19 +65,19 @@ def assign_reviews(store: Store, policy: ReviewPolicy, statuses: tuple[str, ...]
                    ) -> int:
     """Give every item `policy.needed` distinct reviewers, least-loaded first; returns how many
     new assignments were made. Items already assigned keep their reviewers."""
-    reviewers = [u["username"] for u in store.users("reviewer")]
+    reviewers = [u["username"] for u in store.auth.users("reviewer")]
     if not reviewers:
         raise ValueError("no reviewers: add users with role reviewer first")
-    load = Counter(r for _, r in store.assignments())
+    load = Counter(r for _, r in store.review.assignments())
     have: dict[str, set[str]] = defaultdict(set)
-    for item, r in store.assignments():
+    for item, r in store.review.assignments():
         have[item].add(r)
     made = 0
-    for t in (t for s in statuses for t in store.iter_triplets(s)):
+    for t in (t for s in statuses for t in store.construct.iter_triplets(s)):
         need = min(policy.needed(t), len(reviewers)) - len(have[t.id])
         free = sorted((r for r in reviewers if r not in have[t.id]), key=lambda r: (load[r], r))
         for r in free[: max(0, need)]:
-            if store.assign(t.id, r):
+            if store.review.assign(t.id, r):
                 have[t.id].add(r)
                 load[r] += 1
                 made += 1
@@ -87,9 +87,9 @@ def assign_reviews(store: Store, policy: ReviewPolicy, statuses: tuple[str, ...]
 def may_decide(store: Store, item_id: str, username: str, role: str, policy: ReviewPolicy) -> bool:
     """Admins may review anything; reviewers what is assigned to them, and (policy `any`) any
     item in a re-review round."""
-    if role == "admin" or (item_id, username) in set(store.assignments(item_id=item_id)):
+    if role == "admin" or (item_id, username) in set(store.review.assignments(item_id=item_id)):
         return True
-    return role == "reviewer" and policy.rereview == "any" and store.review_round(item_id) > 0
+    return role == "reviewer" and policy.rereview == "any" and store.review.review_round(item_id) > 0
 
 
 @dataclass
@@ -108,14 +108,14 @@ class Snapshot:
 
     def __init__(self, store: Store, item_id: str | None = None):
         self.reviews: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in store.reviews(item_id):
+        for r in store.review.reviews(item_id):
             self.reviews[r["item_id"]].append(r)
         self.assigned: dict[str, set[str]] = defaultdict(set)
-        for item, who in store.assignments(item_id=item_id):
+        for item, who in store.review.assignments(item_id=item_id):
             self.assigned[item].add(who)
-        self.rounds = ({item_id: store.review_round(item_id)} if item_id
-                       else store.review_rounds())
-        self.roles = {u["username"]: u["role"] for u in store.users()}
+        self.rounds = ({item_id: store.review.review_round(item_id)} if item_id
+                       else store.review.review_rounds())
+        self.roles = {u["username"]: u["role"] for u in store.auth.users()}
 
     def round(self, item_id: str) -> int:
         return self.rounds.get(item_id, 0)
@@ -167,7 +167,7 @@ def statuses(store: Store, policy: ReviewPolicy) -> dict[str, tuple[Head, str, i
     """id -> (head, review status, counted decisions) for every triplet, in a few queries."""
     snap = Snapshot(store)
     out = {}
-    for row in store.triplet_heads():
+    for row in store.construct.triplet_heads():
         h = Head(*row)
         out[h.id] = (h, snap.status(h, policy), len(snap.counted(h.id, policy)))
     return out
@@ -182,7 +182,7 @@ def acceptance_counts(store: Store, policy: ReviewPolicy) -> dict[str, int]:
     """Pipeline verdicts against human review: how many each accepted, and both."""
     out: Counter[str] = Counter()
     by_id = statuses(store, policy)
-    for t in store.iter_triplets():
+    for t in store.construct.iter_triplets():
         pipe = (t.pipeline_status or t.status) == "accepted"
         human = by_id[t.id][1]
         out["pipeline_accepted"] += pipe
@@ -196,12 +196,12 @@ def queue(store: Store, reviewer: str, policy: ReviewPolicy) -> list[dict[str, A
     """The reviewer's items (assigned, plus open re-reviews under policy `any`) with genre,
     category, review status and whether this reviewer is done with the current round."""
     snap = Snapshot(store)
-    mine = [i for i, _ in store.assignments(reviewer)]
+    mine = [i for i, _ in store.review.assignments(reviewer)]
     assigned = set(mine)
     items = mine
     if policy.rereview == "any":
         items = mine + sorted(i for i, n in snap.rounds.items() if n > 0 and i not in assigned)
-    heads = {row[0]: Head(*row) for row in store.triplet_heads(items)}
+    heads = {row[0]: Head(*row) for row in store.construct.triplet_heads(items)}
     out = []
     for h in (heads[i] for i in items if i in heads):
         st = snap.status(h, policy)
@@ -248,12 +248,12 @@ def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str
     fields = [f for f in (fields or list(REFINABLE)) if f]
     if any(f not in REFINABLE for f in fields):
         raise ValueError(f"fields to refine are {tuple(REFINABLE)}")
-    t = store.get_triplet(item_id)
+    t = store.construct.get_triplet(item_id)
     if t is None:
         raise KeyError(item_id)
     if t.status == "refining":
         raise ValueError("this item is being refined by the model; it comes back when done")
-    version = store.triplet_version(item_id)
+    version = store.review.triplet_version(item_id)
     if version != expected_version:
         raise EditConflict(f"{item_id} is at version {version}; you reviewed {expected_version}")
     changed = {f: v.replace("\r\n", "\n") for f, v in (edits or {}).items()
@@ -261,11 +261,11 @@ def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str
     if changed and decision != "edit":
         raise UnsavedEdit("you changed the text but chose " + repr(decision) + "; choose "
                           "'accept with my edits' to save it, or undo the changes")
-    rnd = store.review_round(item_id)
+    rnd = store.review.review_round(item_id)
     if decision == "send_back":
-        if store.send_back(t, reviewer, reason.strip(), fields, version, rnd) is None:
+        if store.review.send_back(t, reviewer, reason.strip(), fields, version, rnd) is None:
             raise EditConflict(f"{item_id} changed or was sent back meanwhile; reload it")
-        store.audit(reviewer, "decision", item_id, f"send_back v{version} round {rnd}", address)
+        store.auth.audit(reviewer, "decision", item_id, f"send_back v{version} round {rnd}", address)
         return "refining"
     if decision == "edit":
         if not changed:
@@ -274,21 +274,21 @@ def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str
                        for f, new in changed.items())
         for f, new in changed.items():
             setattr(t, f, new)
-        saved = store.save_edit(t, version, reviewer, diff)
+        saved = store.review.save_edit(t, version, reviewer, diff)
         if saved is None:
             raise EditConflict(f"{item_id} was edited by someone else; reload it")
         version = saved
-    store.add_review(item_id, reviewer, decision, reason.strip(), version, rnd)
-    store.audit(reviewer, "decision", item_id, f"{decision} v{version} round {rnd}", address)
+    store.review.add_review(item_id, reviewer, decision, reason.strip(), version, rnd)
+    store.auth.audit(reviewer, "decision", item_id, f"{decision} v{version} round {rnd}", address)
     status = item_status(store, t, policy)
-    t = store.get_triplet(item_id) or t
+    t = store.construct.get_triplet(item_id) or t
     if t.pipeline_status is None:
         t.pipeline_status = t.status
     t.review_status = status
     if status in ("accepted", "rejected"):
         t.status = status  # type: ignore[assignment]
         t.reasons.append(f"human review: {status}")
-    store.put_triplet(t)
+    store.construct.put_triplet(t)
     return status
 
 
@@ -296,8 +296,8 @@ def visible_reviews(store: Store, item_id: str, username: str, role: str
                     ) -> list[dict[str, Any]]:
     """Decisions a user may see: all for admins; for others, earlier rounds, and the current
     round only once they have decided in it themselves (no anchoring on others' votes)."""
-    rnd = store.review_round(item_id)
-    revs = store.reviews(item_id)
+    rnd = store.review.review_round(item_id)
+    revs = store.review.reviews(item_id)
     if role == "admin" or any(r["reviewer"] == username and r["round"] == rnd for r in revs):
         return revs
     return [r for r in revs if r["round"] < rnd or r["reviewer"] == username]
@@ -306,7 +306,7 @@ def visible_reviews(store: Store, item_id: str, username: str, role: str
 def analyses(store: Store, t: Triplet) -> dict[str, Any]:
     """The LLM analyses of the item as plain fields: screen, validation, score comment."""
     comment = ""
-    for s in store.stages_for(t.source_id or t.id):  # stage results are keyed by source
+    for s in store.construct.stages_for(t.source_id or t.id):  # stage results are keyed by source
         if s.stage == "score" and s.ok:
             comment = str(s.output.get("comment", ""))
     v = t.validation or {}
@@ -319,17 +319,17 @@ def analyses(store: Store, t: Triplet) -> dict[str, Any]:
 def rereview(store: Store, t: Triplet, username: str) -> dict[str, Any] | None:
     """For an item back from refinement: the feedback, the refinement's outcome, and per-field
     diffs and scores between the version this user judged (else the one sent back) and now."""
-    rnd = store.review_round(t.id)
+    rnd = store.review.review_round(t.id)
     if rnd == 0:
         return None
-    ref = next((r for r in store.refinements(t.id) if r["round"] == rnd), None)
+    ref = next((r for r in store.review.refinements(t.id) if r["round"] == rnd), None)
     if ref is None:
         return None
-    mine = [r for r in store.reviews(t.id) if r["reviewer"] == username and r["round"] < rnd]
+    mine = [r for r in store.review.reviews(t.id) if r["reviewer"] == username and r["round"] < rnd]
     judged = mine[-1]["version"] if mine else ref["from_version"]
     before = (Triplet.model_validate_json(ref["before"]) if judged == ref["from_version"]
-              else store.version_data(t.id, judged)) or Triplet.model_validate_json(ref["before"])
-    now = store.triplet_version(t.id)
+              else store.review.version_data(t.id, judged)) or Triplet.model_validate_json(ref["before"])
+    now = store.review.triplet_version(t.id)
     diffs = {f: unified(getattr(before, f), getattr(t, f), f"{f}@v{judged}", f"{f}@v{now}")
              for f in EDITABLE}
     return {"refinement": ref, "judged": judged, "version": now,
@@ -343,9 +343,9 @@ def rereview(store: Store, t: Triplet, username: str) -> dict[str, Any] | None:
 def history(store: Store, item_id: str) -> list[dict[str, Any]]:
     """Every round: its decisions, and the refinement that ended it (who asked what, what the
     model changed)."""
-    revs = store.reviews(item_id)
-    refs = {r["round"]: r for r in store.refinements(item_id)}
-    diffs = {v["version"]: v for v in store.versions(item_id)}
+    revs = store.review.reviews(item_id)
+    refs = {r["round"]: r for r in store.review.refinements(item_id)}
+    diffs = {v["version"]: v for v in store.review.versions(item_id)}
     rounds = sorted({r["round"] for r in revs} | {r - 1 for r in refs} | {0})
     out = []
     for n in rounds:
@@ -359,14 +359,14 @@ def history(store: Store, item_id: str) -> list[dict[str, Any]]:
 # -- blind ranking ----------------------------------------------------------------------------
 def task_models(store: Store, prompt_id: str) -> list[str]:
     """The models that answered one prompt, when there are 2+ to rank; else []."""
-    models = sorted(g.model for g in store.generations(prompt_id=prompt_id))
+    models = sorted(g.model for g in store.evaluation.generations(prompt_id=prompt_id))
     return models if len(models) >= 2 else []
 
 
 def ranking_tasks(store: Store) -> dict[str, list[str]]:
     """prompt id -> models that answered it (prompts with 2+ answers)."""
     by: dict[str, list[str]] = defaultdict(list)
-    for g in store.generations():
+    for g in store.evaluation.generations():
         by[g.prompt_id].append(g.model)
     return {p: sorted(ms) for p, ms in by.items() if len(ms) >= 2}
 
@@ -379,7 +379,7 @@ def blind_order(rater: str, prompt_id: str, models: list[str]) -> list[str]:
 
 
 def next_ranking(store: Store, rater: str) -> str | None:
-    done = {j.prompt_id for j in store.judgments(source="human", judge=rater)}
+    done = {j.prompt_id for j in store.evaluation.judgments(source="human", judge=rater)}
     return next((p for p in ranking_tasks(store) if p not in done), None)
 
 
@@ -398,7 +398,7 @@ def save_ranking(store: Store, rater: str, prompt_id: str, ranks_by_slot: dict[i
         raise ValueError(f"ranks are whole numbers from 1 to {len(order)}")
     j = Judgment(prompt_id=prompt_id, kind="rank", models=sorted(models), source="human",
                  judge=rater, ranks={order[s]: float(r) for s, r in ranks_by_slot.items()})
-    store.put_judgment(j)
+    store.evaluation.put_judgment(j)
     return j
 
 
@@ -408,8 +408,8 @@ def agreement_stats(store: Store) -> dict[str, Any]:
     send back per item and round; an edit counts as accept) and between raters (pairwise
     preferences from rankings)."""
     decisions: dict[str, dict[str, str]] = defaultdict(dict)
-    assigned = set(store.assignments())
-    for r in store.reviews():  # one unit per item and round; unassigned admins do not count
+    assigned = set(store.review.assignments())
+    for r in store.review.reviews():  # one unit per item and round; unassigned admins do not count
         if (r["item_id"], r["reviewer"]) in assigned or r["round"] > 0:
             decisions[f"{r['item_id']}#{r['round']}"][r["reviewer"]] = (
                 r["decision"] if r["decision"] in ("reject", "send_back") else "accept")
@@ -418,7 +418,7 @@ def agreement_stats(store: Store) -> dict[str, Any]:
         "alpha": krippendorff_alpha({i: list(d.values()) for i, d in decisions.items()}),
         "kappa": _pairwise_kappa(decisions)}}
     prefs: dict[str, dict[str, str]] = defaultdict(dict)
-    for j in store.judgments(source="human"):
+    for j in store.evaluation.judgments(source="human"):
         for a, b in itertools.combinations(sorted(j.ranks), 2):
             ra, rb = j.ranks[a], j.ranks[b]
             prefs[f"{j.prompt_id}|{a}|{b}"][j.judge] = "a" if ra < rb else "b" if rb < ra else "tie"
@@ -444,16 +444,16 @@ def export_decisions(store: Store, policy: ReviewPolicy) -> dict[str, Any]:
     per round, refinements (feedback, model, cache keys) and versions with diffs."""
     items = []
     by_id = statuses(store, policy)
-    for t in store.iter_triplets():
+    for t in store.construct.iter_triplets():
         items.append({"id": t.id, "genre": t.genre, "status": by_id[t.id][1],
                       "pipeline_status": t.pipeline_status or t.status,
-                      "version": store.triplet_version(t.id), "round": store.review_round(t.id),
+                      "version": store.review.triplet_version(t.id), "round": store.review.review_round(t.id),
                       "query": t.query, "thought": t.thought, "answer": t.answer,
                       "scores": t.scores.model_dump() if t.scores else None,
-                      "reviews": store.reviews(t.id), "versions": store.versions(t.id),
+                      "reviews": store.review.reviews(t.id), "versions": store.review.versions(t.id),
                       "refinements": [{k: v for k, v in r.items() if k != "before"}
-                                      for r in store.refinements(t.id)]})
-    return {"items": items, "rankings": [j.model_dump() for j in store.judgments(source="human")],
+                                      for r in store.review.refinements(t.id)]})
+    return {"items": items, "rankings": [j.model_dump() for j in store.evaluation.judgments(source="human")],
             "agreement": agreement_stats(store), "acceptance": acceptance_counts(store, policy)}
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..records import utcnow
+from .db import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiment_steps (
@@ -20,7 +21,7 @@ _COLS = "step, input_hash, state, inputs, outputs, started_at, finished_at, seco
 class ExperimentRepo:
     """The only place that knows `experiment_steps`. States: running, done, failed, blocked."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def _row(self, r: tuple[Any, ...]) -> dict[str, Any]:
@@ -63,24 +64,3 @@ class ExperimentRepo:
             return
         self.start_step(name, input_hash, inputs)
         self.finish_step(name, "blocked", error=reason)
-
-
-class _StoreDb:
-    """`execute`/`write` over the connection of a Store that predates the area repositories."""
-
-    def __init__(self, store: Any) -> None:
-        self.conn = store.db
-        self.conn.executescript(SCHEMA)
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.conn.execute(sql, params)
-
-    def write(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        with self.conn:
-            return self.conn.execute(sql, params)
-
-
-def experiment_repo(store: Any) -> ExperimentRepo:
-    """`store.experiment` where the store has area repositories, else one over its connection."""
-    repo = getattr(store, "experiment", None)
-    return repo if repo is not None else ExperimentRepo(_StoreDb(store))

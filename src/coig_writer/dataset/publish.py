@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from .analysis.stats import group_stats
-from .langid import detect_language
-from .records import SCORE_DIMENSIONS, Triplet
-from .store import Store
+from ..langid import detect_language
+from ..records import SCORE_DIMENSIONS, Triplet
+from ..store import Store
+from .stats import group_stats
 
 USEFULNESS_FIELDS = ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control")
 SIZE_BUCKETS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -62,7 +62,7 @@ class PublishReport:
 def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str | None]:
     prov = t.provenance
     if not (prov.license or prov.source_url) and t.source_id:
-        src = store.get_source(t.source_id)
+        src = store.corpus.get_source(t.source_id)
         if src is not None:
             prov = src.provenance
     return prov.source_url, prov.date.isoformat() if prov.date else None, prov.license
@@ -70,7 +70,7 @@ def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str |
 
 def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
     url, date, lic = _license_of(store, t)
-    u = store.usefulness(t.id)
+    u = store.usefulness.usefulness(t.id)
     return {"id": t.id, "query": t.query, "thought": t.thought, "answer": t.answer,
             "category": t.category, "genre": t.genre, "status": t.status,
             "review_status": review_status,
@@ -83,11 +83,11 @@ def _row(store: Store, t: Triplet, review_status: str) -> dict[str, Any]:
 def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
     """(triplet, review status) pairs to publish: of `opts.status`, and with `reviewed` only
     those the reviewers accepted under the review policy."""
-    from .review.service import statuses
+    from ..review.service import statuses
 
     by_id = statuses(store, _policy(store, opts))
     out = []
-    for t in store.iter_triplets(opts.status):
+    for t in store.construct.iter_triplets(opts.status):
         rs = by_id[t.id][1]
         if opts.reviewed and rs != "accepted":
             continue
@@ -97,7 +97,7 @@ def select(store: Store, opts: PublishOptions) -> list[tuple[Triplet, str]]:
 
 def _policy(store: Store, opts: PublishOptions):
     """The review app's saved policy, or k reviewers when `policy_k` is given."""
-    from .review.service import ReviewPolicy, load_policy
+    from ..review.service import ReviewPolicy, load_policy
 
     return ReviewPolicy(k=opts.policy_k) if opts.policy_k else load_policy(store)
 
@@ -157,7 +157,7 @@ def _metadata(triplets: Sequence[Triplet], rows: Sequence[dict[str, Any]],
 
 
 def _names(by: str) -> dict[str, str]:
-    from .genres import load_taxonomy
+    from ..genres import load_taxonomy
 
     tax = load_taxonomy()
     items = tax.categories if by == "category" else tax.genres
@@ -165,7 +165,7 @@ def _names(by: str) -> dict[str, str]:
 
 
 def _check_counts(triplets: Sequence[Triplet]) -> list[list[Any]]:
-    from .construct.checks import DECISION_KINDS, reasoning_report
+    from ..construct.checks import DECISION_KINDS, reasoning_report
 
     flagged: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
@@ -190,16 +190,16 @@ def _fmt(v: float | None, nd: int = 3) -> str:
 
 
 def _latest_run_config(store: Store) -> dict[str, Any] | None:
-    runs = [r for r in store.runs() if r["kind"] == "construct"]
-    return store.run_config(runs[-1]["id"]) if runs else None
+    runs = [r for r in store.runs.runs() if r["kind"] == "construct"]
+    return store.runs.run_config(runs[-1]["id"]) if runs else None
 
 
 def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str],
                  rows: Sequence[dict[str, Any]], opts: PublishOptions) -> str:
     """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
     filters, usefulness and limitations, all computed from the store."""
-    from .construct.usefulness import distribution
-    from .review.service import acceptance_counts, agreement_stats
+    from ..construct.usefulness import distribution
+    from ..review.service import acceptance_counts, agreement_stats
 
     n = len(triplets)
     parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
@@ -254,7 +254,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     models = Counter(t.model or "(unknown)" for t in triplets)
     parts += ["Annotator (construction) models: "
               + ", ".join(f"`{m}` ({c})" for m, c in models.most_common()) + "."]
-    urows = [r for r in store.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
+    urows = [r for r in store.usefulness.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
     scorers = Counter((r["scorer"], r["template_hash"][:12]) for r in urows)
     parts += ["Usefulness scorer models: "
               + (", ".join(f"`{s}` with chat template `{h}` ({c})" for (s, h), c in
@@ -275,7 +275,7 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     parts += [f"Pipeline vs human review over the whole store: pipeline accepted "
               f"{acc_counts.get('pipeline_accepted', 0)}, reviewers accepted "
               f"{acc_counts.get('human_accepted', 0)}, both {acc_counts.get('both_accepted', 0)}."]
-    status = Counter(t.status for t in store.iter_triplets(None))
+    status = Counter(t.status for t in store.construct.iter_triplets(None))
     acc = status.get("accepted", 0) / sum(status.values()) if status else 0.0
     parts += [f"Pipeline acceptance over the whole store: {status.get('accepted', 0)} of "
               f"{sum(status.values())} triplets accepted ({acc:.1%}); "
@@ -299,9 +299,9 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                              if hosts else "none recorded") + ".", ""]
 
     parts += ["## Filters applied to the corpus", ""]
-    srcs = store.count_sources()
+    srcs = store.corpus.count_sources()
     reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split(" ")[0]
-                      for s in store.iter_sources("filtered"))
+                      for s in store.corpus.iter_sources("filtered"))
     parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
               f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
     if reasons:

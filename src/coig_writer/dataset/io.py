@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .genres import load_taxonomy
-from .readers import read_rows
-from .records import QuarantineEntry, Triplet
-from .store import Store
+from ..genres import load_taxonomy
+from ..readers import read_rows
+from ..records import QuarantineEntry, Triplet
+from ..store import Store
 
 RELEASE_FIELDS = ("id", "query", "thought", "answer")
 FORMATS = ("jsonl", "parquet")
@@ -52,7 +52,7 @@ def write_rows(rows: Iterable[dict[str, Any]], path: Path) -> int:
 
 def export_triplets(store: Store, path: Path, status: str | None = "accepted",
                     full: bool = False) -> int:
-    return write_rows((triplet_row(t, full) for t in store.iter_triplets(status)), path)
+    return write_rows((triplet_row(t, full) for t in store.construct.iter_triplets(status)), path)
 
 
 def iter_triplet_rows(path: Path) -> Iterator[tuple[str, int | None, Triplet | None, str, str]]:
@@ -86,9 +86,9 @@ def import_triplets(store: Store, path: Path) -> tuple[int, list[QuarantineEntry
     for p, line, trip, raw, err in iter_triplet_rows(path):
         if trip is None:
             entry = QuarantineEntry(path=p, line=line, error=err, raw=raw)
-            store.quarantine(entry)
+            store.corpus.quarantine(entry)
             bad.append(entry)
         else:
-            store.put_triplet(trip)
+            store.construct.put_triplet(trip)
             added += 1
     return added, bad

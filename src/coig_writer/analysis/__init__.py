@@ -1,1 +1,0 @@
-"""Analyses over stored records (dataset statistics; later: diversity, win rates)."""
