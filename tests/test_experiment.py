@@ -65,6 +65,10 @@ def test_smoke_plan_kill_resume_nothing_to_do_and_changed_setting(small_model, t
                           text=True, timeout=300)
     assert init.returncode == 0, init.stderr
     assert (folder / "plan.yaml").read_text().startswith("# coig-writer experiment plan")
+    plan = yaml.safe_load((folder / "plan.yaml").read_text())
+    for s in plan["eval_sets"]:  # 1 zh + 1 en prompt: half the judge calls of the preset
+        s["limit"] = 1
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True))
 
     # 1. kill -9 while the second mixture (G) trains: its trainer dies with the runner
     log = (tmp_path / "run1.log").open("w")

@@ -205,7 +205,8 @@ def smoke_preset(base_model: str) -> dict[str, Any]:
                                       "global_batch": 4, "per_device_batch": 4,
                                       "max_length": 256, "bf16": False, "logging_steps": 1,
                                       "save_steps": 1, "warmup_ratio": 0.0}},
-            "generation": {"engine": "transformers", "temperature": 0.0, "max_tokens": 24,
+            # sampled: a random tiny model's greedy answer is its last prompt token ("\n") again
+            "generation": {"engine": "transformers", "temperature": 1.0, "max_tokens": 24,
                            "max_tokens_cap": 24, "concurrency": 4},
             "eval_sets": [{"source": "bundled-zh", "limit": 2},
                           {"source": "bundled-en", "limit": 2}],
