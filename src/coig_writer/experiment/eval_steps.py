@@ -71,7 +71,8 @@ def run_generate(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
     return {"model": vname, "ids": ids, "n": len(gens),
             "truncated": sum(x.truncated for x in gens), "new_calls": totals["calls"],
             "cache_hits": totals["cache_hits"], "completion_tokens": totals["completion_tokens"],
-            "hash": digest([[x.prompt_id, x.raw] for x in gens])}, totals["cost_usd"]
+            # the name is in the hash: verdicts and reports refer to this version by it
+            "hash": digest([vname, [[x.prompt_id, x.raw] for x in gens]])}, totals["cost_usd"]
 
 
 def judge_backend(ctx: Context) -> Any:

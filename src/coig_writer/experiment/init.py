@@ -60,9 +60,10 @@ def init_plan(folder: Path, preset: str, *, triplets: Path | None = None, review
                 build_tiny_model(folder / "base-model")
             base_model = "base-model"
         data = smoke_preset(base_model)
+        made_trip, made_gen = smoke_data(folder)  # used for what the user does not give
         if triplets is None and not reviewed and db is None:
-            triplets, made = smoke_data(folder)
-            general = general or [_rel(made, folder)]
+            triplets = made_trip
+        general = general or [_rel(made_gen, folder)]
     else:
         data = paper_preset(base_model or "Qwen/Qwen2.5-7B-Instruct")
     if triplets is not None:
