@@ -114,6 +114,8 @@ class Plan(_Strict):
     report: Report = Field(default_factory=Report)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    ray_gpus_per_task: float = Field(0, description="GPUs Ray gives each training/generation "
+                                     "task (Ray hides the others from it)")
 
     @field_validator("mixtures")
     @classmethod

@@ -203,7 +203,8 @@ def _run_ray(ctx: Context, repo: Any, items: list[tuple], outputs: dict[str, dic
     if not ray.is_initialized():
         ray.init(address=ctx.plan.ray_address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)
-    task = ray.remote(num_cpus=1, max_retries=0)(_remote_step)
+    task = ray.remote(num_cpus=1, num_gpus=ctx.plan.ray_gpus_per_task,
+                      max_retries=0)(_remote_step)
     plan_file = str(plan_path(ctx.folder))
     started = []
     for step, h, inputs, fresh in items:
