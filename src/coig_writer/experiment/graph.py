@@ -28,7 +28,7 @@ def build_graph(plan: Plan) -> list[Step]:
     gen = plan.generation.model_dump()
     # where the judge runs and how fast do not change its verdicts
     judge = plan.judge.model_dump(exclude={"concurrency", "prices", "api_key_env", "base_url",
-                                           "endpoints", "modes"})
+                                           "endpoints", "modes", "max_failed"})
     steps = [Step("prompts", "prompts", config={"eval_sets": [s.model_dump() for s in
                                                               plan.eval_sets]})]
     for m in plan.mixtures:

@@ -115,6 +115,8 @@ def paper_html(t: dict[str, Any], plan_name: str) -> str:
         f"disagreement between orders is a tie). Paper: {html.escape(paper['source'])}; "
         f"{html.escape(paper['note'])} Paper prompts: "
         + ", ".join(f"{k} {v}" for k, v in paper["prompts"].items()) + ".</p>",
+        f"<p><b>{t['failed_verdicts']} verdicts failed</b> (no parseable answer after retries) "
+        "and are missing from these numbers.</p>" if t.get("failed_verdicts") else "",
         f"<h2>Win rate vs {html.escape(ref)} (%, 95% bootstrap CI, sign-test p)</h2>",
         _table(["model", "zh ours", "zh p", "zh paper", "en ours", "en p", "en paper",
                 "gap zh−en ours", "gap paper"], t2),
@@ -144,6 +146,8 @@ def run_report(ctx: Context, step: Step, up: dict[str, dict], in_hash: str
         raise StepError(str(e)) from None
     files = write_report(result, lengths, out)
     tables = paper_tables(result, ref, judge)
+    tables["failed_verdicts"] = sum(o.get("failed", 0) for k, o in up.items()
+                                    if k.startswith(("judge:", "rank")))
     result["experiment"] = {"plan": ctx.plan.name, **tables,
                             "versions": {k: o.get("model") for k, o in up.items()}}
     files["json"].write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")

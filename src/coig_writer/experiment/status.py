@@ -32,8 +32,9 @@ def summarize(kind: str, out: dict[str, Any], folder: Path) -> str:
         return (f"{out['n']} answers as {out['model']} ({out['truncated']} truncated; "
                 f"{out['new_calls']} new calls, {out['cache_hits']} cached)")
     if kind in ("judge", "rank"):
-        return (f"{out['verdicts']} verdicts by {out['judge']} ({out['new_calls']} new calls, "
-                f"{out['cache_hits']} cached)")
+        failed = f", {out['failed']} failed" if out.get("failed") else ""
+        return (f"{out['verdicts']} verdicts{failed} by {out['judge']} ({out['new_calls']} new "
+                f"calls, {out['cache_hits']} cached)")
     return rel(out.get("html", ""))
 
 
