@@ -1,15 +1,18 @@
 """Loopback HTTP servers for tests: a scripted fault injector and a counting proxy.
 
 The fault injector answers OpenAI-style chat requests from a script of faults (429, 500, a
-slow answer for timeouts, non-JSON content); it exists only to inject faults. The proxy forwards
+slow answer for timeouts, non-JSON content, a body that is not JSON, a reset or half-closed
+connection, a request never answered, a 429 asking to wait a day); it exists only to inject
+faults. The proxy forwards
 to a real server (llama.cpp) and records every request body it forwarded.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +34,7 @@ class _Server:
         self.inflight = 0
         self.max_inflight = 0
         self._lock = threading.Lock()
+        self.closing = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a: object) -> None:
@@ -43,14 +47,29 @@ class _Server:
                     outer.inflight += 1
                     outer.max_inflight = max(outer.max_inflight, outer.inflight)
                 try:
-                    status, payload, delay = handle(body)
-                    time.sleep(delay)
-                    data = json.dumps(payload).encode()
+                    status, payload, delay, *more = handle(body)
+                    headers = more[0] if more else {}
+                    if status == "reset":  # RST instead of an answer
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
+                    if status == "halfclose":  # our side closed for writing, no answer
+                        self.connection.shutdown(socket.SHUT_WR)
+                        outer.closing.wait(delay or 30)
+                        return
+                    if status == "hang":  # never answers (until the server stops)
+                        outer.closing.wait(delay or 3600)
+                        return
+                    outer.closing.wait(delay)
+                    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
-                    if status == 429:
+                    if status == 429 and "Retry-After" not in headers:
                         self.send_header("Retry-After", "0")
+                    for k, v in headers.items():
+                        self.send_header(k, v)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
@@ -72,13 +91,16 @@ class _Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
 class FaultServer(_Server):
     """Plays `script` in order (then repeats its last entry). Entries: ("429",), ("500",),
-    ("slow", seconds, content), ("ok", content, delay)."""
+    ("slow", seconds, content), ("ok", content, delay), ("badjson",) (a 200 whose body is not
+    JSON), ("reset",), ("halfclose",), ("hang",), ("retry-after", seconds) (a 429 with that
+    Retry-After)."""
 
     def __init__(self, script: list[tuple[Any, ...]]):
         self.script = list(script)
@@ -93,6 +115,12 @@ class FaultServer(_Server):
         kind = step[0]
         if kind in ("429", "500"):
             return int(kind), {"error": {"message": f"injected {kind}"}}, 0.0
+        if kind in ("reset", "halfclose", "hang"):
+            return kind, None, 0.0
+        if kind == "badjson":
+            return 200, b"<html>502 Bad Gateway</html>", 0.0
+        if kind == "retry-after":
+            return 429, {"error": {"message": "slow down"}}, 0.0, {"Retry-After": str(step[1])}
         if kind == "slow":
             return 200, completion(step[2]), step[1]
         return 200, completion(step[1]), step[2] if len(step) > 2 else 0.0
@@ -106,5 +134,8 @@ class CountingProxy(_Server):
         super().__init__(self._forward)
 
     def _forward(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
-        r = self.client.post("/chat/completions", json=body)
+        try:
+            r = self.client.post("/chat/completions", json=body)
+        except httpx.RemoteProtocolError:  # a keep-alive connection the upstream closed
+            r = self.client.post("/chat/completions", json=body)
         return r.status_code, r.json(), 0.0

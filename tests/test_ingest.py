@@ -25,6 +25,7 @@ from coig_writer.construct.filters import (
     normalize_fast,
 )
 from coig_writer.construct.ingest import IngestOptions, ingest, refilter
+from coig_writer.readers import InputError
 from coig_writer.records import Triplet, normalize_text
 from coig_writer.store import Store
 
@@ -118,7 +119,7 @@ def test_parquet_and_json_array(tmp_path, store):
 
 
 def test_missing_path_is_an_error(tmp_path, store):
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(InputError, match="nope"):
         ingest([tmp_path / "nope"], store)
 
 

@@ -1,6 +1,7 @@
 """Mixtures: exact counts and ratios, manifests, determinism, clear errors, exports."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,6 +113,17 @@ def test_exports(tmp_path):
     assert json.loads(files["manifest"].read_text("utf-8"))["counts"]["general"] == 60
     dropped = export_mixture(mix, tmp_path / "nothink", reasoning="drop")
     assert "<think>" not in dropped["trl"].read_text("utf-8")
+    # LLaMA-Factory runs on every visible GPU: accumulation x per-device x GPUs = 32, ZeRO-3 beside it
+    for gpus, accum in ((1, 32), (8, 4), (16, 2)):
+        f = export_mixture(mix, tmp_path / f"g{gpus}", gpus=gpus)
+        lf_cfg = yaml.safe_load(f["llamafactory_config"].read_text("utf-8"))
+        assert lf_cfg["gradient_accumulation_steps"] == accum and lf_cfg["per_device_train_batch_size"] == 1
+        ds = json.loads(Path(lf_cfg["deepspeed"]).read_text("utf-8"))
+        assert ds["zero_optimization"]["stage"] == 3
+    from coig_writer.train.world import TrainError
+
+    with pytest.raises(TrainError, match="x 3 device"):
+        export_mixture(mix, tmp_path / "g3", gpus=3)
 
 
 def test_cli_mix_build_from_triplet_file(tmp_path):

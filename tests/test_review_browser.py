@@ -181,11 +181,13 @@ def test_send_back_refine_and_rereview(tmp_path, browser):
             assert "+" + STUB_PROMPT in page.inner_text("#diff-query")
             assert "-写一封信" in page.inner_text("#diff-query")
             assert page.inner_text("#query") == STUB_PROMPT
-            page.click("#submit")  # accept (the default)
+            page.check("#d-accept")  # nothing is preselected
+            page.click("#submit")
             page.wait_for_load_state()
             page2, _ = login(browser, server, second)
             page2.goto(server.url + "/review/cw-3")
             assert page2.locator("#rereview").count() == 1
+            page2.check("#d-accept")
             page2.click("#submit")
             page2.wait_for_load_state()
             assert dialogs == []

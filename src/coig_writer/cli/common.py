@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,6 +36,23 @@ console = Console(soft_wrap=True, width=_width(sys.stdout))
 err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite store file.", envvar="COIG_WRITER_DB")]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", help="Seconds one server call may take, answer included (raise it for long "
+                      "generations on slow servers).")]
+MaxFailuresOpt = Annotated[int, typer.Option(
+    "--max-failures", help="Give up (exit 1, items left pending) when every endpoint has failed "
+                           "this many attempts in a row; 0: never.")]
+GiveUpAfterOpt = Annotated[float, typer.Option(
+    "--give-up-after", help="Give up when every endpoint has been failing this many seconds "
+                            "without a success; 0: never.")]
+
+
+def policy_spec(timeout: float, max_failures: int, give_up_after: float) -> dict:
+    """The `FailurePolicy` fields these options name (JSON-able, for Ray workers too)."""
+    if timeout <= 0 or max_failures < 0 or give_up_after < 0:
+        raise fail("--timeout must be > 0; --max-failures and --give-up-after >= 0")
+    return {"timeout_s": timeout, "give_up_failures": max_failures,
+            "give_up_after_s": give_up_after}
 
 
 class RateColumn(ProgressColumn):
@@ -64,19 +83,62 @@ def print_quarantined(entries: list, verb: str = "quarantined") -> None:
 
 
 def import_file(db: Path, path: Path, importer, what: str) -> None:
-    """Run `importer(store, path)` -> (count, quarantined rows) and report both."""
-    if not path.exists():
-        raise fail(f"no such file: {path}")
+    """Run `importer(store, path)` -> (count, quarantined rows) and report both; a path that
+    is no rows file (missing, a folder, a device) exits 2 before the store is opened."""
+    checked_input(path)
     with Store(db) as store:
         n, bad = importer(store, path)
     print_quarantined(bad)
     console.print(f"imported {n} {what}, quarantined {len(bad)}")
 
 
+def read_store(db: Path) -> Store:
+    """The store opened read-only, for commands that only read (works on a read-only file,
+    folder or mount, and never changes the file); a clean exit 2 when there is none."""
+    from ..store import StoreError
+
+    try:
+        return Store(db, readonly=True)
+    except (StoreError, sqlite3.Error) as e:
+        raise fail(f"cannot read the store {db}: {e}") from None
+
+
+def writable_places(db: Path, executor: str = "local") -> None:
+    """Exit 2 naming the path when the store (its file, or the folder SQLite keeps its journal
+    in) or, for Ray, the shard folder cannot be written: checked before Ray or a server starts."""
+    from ..executors.ray_executor import RayUnavailable, check_writable_dir
+
+    folder = db.absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise fail(f"cannot create the store {db}: {existing} is not a folder")
+    try:
+        if db.exists():
+            with db.open("r+b"):  # opening for writing fails on a read-only file or mount
+                pass
+        check_writable_dir(existing, "folder of the store")
+        if executor == "ray":
+            check_writable_dir(Path(f"{db}.shards"), "Ray shard folder")
+    except OSError as e:
+        raise fail(f"cannot write the store {db}: {e.strerror or e}") from None
+    except RayUnavailable as e:
+        raise fail(str(e)) from None
+
+
+def checked_input(path: Path) -> Path:
+    """`path` if it is a rows file (.jsonl .json .parquet), else a clean exit 2 naming it."""
+    from ..readers import InputError, check_input
+
+    try:
+        return check_input(path)
+    except InputError as e:
+        raise fail(str(e)) from None
+
+
 def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,
                  api_key_env: str, concurrency: int, n_ctx: int = 8192,
                  endpoints: Path | None = None, json_schema: bool = True,
-                 batch: bool = False) -> dict:
+                 batch: bool = False, policy: dict | None = None) -> dict:
     """The `make_backend` arguments the options name: this process builds its backend from
     them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
     urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
@@ -87,7 +149,7 @@ def backend_spec(backend: str, model: str | None, base_url: str | list[str] | No
     return {"kind": backend, "model": model, "base_url": urls,
             "endpoints": str(endpoints.resolve()) if endpoints else None,
             "api_key_env": api_key_env, "concurrency": concurrency, "n_ctx": n_ctx,
-            "json_schema": json_schema}
+            "json_schema": json_schema, "policy": policy}
 
 
 def build_or_fail(spec: dict):
@@ -144,6 +206,14 @@ def print_summary(summary) -> None:
         warn("failed", f"{sid}: {e} (rerun to retry)", "red")
 
 
+def print_stopped(stopped: str, pending: int, what: str) -> None:
+    """Why a run gave up, each endpoint's last error, and what a rerun continues with."""
+    if stopped:
+        warn("stopped:", stopped, "red")
+        warn("pending:", f"{pending} {what} left pending; rerun the same command to continue "
+                         "once a server answers", "red")
+
+
 def accounting_table(rows: list[dict]):
     """Calls, cache hits, tokens, truncated/unusable answers, latency and cost per stage (the
     model is named in the title when there is one, else in a column); fits 80 columns."""
@@ -192,3 +262,54 @@ def triplet_panel(trip):
     style = {"accepted": "green", "rejected": "red"}.get(trip.status, "yellow")
     title = f"{trip.id} [{trip.status}] {trip.genre or ''}"
     return Panel(Group(*parts), title=Text(title), border_style=style)
+
+
+DecontamSetsOpt = Annotated[list[str] | None, typer.Option(
+    "--decontam-set", help="Eval sets the contamination check uses: bundled-zh, bundled-en, "
+                           "writingbench, arena-hard-creative, store, or a prompt file; repeat "
+                           "(default: the four named sets).")]
+ExcludeOpt = Annotated[bool, typer.Option(
+    "--exclude-contaminated", help="Drop items sharing an n-gram with an eval prompt.")]
+
+
+def check_contamination(triplets, sets: list[str] | None, exclude: bool, store=None,
+                        zh_n: int = 13, en_n: int = 8):
+    """Run the n-gram check on triplets (a list, or any iterable when not excluding), say what
+    it found; (kept triplets, report)."""
+    from ..dataset.decontaminate import DEFAULT_SETS, NgramConfig, decontaminate, triplet_items
+
+    try:
+        cfg = NgramConfig(zh_n, en_n)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    # the default sets never wait on a download; a set named on the command line may fetch
+    rep = decontaminate(triplet_items(triplets), sets or DEFAULT_SETS, cfg, store,
+                        download=bool(sets))
+    for name, why in rep.unavailable.items():
+        warn("contamination check skipped set", f"{name}: {why}")
+    bad = rep.contaminated
+    by_set = ", ".join(f"{k} {v}" for k, v in rep.by_set().items())
+    console.print(f"contamination check: {rep.checked} triplets against "
+                  f"{sum(rep.sets.values())} eval prompts ({', '.join(rep.sets) or 'no set'}); "
+                  f"{len(bad)} share an n-gram" + (f" ({by_set})" if bad else "")
+                  + (f", {len(bad)} excluded" if exclude and bad else "")
+                  + ("" if exclude or not bad else "; --exclude-contaminated drops them") + ".")
+    kept = [t for t in triplets if t.id not in bad] if exclude else triplets
+    return kept, rep
+
+
+def load_usefulness_config(path: Path | None, **overrides: object):
+    """The `usefulness:` section of a construct config YAML (and its top-level
+    `min_usefulness_gain`, a ConstructConfig field), with CLI overrides."""
+    from ..construct.usefulness import UsefulnessConfig
+
+    data: dict = {}
+    if path:
+        if not path.exists():
+            raise fail(f"no such config file: {path}")
+        whole = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = dict(whole.get("usefulness") or {})
+        if whole.get("min_usefulness_gain") is not None:
+            data.setdefault("min_usefulness_gain", whole["min_usefulness_gain"])
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return UsefulnessConfig.model_validate(data)

@@ -12,23 +12,35 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
+from ..readers import InputError, check_input
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    GiveUpAfterOpt,
+    MaxFailuresOpt,
+    TimeoutOpt,
     accounting_table,
     backend_spec,
     build_or_fail,
     call_logger,
     console,
     fail,
+    load_usefulness_config,
+    policy_spec,
     print_quarantined,
+    print_stopped,
     print_summary,
     progress_bar,
+    read_store,
     triplet_panel,
     warn,
+    writable_places,
 )
+
+WhereOpt = Annotated[list[str] | None, typer.Option(
+    help="Keep texts whose metadata meets FIELD OP VALUE (a number, true/false or a string), "
+         "e.g. 'likes>=5000', 'featured==true'; repeat for several (all must hold).")]
 
 construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
 
@@ -41,6 +53,7 @@ def ingest_cmd(
     max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
     after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
     require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    where: WhereOpt = None,
     near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
                                              "is a near duplicate of a stored one."),
     license: str | None = typer.Option(None, help="License for rows that name none."),
@@ -52,22 +65,33 @@ def ingest_cmd(
     Texts already stored keep their status; when these options would change some of them, the
     count is reported: re-apply them with `coig-writer construct refilter`.
 
-    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31
+    Example: coig-writer construct ingest corpus/ extra.jsonl --after 2022-10-31 --where 'likes>=5000'
     """
     from ..construct.ingest import IngestOptions, ingest
+    from ..construct.where import WhereError, parse_conditions
 
     try:
         cutoff = dt.date.fromisoformat(after) if after else None
     except ValueError:
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
+    try:
+        conds = parse_conditions(where or [])
+    except WhereError as e:
+        raise fail(str(e)) from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
-                         default_license=license, batch_size=batch_size)
+                         default_license=license, batch_size=batch_size,
+                         where=conds)
+    try:
+        for p in paths:  # refused before the store is opened
+            check_input(p, folders=True)
+    except InputError as e:
+        raise fail(str(e)) from None
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("ingest", total=None)
         try:
             report = ingest(paths, store, opts, on_row=lambda: bar.advance(task))
-        except FileNotFoundError as e:
+        except (FileNotFoundError, WhereError) as e:
             raise fail(str(e)) from None
     print_quarantined(report.quarantined)
     why = f" {dict(report.filtered)}" if report.filtered else ""
@@ -83,7 +107,8 @@ def ingest_cmd(
                                         (" --require-date", require_date),
                                         (f" --min-chars {min_chars}", min_chars != 12),
                                         (f" --max-chars {max_chars}", max_chars != 50_000),
-                                        (f" --near-dup {near_dup}", near_dup != 0.8)) if on)
+                                        (f" --near-dup {near_dup}", near_dup != 0.8),
+                                        *((f" --where '{c}'", True) for c in conds)) if on)
         warn("note:", f"{sum(report.would_change.values())} stored texts would change under "
                       f"these options ({dict(report.would_change)}) but were left as they are; "
                       f"to re-apply: coig-writer construct refilter --db {db}{flags} --dry-run")
@@ -122,6 +147,11 @@ def run_cmd(
                                    "tokens, tokens/s)."),
     show: bool = typer.Option(False, help="Print each triplet (prompt, reasoning, scores, "
                               "reasons) as soon as it is finished."),
+    timeout: TimeoutOpt = 300.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
+    follow: bool = typer.Option(False, help="Also take texts ingested while the run goes (by "
+                                "default a run does the texts pending when it starts)."),
 ) -> None:
     """Turn stored texts into triplets: screen, reconstruct prompt, reasoning, validate, score,
     refine. Safe to kill and rerun: finished LLM calls are replayed from the cache.
@@ -145,7 +175,9 @@ def run_cmd(
     except (ValueError, OSError, LLMError) as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx, endpoints,
-                        cfg.structured_output, batch=bool(batch_out or batch_in))
+                        cfg.structured_output, batch=bool(batch_out or batch_in),
+                        policy=policy_spec(timeout, max_failures, give_up_after))
+    writable_places(db, executor)
     with Store(db) as store:
         if not store.corpus.count_sources().get("ok"):
             raise fail(f"{db} holds no texts; run `coig-writer construct ingest` first")
@@ -159,20 +191,26 @@ def run_cmd(
                 summary = _batch_run(pipe, be, batch_out, batch_in, limit, redo)
             elif executor == "ray":
                 summary = _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size,
-                                   ray_address)
+                                   ray_address, follow)
             else:
                 with progress_bar() as bar:
                     task = bar.add_task("construct", total=None)
                     summary = asyncio.run(_local_run(pipe, limit, concurrency, redo, bar, task,
-                                                     show))
+                                                     show, follow))
         except LLMError as e:
             raise fail(str(e)) from None
+        if cfg.search.enabled and executor == "local" and not (batch_out or batch_in):
+            from .search import search_stage
+
+            search_stage(store, spec, cfg, summary.run_id, config)
+        left = pipe.count_pending(None, redo) if summary.stopped else 0
     print_summary(summary)
-    if summary.errors:
+    print_stopped(summary.stopped, left, "texts")
+    if summary.errors or summary.stopped:
         raise typer.Exit(1)
 
 
-async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
+async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False, follow=False):
     from ..construct.runner import run_local
 
     def on_item(trip) -> None:
@@ -182,12 +220,13 @@ async def _local_run(pipe, limit, concurrency, redo, bar, task, show=False):
 
     try:
         return await run_local(pipe, limit=limit, concurrency=concurrency, redo=redo, on_item=on_item,
-                              on_start=lambda n: bar.update(task, total=n))
+                              on_start=lambda n: bar.update(task, total=n), follow=follow)
     finally:
         await pipe.llm.aclose()
 
 
-def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_address):
+def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_address,
+             follow=False):
     from ..construct.runner import run_on_ray
     from ..executors.ray_executor import RayUnavailable
 
@@ -197,7 +236,7 @@ def _ray_run(pipe, spec, concurrency, limit, redo, workers, shard_size, ray_addr
             return run_on_ray(pipe, spec, limit=limit, redo=redo, workers=workers,
                               shard_size=shard_size, concurrency=concurrency,
                               address=ray_address, on_start=lambda n: bar.update(task, total=n),
-                              on_item=lambda _label: bar.advance(task))
+                              on_item=lambda _label: bar.advance(task), follow=follow)
         except RayUnavailable as e:
             raise fail(str(e)) from None
 
@@ -263,7 +302,7 @@ def estimate_cmd(
 @construct_app.command("status")
 def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """Counts of texts, triplets by status, quarantined rows and recent runs."""
-    with Store(db) as store:
+    with read_store(db) as store:
         console.print(f"texts: {store.corpus.count_sources()}")
         console.print(f"triplets: {store.construct.count_triplets()}")
         from ..review.service import acceptance_counts, load_policy
@@ -284,7 +323,7 @@ def status_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
 @construct_app.command("quarantine")
 def quarantine_cmd(db: DbOpt = Path(DEFAULT_DB)) -> None:
     """List quarantined input rows with file:line and the error."""
-    with Store(db) as store:
+    with read_store(db) as store:
         n = 0
         for q in store.corpus.iter_quarantine():
             n += 1
@@ -315,7 +354,8 @@ def demo_cmd(
             api_key_env="OPENAI_API_KEY", concurrency=concurrency, limit=limit, config=None,
             lang=None, max_rounds=max_rounds, redo=False, n_ctx=8192, executor="local",
             ray_address=None, workers=1, shard_size=1, prices=None, batch_out=None,
-            batch_in=None, log_calls=True, show=True)
+            batch_in=None, log_calls=True, show=True, timeout=3600.0, max_failures=10,
+            give_up_after=300.0, follow=False)
     from .data import export_cmd
 
     export_cmd(out=out, db=db, status="all", full=True)
@@ -334,28 +374,36 @@ def refilter_cmd(
     touch_constructed: Annotated[bool, typer.Option(
         help="Also change texts that already have a triplet (they are listed either way).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Report the changes without making them.")] = False,
+    where: WhereOpt = None,
 ) -> None:
     """Re-apply the filters to every stored text with these options (the same options and
     defaults as `ingest`): filtered texts whose reason no longer holds become ok, ok texts that
     now fail are filtered, duplicates are re-decided in ingest order. Running it twice with the
     same options changes nothing the second time.
 
-    Example (undo a mistaken `ingest --after`): coig-writer construct refilter --db corpus.sqlite
+    Example (keep popular texts only): coig-writer construct refilter --where 'likes>=5000'
     """
     from ..construct.ingest import IngestOptions, refilter
+    from ..construct.where import WhereError, parse_conditions
 
     try:
+        conds = parse_conditions(where or [])
         cutoff = dt.date.fromisoformat(after) if after else None
+    except WhereError as e:
+        raise fail(str(e)) from None
     except ValueError:
         raise fail(f"--after must be YYYY-MM-DD, got {after!r}") from None
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
-                         require_date=require_date, near_dup_threshold=near_dup)
+                         require_date=require_date, near_dup_threshold=near_dup, where=conds)
     if not Path(db).exists():
         raise fail(f"no such store: {db}")
     with Store(db) as store, progress_bar() as bar:
         task = bar.add_task("refilter", total=sum(store.corpus.count_sources().values()))
-        report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
-                          on_row=lambda: bar.advance(task))
+        try:
+            report = refilter(store, opts, touch_constructed=touch_constructed, dry_run=dry_run,
+                              on_row=lambda: bar.advance(task))
+        except WhereError as e:
+            raise fail(str(e)) from None
     verb = "would change" if dry_run else "changed"
     console.print(f"{verb} {report.changed} texts: "
                   + (", ".join(f"{k}: {v}" for k, v in sorted(report.changes.items())) or "none"))
@@ -369,23 +417,6 @@ def refilter_cmd(
     if report.constructed and not touch_constructed:
         warn("note:", f"{len(report.constructed)} texts with a triplet were not changed; "
                       "add --touch-constructed to change them too")
-
-
-def load_usefulness_config(path: Path | None, **overrides: object):
-    """The `usefulness:` section of a construct config YAML (and its top-level
-    `min_usefulness_gain`, a ConstructConfig field), with CLI overrides."""
-    from ..construct.usefulness import UsefulnessConfig
-
-    data: dict = {}
-    if path:
-        if not path.exists():
-            raise fail(f"no such config file: {path}")
-        whole = yaml.safe_load(path.read_text("utf-8")) or {}
-        data = dict(whole.get("usefulness") or {})
-        if whole.get("min_usefulness_gain") is not None:
-            data.setdefault("min_usefulness_gain", whole["min_usefulness_gain"])
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return UsefulnessConfig.model_validate(data)
 
 
 @construct_app.command("usefulness")

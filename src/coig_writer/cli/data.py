@@ -11,9 +11,15 @@ from rich.table import Table
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    check_contamination,
+    checked_input,
     console,
     fail,
     import_file,
+    read_store,
+    warn,
 )
 
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
@@ -28,18 +34,22 @@ def export_cmd(
     reviewed: Annotated[bool, typer.Option(help="Only triplets that k human reviewers accepted "
                                                 "(with the policy the review app last ran "
                                                 "with).")] = False,
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
 ) -> None:
     """Write triplets in the released COIG-Writer format (id, query, thought, answer).
 
-    Example: coig-writer data export out/cw.parquet --status accepted --reviewed
+    Example: coig-writer data export out/cw.parquet --status accepted --reviewed --exclude-contaminated
     """
     from ..dataset.io import triplet_row, write_rows
 
-    with Store(db) as store:
+    with read_store(db) as store:
         keep = _reviewed_ids(store) if reviewed else None
-        chosen = store.construct.iter_triplets(None if status == "all" else status)
-        rows = (triplet_row(t, full) for t in chosen
-                if keep is None or t.id in keep)
+        chosen = [t for t in store.construct.iter_triplets(None if status == "all" else status)
+                  if keep is None or t.id in keep]
+        if exclude_contaminated:
+            chosen, _ = check_contamination(chosen, decontam_sets, True, store)
+        rows = (triplet_row(t, full) for t in chosen)
         try:
             n = write_rows(rows, out)
         except ValueError as e:
@@ -85,11 +95,11 @@ def stats_cmd(
 
     acceptance = None
     if file:
-        triplets = [t for *_, t, _, _ in iter_triplet_rows(file) if t is not None]
+        triplets = [t for *_, t, _, _ in iter_triplet_rows(checked_input(file)) if t is not None]
     else:
         from ..review.service import acceptance_counts, load_policy
 
-        with Store(db) as store:
+        with read_store(db) as store:
             triplets = list(store.construct.iter_triplets(None if status == "all" else status))
             acceptance = acceptance_counts(store, load_policy(store))
     rows, total = group_stats(triplets, by=by, lang=lang)
@@ -136,7 +146,7 @@ def usefulness_stats_cmd(
     """
     from ..construct.usefulness import distribution
 
-    with Store(db) as store:
+    with read_store(db) as store:
         rows = store.usefulness.usefulness_rows(scorer)
     if not rows:
         raise fail(f"{db} holds no usefulness scores; run `coig-writer construct usefulness`")
@@ -170,6 +180,10 @@ def publish_cmd(
     license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
                                                   "single licence, else other)."),
     name: str | None = typer.Option(None, help="Dataset title in the card."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check."),
 ) -> None:
     """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
     optional columns, plus a README.md dataset card computed from the store.
@@ -177,15 +191,25 @@ def publish_cmd(
     Example: coig-writer data publish release/ --reviewed && python -c
     "import datasets; print(datasets.load_dataset('release'))"
     """
+    from ..dataset.decontaminate import DEFAULT_SETS
     from ..dataset.publish import PublishOptions, publish
 
     opts = PublishOptions(status=None if status == "all" else status, reviewed=reviewed,
-                          shard_rows=shard_rows, license=license, policy_k=reviewers)
+                          shard_rows=shard_rows, license=license, policy_k=reviewers,
+                          decontam_sets=() if no_decontam else tuple(decontam_sets or DEFAULT_SETS),
+                          exclude_contaminated=exclude_contaminated)
     if name:
         opts.name = name
-    with Store(db) as store:
+    with read_store(db) as store:
         try:
             rep = publish(store, out, opts)
         except ValueError as e:
             raise fail(str(e)) from None
+    if rep.decontamination:
+        d = rep.decontamination.summary(exclude_contaminated)
+        for k, why in d["unavailable"].items():
+            warn("contamination check skipped set", f"{k}: {why}")
+        console.print(f"contamination check: {d['contaminated']} of {d['checked']} triplets share "
+                      f"an n-gram with {sum(d['sets'].values())} eval prompts"
+                      + (f", {d['excluded']} excluded" if d["excluded"] else "") + ".")
     console.print(f"wrote {rep.rows} triplets in {len(rep.shards)} shard(s) and {rep.card}")

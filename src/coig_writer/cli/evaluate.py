@@ -10,15 +10,23 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    GiveUpAfterOpt,
+    MaxFailuresOpt,
+    TimeoutOpt,
     accounting_table,
     backend_spec,
     build_or_fail,
+    checked_input,
     console,
     fail,
     import_file,
+    policy_spec,
     print_quarantined,
+    print_stopped,
     progress_bar,
+    read_store,
     warn,
+    writable_places,
 )
 
 eval_app = typer.Typer(help="Generate, judge, and report win rates and diversity.",
@@ -49,8 +57,11 @@ def eval_prompts_cmd(
     Example: coig-writer eval prompts writingbench --domain "Literature & Arts" --lang zh
     """
     from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError, add_benchmark
-    from ..evaluate.prompt_sets import add_prompt_set
+    from ..evaluate.prompt_sets import BUNDLED, add_prompt_set
 
+    for src in sources:  # files checked before the store is opened
+        if src not in BENCHMARKS and src not in BUNDLED:
+            checked_input(Path(src))
     with Store(db) as store:
         for src in sources:
             try:
@@ -98,10 +109,12 @@ def eval_import_generations_cmd(
     from ..evaluate.benchmarks import BenchmarkError
     from ..evaluate.imports import import_generations
 
+    if not source.startswith("arena-hard:"):
+        checked_input(Path(source))
     with Store(db) as store:
         try:
             added, skipped, bad = import_generations(store, source, name, replace=replace)
-        except (FileNotFoundError, BenchmarkError) as e:
+        except (FileNotFoundError, ValueError, BenchmarkError) as e:
             raise fail(str(e)) from None
     for q in bad[:10]:
         warn("not imported", f"{q.where}: {q.error}")
@@ -143,6 +156,9 @@ def eval_generate_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    timeout: TimeoutOpt = 300.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
     """Generate answers for the stored prompts; resumable; thinking (reasoning_content or
     <think>) is stored apart from the answer; truncated answers are retried once with more
@@ -154,23 +170,27 @@ def eval_generate_cmd(
     """
     from ..evaluate.generate import GenerateJob
 
+    writable_places(db, executor)
     with Store(db) as store:
         prompts = _eval_prompts(store, prompt_set, lang)
         llm, spec = _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency,
-                         prices, batch_out or batch_in)
+                         prices, batch_out or batch_in,
+                         policy_spec(timeout, max_failures, give_up_after))
         job = GenerateJob(store, llm, name, prompts, temperature=temperature,
                           max_tokens=max_tokens, max_tokens_cap=max_tokens_cap, seed=seed,
                           system=system)
         skipped = len(prompts) - job.count_pending()
         out, info = _run(store, job, llm, spec, f"generate {name}", executor, concurrency,
                          workers, shard_size, ray_address, batch_out, batch_in, job.count_pending())
+        left = job.count_pending() if out.stopped else 0
     done = out.done - len(out.errors) - out.labels.get("deferred", 0)
     console.print(f"{name}: {done} new answers ({out.labels.get('truncated', 0)} truncated), "
                   f"{skipped} already there")
-    _finish(llm, out, info)
+    _finish(llm, out, info, left, "prompts")
 
 
-def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch):
+def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, prices, batch,
+         policy=None):
     from ..llm import Accounting, CachedBackend, LLMError, load_prices
 
     if batch and backend != "openai":
@@ -180,7 +200,7 @@ def _llm(store, backend, model, base_url, endpoints, api_key_env, concurrency, p
     except LLMError as e:
         raise fail(str(e)) from None
     spec = backend_spec(backend, model, base_url, api_key_env, concurrency, endpoints=endpoints,
-                        batch=bool(batch))
+                        batch=bool(batch), policy=policy)
     return CachedBackend(build_or_fail(spec), store, accounting=acc), spec
 
 
@@ -206,12 +226,13 @@ def _run(store, job, llm, spec, label, executor, concurrency, workers, shard_siz
         except (RayUnavailable, LLMError) as e:
             raise fail(str(e)) from None
     store.runs.finish_run(run_id, {"labels": dict(out.labels), "errors": out.errors,
-                              "accounting": llm.accounting.summary(),
-                              "totals": llm.accounting.totals()})
+                                   "stopped": out.stopped,
+                                   "accounting": llm.accounting.summary(),
+                                   "totals": llm.accounting.totals()})
     return out, info
 
 
-def _finish(llm, out, info) -> None:
+def _finish(llm, out, info, left: int = 0, what: str = "items") -> None:
     loaded = info.get("loaded")
     if loaded:
         console.print(f"loaded {loaded['loaded']} answers from the batch file "
@@ -229,7 +250,8 @@ def _finish(llm, out, info) -> None:
         console.print(accounting_table(rows))
     for key, e in out.errors.items():
         warn("failed", f"{key}: {e} (rerun to retry)", "red")
-    if out.errors:
+    print_stopped(out.stopped, left, what)
+    if out.errors or out.stopped:
         raise typer.Exit(1)
 
 
@@ -261,6 +283,9 @@ def eval_judge_cmd(
     prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
     batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
     batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    timeout: TimeoutOpt = 300.0,
+    max_failures: MaxFailuresOpt = 10,
+    give_up_after: GiveUpAfterOpt = 300.0,
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
     rubric scores per criterion, by one judge or an ensemble (`--judge` repeated: every judge
@@ -276,13 +301,15 @@ def eval_judge_cmd(
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
     plan = judge_plan(judges, model, judge_name, base_url, endpoints)
+    writable_places(db, executor)
     if len(plan) > 1 and (batch_out or batch_in):
         raise fail("batch files hold one judge's requests: run each --judge separately")
     failed = 0
     try:
         failed = _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang,
                              max_tokens, concurrency, executor, ray_address, workers,
-                             shard_size, prices, batch_out, batch_in)
+                             shard_size, prices, batch_out, batch_in,
+                             policy_spec(timeout, max_failures, give_up_after))
     finally:  # the per-model endpoints files written for this run
         import shutil
 
@@ -295,8 +322,9 @@ def eval_judge_cmd(
 
 def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, max_tokens,
                 concurrency, executor, ray_address, workers, shard_size, prices, batch_out,
-                batch_in) -> int:
-    """Run every judge of the plan in turn; returns the number of failed tasks and runs."""
+                batch_in, policy=None) -> int:
+    """Run every judge of the plan in turn; returns the number of failed tasks and runs (a
+    judge whose servers are all down gives up; the next judge still runs)."""
     from ..evaluate.judge import Judge, JudgeJob
 
     failed = 0
@@ -304,18 +332,19 @@ def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, 
         prompts = _eval_prompts(store, prompt_set, lang)
         for name, jmodel, urls, eps in plan:
             llm, spec = _llm(store, backend, jmodel, urls, eps, api_key_env, concurrency,
-                             prices, batch_out or batch_in)
+                             prices, batch_out or batch_in, policy)
             judge = Judge(store, llm, name, max_tokens=max_tokens, concurrency=concurrency)
             job = JudgeJob(judge, prompts, models, mode)
             out, info = _run(store, job, llm, spec, f"judge {judge.name}", executor, concurrency,
                              workers, shard_size, ray_address, batch_out, batch_in,
                              job.count_pending())
+            left = job.count_pending() if out.stopped else 0
             console.print(f"{out.labels.get('done', 0)} new verdicts by {judge.name}")
             for key, e in judge.failures.items():
                 warn("no verdict", f"{key}: {e} (a rerun asks again)")
             failed += out.labels.get("failed", 0)
             try:
-                _finish(llm, out, info)
+                _finish(llm, out, info, left, "judgments")
             except typer.Exit:
                 failed += 1
     return failed
@@ -447,7 +476,7 @@ def eval_report_cmd(
     from ..evaluate.analysis import analyze
     from ..evaluate.report import write_report
 
-    with Store(db) as store:
+    with read_store(db) as store:
         try:
             result = analyze(store, source=source, judge=judge_name, models=models or None,
                              rounds=rounds, seed=seed, baseline=baseline)

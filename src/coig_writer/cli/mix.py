@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,14 +11,20 @@ import typer
 from ..store import DEFAULT_DB, Store
 from .common import (
     DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    check_contamination,
+    checked_input,
     console,
-    err,
     fail,
     print_quarantined,
 )
+from .data import _reviewed_ids
+from .train import train_app
+
+__all__ = ["mix_app", "train_app"]
 
 mix_app = typer.Typer(help="SFT mixtures at exact ratios, rendering and exports.", no_args_is_help=True)
-train_app = typer.Typer(help="Supervised fine-tuning with TRL.", no_args_is_help=True)
 
 
 @mix_app.command("build")
@@ -41,11 +48,17 @@ def mix_build_cmd(
     name: str | None = typer.Option(None, help="Mixture name (default: preset or 'mixture')."),
     tokenizer: Path | None = typer.Option(None, help="Check the chat template and loss mask "
                                                      "with this tokenizer and print a sample."),
+    exclude_contaminated: ExcludeOpt = False,
+    decontam_sets: DecontamSetsOpt = None,
+    no_decontam: bool = typer.Option(False, "--no-decontam-check",
+                                     help="Skip the n-gram contamination check of the triplets."),
+    gpus: int = typer.Option(1, min=1, help="GPUs LLaMA-Factory will run on: its gradient accumulation "
+                                            "is computed so that the global batch stays 32."),
 ) -> None:
     """Build a mixture with a manifest of every sample id; export for TRL and LLaMA-Factory.
 
     Example: coig-writer mix build --general-file zh.jsonl --general-file en.jsonl --ratio 1:12
-    --lang-balance zh=1,en=1
+    --lang-balance zh=1,en=1 --exclude-contaminated --gpus 8
     """
     from ..dataset.io import iter_triplet_rows
     from ..mix.builder import PRESETS, MixSpec, MixtureError, build_mixture
@@ -69,21 +82,24 @@ def mix_build_cmd(
                        stratify_genre=stratify_genre, seed=seed, name=name or "mixture")
     if name:
         spec.name = name
-    if triplets:
-        trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
-    else:
-        with Store(db) as store:
+    for f in [*general_files, *([triplets] if triplets else [])]:
+        checked_input(f)  # every file checked before anything is read
+    decon = None
+    need_store = not triplets or "store" in (decontam_sets or [])
+    with Store(db) if need_store else contextlib.nullcontext() as store:
+        if triplets:
+            trips = [t for *_, t, _, _ in iter_triplet_rows(triplets) if t is not None]
+        else:
             trips = list(store.construct.iter_triplets("accepted"))
             if reviewed:
-                from .data import _reviewed_ids
-
                 keep = _reviewed_ids(store)
                 trips = [t for t in trips if t.id in keep]
+        if trips and not no_decontam:
+            trips, rep = check_contamination(trips, decontam_sets, exclude_contaminated, store)
+            decon = rep.summary(exclude_contaminated)
     pool_c = from_triplets(trips)
     pool_g = []
     for f in general_files:
-        if not f.exists():
-            raise fail(f"no such file: {f}")
         good, bad = read_general(f)
         print_quarantined(bad, "skipped malformed row")
         pool_g += good
@@ -91,6 +107,7 @@ def mix_build_cmd(
         mix = build_mixture(pool_c, pool_g, spec)
     except MixtureError as e:
         raise fail(str(e)) from None
+    mix.decontamination = decon
     if tokenizer:
         from transformers import AutoTokenizer
 
@@ -102,47 +119,11 @@ def mix_build_cmd(
         except TemplateCheckError as e:
             raise fail(f"{tokenizer}: {e}") from None
         console.print(checks[0].show(), markup=False)
-    files = export_mixture(mix, out, reasoning)
+    from ..train.world import TrainError
+
+    try:
+        files = export_mixture(mix, out, reasoning, gpus=gpus)
+    except TrainError as e:
+        raise fail(f"--gpus {gpus}: {e}") from None
     console.print(f"{spec.name}: {mix.counts} -> {out} (manifest {files['manifest'].name}, "
                   f"TRL {files['trl'].name}, LLaMA-Factory {files['llamafactory'].name})")
-
-
-@train_app.command("tiny-model")
-def train_tiny_cmd(out: Path = typer.Argument(Path("out/tiny-qwen2"))) -> None:
-    """Build a tiny random-weight Qwen2 model with a real Qwen tokenizer (offline), for CPU
-    smoke runs of `coig-writer train run`."""
-    from ..train.tiny import build_tiny_model
-
-    console.print(f"tiny model in {build_tiny_model(out)}")
-
-
-@train_app.command("run")
-def train_run_cmd(
-    config: Path | None = typer.Option(None, help="YAML TrainConfig (e.g. the mix's train.yaml)."),
-    model: str | None = typer.Option(None, help="Model folder (overrides the config)."),
-    data: str | None = typer.Option(None, help="prompt-completion JSONL (overrides)."),
-    output_dir: str | None = typer.Option(None),
-    lora: bool | None = typer.Option(None, "--lora/--full"),
-    epochs: float | None = typer.Option(None),
-    max_steps: int | None = typer.Option(None),
-) -> None:
-    """SFT with TRL (paper defaults: 3 epochs, lr 2e-5, global batch 32, 10% warmup, max
-    length 8192); resumes from the last checkpoint in output_dir.
-
-    Example: coig-writer train run --config out/mix/train.yaml --model out/tiny-qwen2 --max-steps 20
-    """
-    from ..train.config import TrainConfig
-    from ..train.launcher import TrainError, train
-
-    over = {"model": model, "data": data, "output_dir": output_dir, "lora": lora,
-            "epochs": epochs, "max_steps": max_steps}
-    try:
-        cfg = (TrainConfig.load(config, **over) if config else
-               TrainConfig.model_validate({k: v for k, v in over.items() if v is not None}))
-        result = train(cfg, on_log=lambda row: err.print(
-            f"step {row['step']}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()
-                                                if k in ("loss", "learning_rate", "epoch"))))
-    except (TrainError, ValueError) as e:
-        raise fail(str(e)) from None
-    console.print(f"done: step {result['global_step']}, model in {result['model_dir']}"
-                  + (f" (resumed from {result['resumed_from']})" if result["resumed_from"] else ""))

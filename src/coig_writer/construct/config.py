@@ -24,6 +24,28 @@ class StageParams(BaseModel):
         return self.max_tokens_cap or 4 * self.max_tokens
 
 
+class SearchConfig(BaseModel):
+    """Perplexity-guided reasoning search (`construct search-reasoning`, or after `construct run`
+    when `enabled`): K rewrites of one decision segment per step, the one that lowers the text's
+    clipped NLL most is kept; stop at `target_gain` or after `max_steps`."""
+
+    enabled: bool = Field(False, description="run the search on accepted triplets after "
+                                             "`construct run` (local executor)")
+    candidates: int = Field(2, ge=1, description="rewrites asked for per step (REER: 2)")
+    max_steps: int = Field(10, ge=1, description="steps per triplet (REER: 10)")
+    target_gain: float | None = Field(None, description="stop once nll_prompt - nll_own "
+                                                        "reaches this")
+    min_improvement: float = Field(0.0, ge=0, description="a candidate is kept only when it "
+                                                          "lowers the NLL by more than this")
+    min_segment_chars: int = Field(30, ge=1, description="shorter pieces join the next one")
+    temperature: float = 0.8
+    max_tokens: int = 400
+    scorer: str = Field("transformers", description="transformers, vllm or sglang")
+    scorer_model: str | None = Field(None, description="folder, .gguf or embedded name; or the "
+                                                       "served model name")
+    scorer_base_url: str | None = None
+
+
 def _default_params() -> dict[str, StageParams]:
     return {
         "screen": StageParams(temperature=0.0, max_tokens=200),
@@ -60,6 +82,8 @@ class ConstructConfig(BaseModel):
                           "NLL of the text from the reasoning (None: no gate)")
     seed: int = 0
     stages: dict[str, StageParams] = Field(default_factory=_default_params)
+    search: SearchConfig = Field(default_factory=SearchConfig,
+                                 description="optional reasoning search stage")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: object) -> ConstructConfig:

@@ -23,7 +23,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..readers import BadRecord, RawRow, iter_files, read_rows
+from pydantic import BaseModel, ConfigDict
+
+from ..readers import BadRecord, RawRow, check_input, iter_files, read_rows, validate
 from ..records import Provenance, QuarantineEntry, SourceText, content_hash
 from ..store import Store
 from .filters import (
@@ -34,13 +36,14 @@ from .filters import (
     normalize_fast,
     reason_key,
 )
+from .where import Condition, check_fields, where_reason
 
 TEXT_KEYS = ("text", "content", "article", "answer", "body", "paragraphs")
 URL_KEYS = ("source_url", "url", "link", "source")
 DATE_KEYS = ("date", "published", "publish_date", "published_at")
 KNOWN_KEYS = {"id", "title", "author", "license", *TEXT_KEYS, *URL_KEYS, *DATE_KEYS}
 # the filter reasons this module decides (and `refilter` may revise)
-CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff"}
+CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff", "where"}
 OUR_REASONS = CHEAP_REASONS | {"exact_duplicate", "near_duplicate"}
 
 
@@ -54,6 +57,7 @@ class IngestOptions:
     shingle: int = 5
     default_license: str | None = None
     batch_size: int = 1000  # rows per transaction (and per vectorised hashing call)
+    where: tuple[Condition, ...] = ()  # metadata conditions (`--where likes>=5000`)
 
 
 @dataclass
@@ -69,6 +73,26 @@ class IngestReport:
     batches: int = 0  # committed transactions
     layout: str = ""  # LSH bands x rows
     would_change: Counter[str] = field(default_factory=Counter)  # "no_date -> ok": see refilter
+
+
+class CorpusRow(BaseModel):
+    """The types a corpus row's known fields must have (other fields are kept as metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | int | None = None
+    title: str | None = None
+    author: str | None = None
+    license: str | None = None
+    text: str | list[str] | None = None
+    content: str | list[str] | None = None
+    article: str | list[str] | None = None
+    answer: str | list[str] | None = None
+    body: str | list[str] | None = None
+    paragraphs: str | list[str] | None = None
+    date: str | dt.datetime | dt.date | None = None
+    published: str | dt.datetime | dt.date | None = None
+    publish_date: str | dt.datetime | dt.date | None = None
+    published_at: str | dt.datetime | dt.date | None = None
 
 
 def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -90,7 +114,9 @@ def parse_date(value: Any) -> dt.date | None:
 
 def to_source(row: dict[str, Any], origin: str, default_license: str | None,
               digest: Callable[[str], str] = content_hash) -> SourceText:
-    """Map a row with loosely named fields onto a SourceText."""
+    """Map a row with loosely named fields onto a SourceText (BadRecord naming the field when
+    a known field has the wrong type)."""
+    validate(CorpusRow, row)
     text = _first(row, TEXT_KEYS)
     if isinstance(text, list):
         text = "\n".join(str(t) for t in text)
@@ -120,7 +146,22 @@ class _Parsed:
 def _cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
     return (length_reason(src.text, opts.min_chars, opts.max_chars,
                           None if norm is None else len(norm))
-            or date_reason(src.provenance.date, opts.after, opts.require_date))
+            or date_reason(src.provenance.date, opts.after, opts.require_date)
+            or where_reason(src.meta, opts.where))
+
+
+def _row_metas(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    """The metadata ingest would keep of every readable row (for checking --where fields)."""
+    for path in iter_files(paths):
+        for row in read_rows(path):
+            if isinstance(row.data, dict):
+                yield {k: v for k, v in row.data.items() if k not in KNOWN_KEYS}
+
+
+def record_where(store: Store, conds: tuple[Condition, ...]) -> None:
+    """Remember the metadata conditions in force, for the dataset card."""
+    with store.transaction():
+        store.corpus.set_corpus_meta("where", json.dumps([str(c) for c in conds], ensure_ascii=False))
 
 
 def _batches(paths: list[Path], size: int) -> Iterator[list[RawRow]]:
@@ -133,9 +174,11 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
            on_row: Callable[[], Any] | None = None) -> IngestReport:
     """Read, validate, filter and store texts. Idempotent: re-ingesting adds nothing new."""
     opts = opts or IngestOptions()
-    for p in paths:  # fail before writing anything
-        if not p.exists():
-            raise FileNotFoundError(f"no such file or folder: {p}")
+    for p in paths:  # fail before writing anything (InputError names the path)
+        check_input(p, folders=True)
+    if opts.where:  # a field no row has is a typo, not a filter: WhereError before writing
+        check_fields(opts.where, _row_metas(paths))
+        record_where(store, opts.where)
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
@@ -163,7 +206,8 @@ def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
         p.src = to_source(row.data or {}, origin, opts.default_license, digest)
         if not p.digest:  # (normalizing strips, so the raw text's digest is the stored one's)
             digest(p.src.text)
-    except BadRecord as e:
+    except (ValueError, TypeError) as e:  # BadRecord, pydantic's ValidationError, ...
+        p.src = None
         p.bad = QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw)
     return p
 
@@ -180,48 +224,59 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
         report.read += 1
         if on_row:
             on_row()
-        row, src = p.row, p.src
-        if src is None:
+        if p.src is None:
             _quarantine(store, report, p.bad)
             continue
-        origin = src.provenance.origin
-        stored = store.corpus.source_digest(src.id)
-        if stored == p.digest:
-            existing = store.corpus.get_source(src.id)
-            assert existing is not None
-            if existing.provenance.origin != origin:
-                # the same text from another place: keep that row too, as a duplicate
-                src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
-                stored = store.corpus.source_digest(src.id)
-                existing = store.corpus.get_source(src.id) if stored == p.digest else None
-            if existing is not None:
-                report.already_stored += 1
-                if change := _would_change(existing, opts):
-                    report.would_change[change] += 1
-                continue
-        if stored is not None:
-            other = store.corpus.get_source(src.id)
-            _quarantine(store, report, QuarantineEntry(
-                path=row.path, line=row.line, raw=row.raw,
-                error=f"id {src.id!r} already stored with a different text "
-                      f"(from {other.provenance.origin if other else '?'})"))
-            continue
-        reason = _cheap_reason(src, opts, p.norm)
-        if reason is None and (dup := store.corpus.source_with_hash(p.digest)):
-            reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
-        if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
-            index.compute([p.norm], [p.digest], normalized=True)
-        if reason is None and (near := index.check(src.id, src.text, p.digest)):
-            reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
-            src.duplicate_of = near[0]
-        if reason:
-            src.status, src.filter_reason = "filtered", reason
-            report.filtered[reason_key(reason)] += 1
-        if store.corpus.insert_source(src, p.digest):
-            index.add(src.id, p.digest)
-            if not reason:
-                report.added += 1
+        try:  # one bad row never rolls back the good ones of its batch
+            _store_row(p, store, opts, index, report)
+        except (ValueError, TypeError) as e:
+            _quarantine(store, report, QuarantineEntry(path=p.row.path, line=p.row.line,
+                                                       raw=p.row.raw, error=str(e)))
     index.forget()
+
+
+def _store_row(p: _Parsed, store: Store, opts: IngestOptions, index: NearDupIndex,
+               report: IngestReport) -> None:
+    """Store one parsed row: ok, filtered (with its reason), already stored, or quarantined."""
+    row, src = p.row, p.src
+    assert src is not None
+    origin = src.provenance.origin
+    stored = store.corpus.source_digest(src.id)
+    if stored == p.digest:
+        existing = store.corpus.get_source(src.id)
+        assert existing is not None
+        if existing.provenance.origin != origin:
+            # the same text from another place: keep that row too, as a duplicate
+            src.id = f"{src.id}~{hashlib.sha256(str(origin).encode()).hexdigest()[:8]}"
+            stored = store.corpus.source_digest(src.id)
+            existing = store.corpus.get_source(src.id) if stored == p.digest else None
+        if existing is not None:
+            report.already_stored += 1
+            if change := _would_change(existing, opts):
+                report.would_change[change] += 1
+            return
+    if stored is not None:
+        other = store.corpus.get_source(src.id)
+        _quarantine(store, report, QuarantineEntry(
+            path=row.path, line=row.line, raw=row.raw,
+            error=f"id {src.id!r} already stored with a different text "
+                  f"(from {other.provenance.origin if other else '?'})"))
+        return
+    reason = _cheap_reason(src, opts, p.norm)
+    if reason is None and (dup := store.corpus.source_with_hash(p.digest)):
+        reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
+    if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
+        index.compute([p.norm], [p.digest], normalized=True)
+    if reason is None and (near := index.check(src.id, src.text, p.digest)):
+        reason = f"near_duplicate of {near[0]} (jaccard {near[1]:.2f})"
+        src.duplicate_of = near[0]
+    if reason:
+        src.status, src.filter_reason = "filtered", reason
+        report.filtered[reason_key(reason)] += 1
+    if store.corpus.insert_source(src, p.digest):
+        index.add(src.id, p.digest)
+        if not reason:
+            report.added += 1
 
 
 def _quarantine(store: Store, report: IngestReport, entry: QuarantineEntry | None) -> None:
@@ -269,6 +324,7 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
     from .pipeline import triplet_id
 
     opts = opts or IngestOptions()
+    check_fields(opts.where, (s.meta for s in store.corpus.iter_sources(None)))
     report = RefilterReport(dry_run=dry_run)
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     index.prepare()  # index upkeep (a cache of signatures), done even for a dry run
@@ -281,6 +337,8 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
                 _refilter_page(rows, store, opts, index, report, touch_constructed, triplet_id,
                                on_row)
     report.hashed = index.hashed
+    if not dry_run:
+        record_where(store, opts.where)
     return report
 
 

@@ -10,7 +10,7 @@ from ..llm import CachedBackend
 from ..records import SourceText
 from ..store import Store
 from .config import ConstructConfig
-from .pipeline import ConstructPipeline
+from .pipeline import ConstructPipeline, triplet_id
 
 
 class ConstructJob:
@@ -32,6 +32,10 @@ class ConstructJob:
 
     def item_id(self, item: SourceText) -> str:
         return item.id
+
+    def still_pending(self, item: SourceText) -> bool:
+        """No triplet made meanwhile (by another process on the same store)."""
+        return self.redo or not self.pipeline.store.construct.has_triplet(triplet_id(item.id))
 
     async def process(self, item: SourceText) -> ItemResult:
         run_id = self.pipeline.run_id or "adhoc"

@@ -23,7 +23,7 @@ from ..llm import (
     complete_text,
 )
 from ..prompts import PromptTemplate, load_template
-from ..records import Scores, SourceText, StageResult, Triplet
+from ..records import Scores, SourceText, StageResult, Triplet, utcnow
 from ..store import Store
 from .checks import reasoning_problems
 from .config import STAGES, ConstructConfig
@@ -53,6 +53,7 @@ class RunSummary:
     pending: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
+    stopped: str = ""  # why the run ended early (every endpoint down); items stay pending
     llm_calls: int = 0
     cache_hits: int = 0
     elapsed_s: float = 0.0
@@ -62,9 +63,37 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pending": self.pending, "statuses": dict(self.statuses),
-                "errors": self.errors, "llm_calls": self.llm_calls,
+                "errors": self.errors, "stopped": self.stopped, "llm_calls": self.llm_calls,
                 "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2),
                 "executor": self.executor, "accounting": self.accounting, "totals": self.totals}
+
+
+def judge_attempt(cfg: ConstructConfig, rnd: int, prompt: str, reasoning: str, article: str,
+                  v: StageResult, s: StageResult) -> Attempt:
+    """A round's verdict from its validation and score results and the LLM-free checks: every
+    problem that keeps it from acceptance, in words (also rebuilt from stored stage results)."""
+    problems: list[str] = []
+    if copied := copied_span(prompt, article):
+        problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
+    if len(reasoning) < cfg.min_reasoning_chars:
+        problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
+    problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
+    if not v.ok:
+        problems.append(f"validation: {v.error}")
+    elif not v.output["coherent"]:
+        problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
+        if v.output["suggestion"]:
+            problems.append(f"suggestion: {v.output['suggestion']}")
+    scores = Scores(**s.output["scores"]) if s.ok else None
+    if scores is None:
+        problems.append(f"scores: {s.error}")
+    else:
+        fails = scores.failures(cfg.min_each, cfg.min_sum)
+        if fails:
+            problems.append("low scores: " + ", ".join(fails))
+            if s.output["comment"]:
+                problems.append(f"reviewer: {s.output['comment']}")
+    return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
 
 
 def triplet_id(source_id: str) -> str:
@@ -77,6 +106,7 @@ class ConstructPipeline:
         self.config = config or ConstructConfig()
         self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
         self.run_id: str | None = None
+        self.scope_until: str | None = None  # texts stored after this wait for the next run
         cfg = self.config
         self.templates: dict[str, PromptTemplate] = {
             name: load_template(name, cfg.lang, cfg.template_dir)
@@ -243,28 +273,7 @@ class ConstructPipeline:
                                  reasoning=reasoning, article=article)
         s = await self.run_stage("score", item, rnd, run_id, prompt=prompt, reasoning=reasoning,
                                  article=article)
-        problems: list[str] = []
-        if copied := copied_span(prompt, article):
-            problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
-        if len(reasoning) < cfg.min_reasoning_chars:
-            problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
-        problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
-        if not v.ok:
-            problems.append(f"validation: {v.error}")
-        elif not v.output["coherent"]:
-            problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
-            if v.output["suggestion"]:
-                problems.append(f"suggestion: {v.output['suggestion']}")
-        scores = Scores(**s.output["scores"]) if s.ok else None
-        if scores is None:
-            problems.append(f"scores: {s.error}")
-        else:
-            fails = scores.failures(cfg.min_each, cfg.min_sum)
-            if fails:
-                problems.append("low scores: " + ", ".join(fails))
-                if s.output["comment"]:
-                    problems.append(f"reviewer: {s.output['comment']}")
-        return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
+        return judge_attempt(cfg, rnd, prompt, reasoning, article, v, s)
 
     def _finish(self, trip: Triplet, status: str, reason: str | None) -> Triplet:
         trip.status = status  # type: ignore[assignment]
@@ -275,17 +284,24 @@ class ConstructPipeline:
 
     # -- the run -----------------------------------------------------------------------------
     def pending(self, limit: int | None = None, redo: bool = False) -> Iterator[SourceText]:
-        """Texts without a triplet, streamed from the store (bounded memory at any scale)."""
-        return self.store.corpus.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        """Texts without a triplet, streamed from the store (bounded memory at any scale);
+        within a run's scope only those stored when it started (`start_run(follow=False)`)."""
+        items = self.store.corpus.iter_pending_sources(triplet_id(""), limit=limit, redo=redo)
+        until = self.scope_until
+        return items if until is None else (s for s in items if s.ingested_at <= until)
 
     def count_pending(self, limit: int | None = None, redo: bool = False) -> int:
         n = self.store.corpus.count_pending_sources(triplet_id(""), redo=redo)
         return min(n, limit) if limit is not None else n
 
-    def start_run(self, **extra: Any) -> str:
+    def start_run(self, follow: bool = False, **extra: Any) -> str:
+        """Record a run. Its scope is the texts stored now: texts ingested while it runs wait
+        for the next run, unless `follow` (then it takes them too)."""
+        self.scope_until = None if follow else utcnow()
         self.run_id = self.store.runs.start_run("construct", {
             "config": self.config.model_dump(), "model": self.llm.model_id,
-            "templates": self.template_hashes, **extra})
+            "templates": self.template_hashes, "follow": follow,
+            "scope_until": self.scope_until, **extra})
         return self.run_id
 
     def finish(self, summary: RunSummary) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..genres import load_taxonomy
-from ..readers import read_rows
+from ..readers import BadRecord, read_rows, validate
 from ..records import QuarantineEntry, Triplet
 from ..store import Store
 
@@ -56,28 +56,37 @@ def export_triplets(store: Store, path: Path, status: str | None = "accepted",
 
 
 def iter_triplet_rows(path: Path) -> Iterator[tuple[str, int | None, Triplet | None, str, str]]:
-    """Yield (path, line, triplet or None, raw, error) for a released-format file."""
+    """Yield (path, line, triplet or None, raw, error) for a released-format file; a row with
+    a wrong-typed field comes back with the field named, never as an exception."""
     tax = load_taxonomy()
     for row in read_rows(path):
         if row.error or row.data is None:
             yield row.path, row.line, None, row.raw, row.error or "empty row"
             continue
-        d = dict(row.data)
-        for k in ("scores", "screen", "validation", "provenance", "templates", "reasons"):
-            if isinstance(d.get(k), str):  # parquet exports keep nested values as JSON text
-                d[k] = json.loads(d[k])
-        missing = [k for k in RELEASE_FIELDS if d.get(k) in (None, "")]
-        if missing:
-            yield row.path, row.line, None, row.raw, f"missing fields {missing}"
-            continue
-        if "query_type" in d and not d.get("category"):
-            d["category"] = tax.resolve(str(d["query_type"]))[0] or str(d["query_type"])
-        d["id"] = str(d["id"])
-        d.setdefault("status", "accepted")
         try:
-            yield row.path, row.line, Triplet.model_validate(d), row.raw, ""
-        except ValueError as e:
-            yield row.path, row.line, None, row.raw, f"invalid triplet: {e}"
+            yield row.path, row.line, _triplet(row.data, tax), row.raw, ""
+        except BadRecord as e:
+            yield row.path, row.line, None, row.raw, str(e)
+
+
+def _triplet(data: dict[str, Any], tax: Any) -> Triplet:
+    d = dict(data)
+    for k in ("scores", "screen", "validation", "provenance", "templates", "reasons"):
+        if isinstance(d.get(k), str):  # parquet exports keep nested values as JSON text
+            try:
+                d[k] = json.loads(d[k])
+            except ValueError:
+                raise BadRecord(f"field {k!r}: not a JSON value (got {d[k][:60]!r})") from None
+    missing = [k for k in RELEASE_FIELDS if d.get(k) in (None, "")]
+    if missing:
+        raise BadRecord(f"missing fields {missing}")
+    if "query_type" in d and not d.get("category"):
+        d["category"] = tax.resolve(str(d["query_type"]))[0] or str(d["query_type"])
+    if not isinstance(d["id"], (str, int)):
+        raise BadRecord(f"field 'id': expected text or a number, got {type(d['id']).__name__}")
+    d["id"] = str(d["id"])
+    d.setdefault("status", "accepted")
+    return validate(Triplet, d)
 
 
 def import_triplets(store: Store, path: Path) -> tuple[int, list[QuarantineEntry]]:

@@ -7,6 +7,7 @@ review status, scores, usefulness, source URL, date and licence.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter
@@ -20,6 +21,7 @@ import yaml
 from ..langid import detect_language
 from ..records import SCORE_DIMENSIONS, Triplet
 from ..store import Store
+from .decontaminate import DEFAULT_SETS, DecontaminationReport, decontaminate, triplet_items
 from .stats import group_stats
 
 USEFULNESS_FIELDS = ("nll_prompt", "nll_own", "nll_control", "gain", "gain_vs_control")
@@ -49,6 +51,8 @@ class PublishOptions:
     license: str | None = None
     name: str = "COIG-Writer-style creative writing with reasoning"
     policy_k: int | None = None  # None: the policy the review app saved (default k=2)
+    decontam_sets: tuple[str, ...] = DEFAULT_SETS  # () skips the contamination check
+    exclude_contaminated: bool = False
 
 
 @dataclass
@@ -57,6 +61,7 @@ class PublishReport:
     shards: list[str]
     card: str
     counts: dict[str, int] = field(default_factory=dict)
+    decontamination: DecontaminationReport | None = None
 
 
 def _license_of(store: Store, t: Triplet) -> tuple[str | None, str | None, str | None]:
@@ -112,6 +117,14 @@ def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> Publ
     if not chosen:
         raise ValueError("nothing to publish: no triplet matches the filters "
                          f"(status={opts.status or 'all'}, reviewed={opts.reviewed})")
+    decon = None
+    if opts.decontam_sets:
+        decon = decontaminate(triplet_items(t for t, _ in chosen), opts.decontam_sets, store=store,
+                              download=opts.decontam_sets != DEFAULT_SETS)
+        if opts.exclude_contaminated:
+            chosen = [(t, rs) for t, rs in chosen if t.id not in decon.contaminated]
+            if not chosen:
+                raise ValueError("nothing to publish: every selected triplet is contaminated")
     rows = [_row(store, t, rs) for t, rs in chosen]
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -126,10 +139,11 @@ def publish(store: Store, out: Path, opts: PublishOptions | None = None) -> Publ
         pq.write_table(pa.Table.from_pylist(part, schema=_schema()), tmp)
         tmp.replace(data / name)
         shards.append(f"data/{name}")
-    card = dataset_card(store, [t for t, _ in chosen], [rs for _, rs in chosen], rows, opts)
+    card = dataset_card(store, [t for t, _ in chosen], [rs for _, rs in chosen], rows, opts,
+                        decon)
     (out / "README.md").write_text(card, encoding="utf-8")
     return PublishReport(len(rows), shards, str(out / "README.md"),
-                         dict(Counter(t.category or "(unknown)" for t, _ in chosen)))
+                         dict(Counter(t.category or "(unknown)" for t, _ in chosen)), decon)
 
 
 # -- the card -----------------------------------------------------------------------------------
@@ -195,7 +209,8 @@ def _latest_run_config(store: Store) -> dict[str, Any] | None:
 
 
 def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str],
-                 rows: Sequence[dict[str, Any]], opts: PublishOptions) -> str:
+                 rows: Sequence[dict[str, Any]], opts: PublishOptions,
+                 decon: DecontaminationReport | None = None) -> str:
     """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
     filters, usefulness and limitations, all computed from the store."""
     from ..construct.usefulness import distribution
@@ -304,9 +319,16 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                       for s in store.corpus.iter_sources("filtered"))
     parts += [f"{sum(srcs.values())} texts ingested, {srcs.get('ok', 0)} kept, "
               f"{srcs.get('filtered', 0)} filtered (dates, lengths, exact and near duplicates)."]
+    where = json.loads(store.corpus.corpus_meta("where") or "[]")
+    if where:
+        parts += ["", "Source metadata conditions (all must hold; `where` in the table below): "
+                  + ", ".join(f"`{c}`" for c in where) + "."]
     if reasons:
         parts += ["", _table(["filter reason", "texts"], reasons.most_common())]
     parts += [""]
+
+    parts += ["## Decontamination against evaluation prompts", "", _decontam_text(decon, opts),
+              ""]
 
     parts += ["## Usefulness of the reasoning", ""]
     dist = distribution(urows)
@@ -348,3 +370,23 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
               "- Genre labels come from the screening model and may be wrong for mixed forms.",
               ""]
     return "\n".join(parts)
+
+
+def _decontam_text(decon: DecontaminationReport | None, opts: PublishOptions) -> str:
+    """The card's sentences on the n-gram contamination check."""
+    if decon is None:
+        return "Not checked (publishing ran without the n-gram contamination check)."
+    s = decon.summary(opts.exclude_contaminated)
+    sets = ", ".join(f"`{k}` ({v} prompts)" for k, v in s["sets"].items()) or "none"
+    by_set = ", ".join(f"`{k}` {v}" for k, v in s["by_set"].items())
+    text = (f"Each selected triplet's prompt and text were checked for shared n-grams "
+            f"({s['ngrams']['zh_chars']} consecutive Chinese characters, or "
+            f"{s['ngrams']['en_words']} consecutive words) with every prompt of: {sets}. "
+            f"{s['contaminated']} of {s['checked']} triplets share at least one"
+            + (f" ({by_set})" if by_set else "") + "; "
+            + (f"they were excluded, {s['excluded']} in all." if opts.exclude_contaminated
+               else "they were kept (publish with `--exclude-contaminated` to drop them)."))
+    if s["unavailable"]:
+        text += " Sets that could not be loaded: " + ", ".join(f"`{k}`" for k in s["unavailable"])
+        text += "."
+    return text

@@ -68,6 +68,10 @@ class GenerateJob:
     def item_id(self, item: EvalPrompt) -> str:
         return f"gen:{self.model_name}:{item.id}"
 
+    def still_pending(self, item: EvalPrompt) -> bool:
+        """Not answered meanwhile (by another process on the same store)."""
+        return not self.store.evaluation.has_generation(self.model_name, item.id)
+
     async def process(self, p: EvalPrompt) -> ItemResult:
         prm = self.params
         tpl = load_template("generate", p.lang)

@@ -15,31 +15,58 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..readers import RawRow, read_rows
+from pydantic import BaseModel, ConfigDict
+
+from ..readers import BadRecord, RawRow, read_rows, text_content, validate
 from ..records import EvalPrompt, Generation, QuarantineEntry, normalize_text
 from ..store import Store
 from .benchmarks import EVAL_WHEEL, ensure_wheel, published_answers
 from .generate import split_thinking
 
 
-def _answer(d: dict[str, Any]) -> tuple[str, str, str]:
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[Any] | dict[str, Any] | None = None
+
+
+class GenerationRow(BaseModel):
+    """The fields of an imported answer row whose types matter (others are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    messages: list[Message] | None = None
+    output: str | None = None
+    answer: str | None = None
+    instruction: str | None = None
+    model: str | None = None
+    generator: str | None = None
+    prompt_id: str | int | None = None
+    uid: str | int | None = None
+    question_id: str | int | None = None
+    id: str | int | None = None
+    index: str | int | None = None
+
+
+def _answer(d: GenerationRow) -> tuple[str, str, str]:
     """(raw, thinking, answer) of one row in any of the supported shapes."""
-    if "messages" in d:
-        msgs = [m for m in d["messages"] if m.get("role") == "assistant"]
+    if d.messages is not None:
+        msgs = [m for m in d.messages if m.role == "assistant"]
         if not msgs:
-            raise ValueError("no assistant message")
-        c = msgs[-1]["content"]
+            raise BadRecord("field 'messages': no assistant message")
+        c = msgs[-1].content
         if isinstance(c, dict):
-            answer = str(c.get("answer") or "")
-            thinking = str(c.get("reasoning") or c.get("thinking") or "")
+            answer, thinking = c.get("answer"), c.get("reasoning") or c.get("thinking") or ""
+            if not isinstance(answer, str) or not isinstance(thinking, str):
+                raise BadRecord("field 'messages.content': answer and reasoning must be text")
             return answer, thinking, answer.strip()
-        thinking, answer = split_thinking(str(c))
-        return str(c), thinking, answer
-    for key in ("output", "answer"):
-        if key in d:
-            thinking, answer = split_thinking(str(d[key]))
-            return str(d[key]), thinking, answer
-    raise ValueError("row has none of: messages, output, answer")
+        text = text_content(c, "messages.content")
+        thinking, answer = split_thinking(text)
+        return text, thinking, answer
+    for value in (d.output, d.answer):
+        if value is not None:
+            thinking, answer = split_thinking(value)
+            return value, thinking, answer
+    raise BadRecord("row has none of: messages, output, answer")
 
 
 class PromptIndex:
@@ -50,19 +77,19 @@ class PromptIndex:
         self.by_source = {p.source_id: p for p in prompts if p.source_id}
         self.by_text = {normalize_text(p.prompt): p for p in prompts}
 
-    def find(self, d: dict[str, Any]) -> EvalPrompt:
+    def find(self, row: GenerationRow) -> EvalPrompt:
         for key in ("prompt_id", "uid", "question_id", "id", "index"):
-            if key in d and d[key] is not None:
-                k = str(d[key])
+            if getattr(row, key) is not None:
+                k = str(getattr(row, key))
                 if k in self.by_id or k in self.by_source:
                     return self.by_id.get(k) or self.by_source[k]
                 if key in ("prompt_id", "uid"):
                     raise ValueError(f"prompt {k!r} is not loaded (add its set with "
                                      "`coig-writer eval prompts`)")
-        text = d.get("instruction")
-        if text is None and "messages" in d:
-            users = [m for m in d["messages"] if m.get("role") == "user"]
-            text = users[0]["content"] if users else None
+        text = row.instruction
+        if text is None and row.messages is not None:
+            users = [m for m in row.messages if m.role == "user"]
+            text = text_content(users[0].content, "messages.content") if users else None
         if text is not None and normalize_text(str(text)) in self.by_text:
             return self.by_text[normalize_text(str(text))]
         raise ValueError("no loaded prompt matches this row's id or text (add its set with "
@@ -95,6 +122,8 @@ def import_generations(store: Store, source: str | Path, name: str, *,
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
         rows = list(read_rows(path))
+    if not name.strip():
+        raise ValueError("the model name (--name) is empty")
     index = PromptIndex(store.evaluation.eval_prompts())
     added = skipped = 0
     bad: list[QuarantineEntry] = []
@@ -102,8 +131,9 @@ def import_generations(store: Store, source: str | Path, name: str, *,
         try:
             if row.error or row.data is None:
                 raise ValueError(row.error or "empty row")
-            p = index.find(row.data)
-            raw, thinking, answer = _answer(row.data)
+            d = validate(GenerationRow, row.data)
+            p = index.find(d)
+            raw, thinking, answer = _answer(d)
             if not answer:
                 raise ValueError("empty answer")
             if store.evaluation.has_generation(name, p.id) and not replace:
@@ -112,7 +142,7 @@ def import_generations(store: Store, source: str | Path, name: str, *,
             store.evaluation.put_generation(Generation(
                 model=name, prompt_id=p.id, raw=raw, thinking=thinking, answer=answer,
                 params={"imported_from": f"{row.path}:{row.line}"},
-                backend_model=str(row.data.get("model") or row.data.get("generator") or name)))
+                backend_model=d.model or d.generator or name))
             added += 1
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             bad.append(QuarantineEntry(path=row.path, line=row.line, error=str(e),

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..llm import Backend, CachedBackend, ChatRequest, LLMError
+from ..llm import Backend, CachedBackend, ChatRequest, EndpointsDown, LLMError
 from ..llm.policy import CompletionError, CompletionPolicy, complete_json
 from ..prompts import load_template
 from ..records import Criterion, EvalPrompt, Generation, Judgment, RubricScore
@@ -256,6 +256,8 @@ class Judge:
             async with self.sem:
                 value, resps = await complete_json(self.llm, req, parse, retry_message=retry,
                                                    policy=self.policy)
+        except EndpointsDown:  # no server answers: the run stops, the task stays pending
+            raise
         except (CompletionError, LLMError) as e:
             self.failures[task.key] = str(e)[:300]
             return None
@@ -378,8 +380,14 @@ class JudgeJob:
     def count_pending(self, limit: int | None = None) -> int:
         return len(list(self.pending(limit)))
 
-    def item_id(self, item: JudgeTask) -> str:
-        return item.key
+    def item_id(self, item: JudgeTask | dict[str, Any]) -> str:
+        return (item if isinstance(item, JudgeTask) else JudgeTask.model_validate(item)).key
+
+    def still_pending(self, item: JudgeTask | dict[str, Any]) -> bool:
+        """Not judged meanwhile (by another process on the same store)."""
+        mode = item.mode if isinstance(item, JudgeTask) else item["mode"]
+        ev = self.judge.store.evaluation
+        return not (ev.has_rubric_score if mode == "rubric" else ev.has_judgment)(self.item_id(item))
 
     def shard_context(self, items: list[JudgeTask]) -> dict[str, Any]:
         """The prompts and answers a worker's shard store needs to judge `items`."""

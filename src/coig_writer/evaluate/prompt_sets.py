@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..genres import load_taxonomy
-from ..readers import read_rows
+from ..readers import BadRecord, read_rows, validate
 from ..records import EvalPrompt, QuarantineEntry
 from ..store import Store
 
@@ -27,11 +27,11 @@ def load_prompt_file(path: Path, set_name: str) -> tuple[list[EvalPrompt], list[
             d["category"] = d.get("category") and (tax.resolve(str(d["category"]))[0]
                                                    or d["category"]) or cat
             d["genre"] = genre or d.get("genre")
-            d["id"] = str(d.get("id", ""))
-            if not d["id"]:
-                raise ValueError("missing id")
-            good.append(EvalPrompt.model_validate({**d, "set_name": set_name}))
-        except ValueError as e:
+            if not isinstance(d.get("id"), (str, int)) or d["id"] == "":
+                raise BadRecord("field 'id': missing (text or a number)")
+            d["id"] = str(d["id"])
+            good.append(validate(EvalPrompt, {**d, "set_name": set_name}))
+        except (ValueError, TypeError) as e:
             bad.append(QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw))
     return good, bad
 

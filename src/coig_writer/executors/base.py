@@ -26,11 +26,13 @@ class Outcome:
     labels: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
     done: int = 0
+    stopped: str = ""  # why the run ended before its items did (every endpoint down)
 
     def add(self, other: Outcome) -> None:
         self.labels.update(other.labels)
         self.errors.update(other.errors)
         self.done += other.done
+        self.stopped = self.stopped or other.stopped
 
 
 class Job(Protocol):

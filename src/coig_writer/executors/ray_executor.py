@@ -12,12 +12,20 @@ Checkpointing (why no completed call is ever sent twice, and nothing is duplicat
   file and replays what was done. The driver killed: the next run first merges every shard file
   left in `shard_dir`, then plans the remaining items.
 - `shard_dir` must be reachable by the driver and every worker under the same path: the local
-  disk on one machine, a shared filesystem on a cluster (as datatrove's logging dir).
+  disk on one machine, a shared filesystem on a cluster (as datatrove's logging dir). It is
+  checked writable before Ray starts.
+
+Lifetime: a worker stops sending requests as soon as its driver is gone (it watches the driver's
+process on one machine, the driver-owned progress actor on a cluster). A local instance the
+driver started is shut down completely at the end, and by a reaper process when the driver is
+killed (see `ray_local`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import uuid
 from collections import Counter
@@ -29,6 +37,7 @@ from typing import Any
 from ..llm import Accounting, LLMError
 from ..store import Store
 from .base import Job, Outcome, shard_context
+from .leasing import ItemLeases, still_pending
 
 
 class RayUnavailable(RuntimeError):
@@ -56,9 +65,9 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                              "instance") from None
 
 
-def init_ray(address: str | None, workers: int) -> None:
+def init_ray(address: str | None, workers: int, state_dir: Path) -> None:
     """Join the cluster at `address`, or start a local instance of `workers` CPUs bound to
-    loopback (it serves this machine only)."""
+    loopback (it serves this machine only; recorded in `state_dir` for a complete shutdown)."""
     ray = _ray()
     try:
         if address:
@@ -66,8 +75,9 @@ def init_ray(address: str | None, workers: int) -> None:
                 _check_reachable(address)
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
+            from .ray_local import start_local
+
+            start_local(ray, workers, state_dir)
     except RayUnavailable:
         raise
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -81,10 +91,60 @@ def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def check_writable_dir(path: Path, what: str) -> None:
+    """Create `path` if needed and prove a file can be written there; RayUnavailable naming
+    the path otherwise (raised before any Ray process or server starts)."""
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise RayUnavailable(f"cannot write the {what} {path}: {e.strerror or e}") from None
+
+
+class DriverGone(RuntimeError):
+    """The driver that submitted this shard is gone: the worker stops sending requests."""
+
+
+def driver_info(progress: Any) -> dict[str, Any]:
+    import psutil
+
+    me = psutil.Process()
+    return {"host": socket.gethostname(), "pid": me.pid, "created": me.create_time(),
+            "progress": progress}
+
+
+def driver_alive(driver: dict[str, Any] | None) -> bool:
+    """On the driver's machine: its process (pid and start time); elsewhere: its progress
+    actor, which Ray ends with the driver that owns it."""
+    if not driver:
+        return True
+    if driver["host"] == socket.gethostname():
+        import psutil
+
+        try:
+            return abs(psutil.Process(driver["pid"]).create_time() - driver["created"]) < 1.0
+        except psutil.Error:
+            return False
+    try:
+        _ray().get(driver["progress"].ping.remote(), timeout=10)
+        return True
+    except Exception:  # noqa: BLE001 - an owner-died or actor-died error of any kind
+        return False
+
+
+async def _until_driver_gone(driver: dict[str, Any] | None, every_s: float = 0.5) -> None:
+    while await asyncio.to_thread(driver_alive, driver):
+        await asyncio.sleep(every_s)
+
+
 def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: list[Any],
               cache_rows: list[tuple[Any, ...]], shard_path: str, concurrency: int,
-              progress: Any = None, context: Any = None) -> dict[str, Any]:
-    """Process one shard on a worker; results stay in the shard store for the driver."""
+              progress: Any = None, context: Any = None,
+              driver: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Process one shard on a worker; results stay in the shard store for the driver. The
+    shard is abandoned (no further request sent) as soon as the driver is gone."""
     from ..llm import CachedBackend, make_backend
     from .base import job_from_spec, load_context
     from .local import run_local
@@ -102,14 +162,24 @@ def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: lis
                 progress.tick.remote(res.label)
 
         async def go() -> Outcome:
+            work = asyncio.ensure_future(run_local(job, items, concurrency=concurrency,
+                                                   on_item=tick))
+            watch = asyncio.ensure_future(_until_driver_gone(driver))
             try:
-                return await run_local(job, items, concurrency=concurrency, on_item=tick)
+                await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+                if not work.done():  # the driver is gone: stop sending, keep what is stored
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+                    raise DriverGone("the driver is gone; the shard stops")
+                return work.result()
             finally:
+                watch.cancel()
                 await llm.aclose()
 
         out = asyncio.run(go())
         return {"labels": dict(out.labels), "errors": out.errors, "done": out.done,
-                "accounting": llm.accounting.summary(with_latencies=True)}
+                "stopped": out.stopped, "accounting": llm.accounting.summary(with_latencies=True)}
     finally:
         store.close()
 
@@ -126,6 +196,23 @@ class _Progress:
     def take(self) -> dict[str, int]:
         out, self.labels = self.labels, {}
         return out
+
+    def ping(self) -> bool:
+        return True
+
+
+def _claimed(job: Job, chunk: list[Any], leases: ItemLeases) -> list[Any]:
+    """The items of `chunk` this process could claim and that are still pending."""
+    keep = []
+    for x in chunk:
+        key = job.item_id(x)
+        if not leases.claim(key):
+            continue
+        if still_pending(job, x):
+            keep.append(x)
+        else:
+            leases.release(key)
+    return keep
 
 
 def _remove(path: Path) -> None:
@@ -147,7 +234,8 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
             workers: int = 2, shard_size: int = 32, concurrency: int = 16,
             shard_dir: Path | None = None, address: str | None = None,
             accounting: Accounting | None = None,
-            on_progress: Callable[[str, int], None] | None = None) -> Outcome:
+            on_progress: Callable[[str, int], None] | None = None,
+            leases: ItemLeases | None = None) -> Outcome:
     """Run `job` over `items` on Ray with `workers` shards in flight (each with `concurrency`
     items in flight); merges every finished shard into `store`."""
     ray = _ray()
@@ -156,28 +244,34 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
                        "(`coig-writer models serve`, vLLM, ...) and pass its --base-url; an "
                        "embedded model per worker would compete for the same cores")
     shard_dir = shard_dir or Path(f"{store.path}.shards")
-    shard_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(shard_dir, "Ray shard folder")
     recover_shards(store, shard_dir, job.kind)
     started_here = False
     if not ray.is_initialized():
-        init_ray(address, workers)
+        init_ray(address, workers, shard_dir)
         started_here = True
     remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_shard)
     progress = ray.remote(num_cpus=0)(_Progress).remote()
+    driver = driver_info(progress)
     out = Outcome()
     inflight: dict[Any, Path] = {}
+    claimed: dict[Any, list[str]] = {}  # shard -> the item ids it holds leases on
     tag = uuid.uuid4().hex[:8]
 
     def drain() -> None:
         """Merge whichever shards finished within half a second; pass on progress."""
         ready = ray.wait(list(inflight), num_returns=1, timeout=0.5)[0] if inflight else []
+        if leases is not None:
+            leases.renew_due()
         for ref in ready:
             path = inflight.pop(ref)
             res = ray.get(ref)  # a shard that failed for good raises here: nothing was merged
             store.merge_from(path)
             _remove(path)
+            for key in claimed.pop(ref, []) if leases is not None else []:
+                leases.release(key)
             out.add(Outcome(labels=Counter(res["labels"]), errors=res["errors"],
-                            done=res["done"]))
+                            done=res["done"], stopped=res.get("stopped", "")))
             if accounting is not None:
                 accounting.merge(res["accounting"])
         if on_progress:
@@ -186,18 +280,28 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
 
     try:
         for i, chunk in enumerate(_batched(items, shard_size)):
-            while len(inflight) >= 2 * workers:
+            while len(inflight) >= 2 * workers and not out.stopped:
                 drain()
+            if out.stopped:  # every endpoint is down: no new shard (the rest stays pending)
+                break
+            if leases is not None:  # items another process works on (or finished) are left out
+                chunk = _claimed(job, chunk, leases)
+                if not chunk:
+                    continue
             ids = [job.item_id(x) for x in chunk]
             path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
             ref = remote.remote(job.spec(), backend_spec, chunk, store.cache.cache_rows_for_items(ids),
-                                str(path), concurrency, progress, shard_context(job, chunk))
+                                str(path), concurrency, progress, shard_context(job, chunk),
+                                driver)
             inflight[ref] = path
+            claimed[ref] = ids
         while inflight:
             drain()
         drain()  # the last progress ticks
     finally:
         if started_here:
-            ray.shutdown()
+            from .ray_local import stop_local
+
+            stop_local(ray, shard_dir)
     return out
 

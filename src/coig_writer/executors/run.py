@@ -11,6 +11,7 @@ from ..llm import CachedBackend
 from ..llm.batch import load_results, write_wave
 from ..store import Store
 from .base import Job, Outcome
+from .leasing import ItemLeases
 from .local import run_local
 
 
@@ -23,7 +24,8 @@ def run_job(store: Store, job: Job, llm: CachedBackend, *, executor: str = "loca
             limit: int | None = None) -> tuple[Outcome, dict[str, Any]]:
     """Process the job's pending items; returns the outcome and, for batch runs, the loaded
     answers and the next wave file. `on_item(label)` is called as items finish; `limit` caps
-    the pending items taken."""
+    the pending items taken. Local and Ray runs claim each item first (`ItemLeases`), so
+    several processes on one store share the items."""
     info: dict[str, Any] = {}
     if batch_out is not None or batch_in is not None:
         if batch_in is not None:
@@ -34,21 +36,26 @@ def run_job(store: Store, job: Job, llm: CachedBackend, *, executor: str = "loca
                                   batch_out or batch_in.parent, payload, served_model or "")
         info["requests"] = len(llm.deferred)
         return out, info
-    if executor == "ray":
-        from .ray_executor import run_ray
+    leases = ItemLeases(store, job.kind)
+    try:
+        if executor == "ray":
+            from .ray_executor import run_ray
 
-        out = run_ray(store, job, backend_spec or {}, job.pending(limit), workers=workers,
-                      shard_size=shard_size, concurrency=concurrency, address=address,
-                      accounting=llm.accounting,
-                      on_progress=(lambda label, n: [on_item(label) for _ in range(n)])
-                      if on_item else None)
-        return out, info
+            out = run_ray(store, job, backend_spec or {}, job.pending(limit), workers=workers,
+                          shard_size=shard_size, concurrency=concurrency, address=address,
+                          accounting=llm.accounting, leases=leases,
+                          on_progress=(lambda label, n: [on_item(label) for _ in range(n)])
+                          if on_item else None)
+            return out, info
 
-    async def go() -> Outcome:
-        try:
-            return await run_local(job, job.pending(limit), concurrency=concurrency,
-                                   on_item=(lambda r: on_item(r.label)) if on_item else None)
-        finally:
-            await llm.aclose()
+        async def go() -> Outcome:
+            try:
+                return await run_local(job, job.pending(limit), concurrency=concurrency,
+                                       on_item=(lambda r: on_item(r.label)) if on_item else None,
+                                       leases=leases)
+            finally:
+                await llm.aclose()
 
-    return asyncio.run(go()), info
+        return asyncio.run(go()), info
+    finally:
+        leases.close()

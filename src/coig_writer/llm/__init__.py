@@ -8,7 +8,7 @@ from typing import Any
 from .accounting import Accounting, load_prices
 from .base import Backend, ChatRequest, ChatResponse, LLMError, split_thinking
 from .cache import CachedBackend, Deferred
-from .endpoints import Endpoint, load_endpoints
+from .endpoints import Endpoint, EndpointsDown, FailurePolicy, load_endpoints
 from .json_output import JSONOutputError, parse_json_object
 from .models import DEFAULT_MODEL, MODELS, ensure_model
 from .policy import (
@@ -22,7 +22,8 @@ from .policy import (
 )
 
 __all__ = ["Accounting", "Backend", "CachedBackend", "ChatRequest", "ChatResponse",
-           "CompletionError", "CompletionPolicy", "Deferred", "Endpoint", "JSONOutputError",
+           "CompletionError", "CompletionPolicy", "Deferred", "Endpoint", "EndpointsDown",
+           "FailurePolicy", "JSONOutputError",
            "LLMError", "chat_json", "complete", "complete_json", "complete_text", "detect_loop",
            "load_prices", "make_backend", "parse_json_object", "split_thinking"]
 
@@ -30,14 +31,16 @@ __all__ = ["Accounting", "Backend", "CachedBackend", "ChatRequest", "ChatRespons
 def make_backend(kind: str = "local", *, model: str | None = None,
                  base_url: str | list[str] | None = None, endpoints: str | None = None,
                  api_key_env: str | None = None,
-                 concurrency: int = 64, timeout_s: float = 600.0, max_retries: int = 5,
+                 concurrency: int = 64, timeout_s: float | None = None, max_retries: int = 5,
                  n_ctx: int = 8192, n_parallel: int | None = None, json_mode: bool = True,
-                 json_schema: bool = True, extra_body: dict[str, Any] | None = None) -> Backend:
+                 json_schema: bool = True, extra_body: dict[str, Any] | None = None,
+                 policy: dict[str, Any] | None = None) -> Backend:
     """Build a backend. `local`: an embedded model name or a .gguf path (default: the embedded
     Qwen2.5-Coder-1.5B) run in-process by llama.cpp. `openai`: one or more OpenAI-compatible
     servers (`base_url`, repeatable, or an `endpoints` YAML) serving `model`. `transformers`:
     a checkpoint folder (`model`, e.g. the `final/` of `train run`) run in-process, batched.
-    Keys are read from the env var `api_key_env` (default OPENAI_API_KEY), never stored."""
+    Keys are read from the env var `api_key_env` (default OPENAI_API_KEY), never stored.
+    `policy`: `FailurePolicy` fields (per-call timeout, when to give up, Retry-After cap)."""
     if kind == "local":
         from .engine import DEFAULT_PARALLEL, LocalBackend
 
@@ -66,7 +69,8 @@ def make_backend(kind: str = "local", *, model: str | None = None,
         return OpenAICompatBackend(eps, model, api_key_env=api_key_env, concurrency=concurrency,
                                    timeout_s=timeout_s, max_retries=max_retries,
                                    json_mode=json_mode, json_schema=json_schema,
-                                   extra_body=extra_body)
+                                   extra_body=extra_body,
+                                   policy=FailurePolicy.model_validate(policy or {}))
     if kind == "transformers":
         from .transformers_backend import TransformersBackend
 

@@ -5,6 +5,11 @@ endpoint's own concurrency cap). An endpoint that fails `max_failures` times in 
 out for a cool-down that doubles up to `max_cooldown_s`; after it one probe call is let through,
 and a success brings the endpoint back. Optional client-side rate limits (requests and tokens
 per minute) suit hosted APIs.
+
+Giving up (`FailurePolicy`): when *every* endpoint has failed `give_up_failures` attempts in a
+row, or has been failing (no success since its first failure) for `give_up_after_s`, the router
+gives up: every waiting and later `acquire` raises `EndpointsDown` with the last error of each
+endpoint, so a run ends instead of probing a dead server forever (its items stay pending).
 """
 
 from __future__ import annotations
@@ -17,9 +22,35 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from .base import LLMError
+
+
+class FailurePolicy(BaseModel):
+    """When to stop calling servers that keep failing (see the module docstring)."""
+
+    give_up_failures: int | None = Field(10, ge=1, description="consecutive failed attempts "
+                                         "on every endpoint (None: no limit)")
+    give_up_after_s: float | None = Field(300.0, gt=0, description="every endpoint failing "
+                                          "this long (None: no limit)")
+    timeout_s: float = Field(300.0, gt=0, description="one call's limit, answer included")
+    retry_after_cap_s: float = Field(60.0, ge=0, description="longest Retry-After obeyed; a "
+                                     "longer one counts as a failure of the endpoint")
+
+    @field_validator("give_up_failures", "give_up_after_s", mode="before")
+    @classmethod
+    def _zero_is_none(cls, v: Any) -> Any:
+        return None if v == 0 else v
+
+
+class EndpointsDown(LLMError):
+    """Every endpoint failed past the policy's limits; `errors` holds each one's last error."""
+
+    def __init__(self, errors: dict[str, str], why: str):
+        self.errors = errors
+        detail = "; ".join(e if e.startswith(url) else f"{url}: {e}" for url, e in errors.items())
+        super().__init__(f"giving up: every endpoint {why} (last errors: {detail})")
 
 
 class Endpoint(BaseModel):
@@ -44,6 +75,9 @@ class Endpoint(BaseModel):
     _probing: bool = PrivateAttr(False)
     _calls: int = PrivateAttr(0)
     _errors: int = PrivateAttr(0)
+    _streak: int = PrivateAttr(0)  # failed attempts since the last success
+    _failing_since: float = PrivateAttr(0.0)
+    _last_error: str = PrivateAttr("")
     _req_bucket: TokenBucket | None = PrivateAttr(None)
     _tok_bucket: TokenBucket | None = PrivateAttr(None)
 
@@ -69,7 +103,8 @@ class Endpoint(BaseModel):
 
     def stats(self) -> dict[str, Any]:
         return {"url": self.url, "calls": self._calls, "errors": self._errors,
-                "inflight": self._inflight, "down": self._down_until > time.monotonic()}
+                "inflight": self._inflight, "down": self._down_until > time.monotonic(),
+                "failing": self._streak, "last_error": self._last_error}
 
 
 class TokenBucket:
@@ -96,7 +131,7 @@ class Router:
 
     def __init__(self, endpoints: Iterable[Endpoint], *, max_total: int | None = None,
                  max_failures: int = 3, base_cooldown_s: float = 2.0,
-                 max_cooldown_s: float = 60.0):
+                 max_cooldown_s: float = 60.0, policy: FailurePolicy | None = None):
         self.endpoints = list(endpoints)
         self.max_total = max_total
         self.inflight = 0
@@ -105,6 +140,8 @@ class Router:
         self.max_failures = max_failures
         self.base_cooldown_s = base_cooldown_s
         self.max_cooldown_s = max_cooldown_s
+        self.policy = policy or FailurePolicy()
+        self.gave_up: EndpointsDown | None = None
         self._cond: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -116,10 +153,33 @@ class Router:
             self._cond, self._loop = asyncio.Condition(), loop
         return self._cond
 
+    def _given_up(self, now: float) -> EndpointsDown | None:
+        """Set (once) and return the give-up error when every endpoint is past the limits."""
+        if self.gave_up is None:
+            n, t = self.policy.give_up_failures, self.policy.give_up_after_s
+            if n is not None and all(e._streak >= n for e in self.endpoints):
+                why = f"failed {n} attempts in a row"
+            elif t is not None and all(e._streak and now - e._failing_since >= t
+                                       for e in self.endpoints):
+                why = f"has been failing for {t:g} s"
+            else:
+                return None
+            self.gave_up = EndpointsDown({e.url: e._last_error for e in self.endpoints}, why)
+        return self.gave_up
+
+    def _give_up_in(self, now: float) -> float | None:
+        """Seconds until the time limit would make the router give up (None: not running)."""
+        t = self.policy.give_up_after_s
+        if t is None or not all(e._streak for e in self.endpoints):
+            return None
+        return max(0.0, max(e._failing_since for e in self.endpoints) + t - now)
+
     async def acquire(self, est_tokens: int = 0) -> Endpoint:
         async with self._changed:
             while True:
                 now = time.monotonic()
+                if down := self._given_up(now):
+                    raise down
                 full = self.max_total is not None and self.inflight >= self.max_total
                 ready = [] if full else [e for e in self.endpoints if e.available(now)]
                 if ready:
@@ -132,6 +192,8 @@ class Router:
                     break
                 wake = [] if full else [e._down_until - now for e in self.endpoints
                                         if e._down_until > now]
+                if (limit := self._give_up_in(now)) is not None:
+                    wake.append(limit + 0.01)
                 try:
                     # a bounded wait: a notification lost to a timed-out waiter costs 1 s, not a hang
                     await asyncio.wait_for(self._changed.wait(), min(wake) if wake else 1.0)
@@ -143,22 +205,35 @@ class Router:
             await ep._tok_bucket.take(est_tokens)
         return ep
 
-    async def release(self, ep: Endpoint, ok: bool) -> None:
+    async def release(self, ep: Endpoint, ok: bool, error: str = "",
+                      throttled: bool = False, wait_s: float = 0.0) -> None:
+        """Return `ep` after a call. `throttled`: a refusal the server asked to wait out (429
+        with an acceptable Retry-After, `wait_s`) or a cancelled call: the endpoint rests
+        `wait_s` but its health is unchanged (it never counts towards giving up)."""
         async with self._changed:
             ep._inflight -= 1
             self.inflight -= 1
             ep._probing = False
             was_out = bool(ep._cooldown)
-            if ok:
+            if throttled:
+                ep._down_until = max(ep._down_until, time.monotonic() + wait_s)
+                ep._last_error = error or ep._last_error
+            elif ok:
                 ep._failures, ep._cooldown, ep._down_until = 0, 0.0, 0.0
+                ep._streak = 0
             else:
                 ep._errors += 1
                 ep._failures += 1
+                if not ep._streak:
+                    ep._failing_since = time.monotonic()
+                ep._streak += 1
+                ep._last_error = error or ep._last_error or "failed"
                 if ep._failures >= self.max_failures:
                     ep._cooldown = min(self.max_cooldown_s,
                                        (ep._cooldown * 2) or self.base_cooldown_s)
                     ep._down_until = time.monotonic() + ep._cooldown
-            if was_out != bool(ep._cooldown):  # health changed: let every waiter look again
+            if was_out != bool(ep._cooldown) or self._given_up(time.monotonic()):
+                # health changed: let every waiter look again
                 self._changed.notify_all()
             else:  # one slot freed: one waiter can take it (no thundering herd)
                 self._changed.notify(1)

@@ -1,8 +1,11 @@
 """OpenAI-compatible HTTP backend (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs).
 
 A lean aiohttp client on the hot path (one pooled session, raw JSON in and out), routed over one
-or more endpoints (see `endpoints.Router`). Retries timeouts, connection errors, 408/409/429 and
-5xx with exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once.
+or more endpoints (see `endpoints.Router`). Retries timeouts, connection errors, invalid JSON,
+408/409/429 and 5xx with exponential backoff and full jitter, honouring Retry-After up to the
+policy's cap (a longer wait counts as a failure of the endpoint); other 4xx fail at once. Each
+call is bounded by the policy's timeout, and the router gives up when every endpoint keeps
+failing (`EndpointsDown`), so no run waits on a dead server forever.
 The API key comes from an env var and is never logged, stored or put in an error message.
 """
 
@@ -17,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from .base import ChatRequest, ChatResponse, LLMError, response_from_message
-from .endpoints import Endpoint, Router
+from .endpoints import Endpoint, FailurePolicy, Router
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -27,9 +30,17 @@ class _SchemaRefused(Exception):
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, after: float | None = None):
+    def __init__(self, reason: str, after: float | None = None, throttled: bool = False):
         super().__init__(reason)
         self.after = after
+        self.throttled = throttled
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:  # an HTTP date: not worth parsing, the backoff applies
+        return None
 
 
 class OpenAICompatBackend:
@@ -37,10 +48,10 @@ class OpenAICompatBackend:
 
     def __init__(self, endpoints: list[Endpoint] | str, model: str, *,
                  api_key_env: str | None = None, concurrency: int = 64,
-                 timeout_s: float = 600.0, max_retries: int = 5, json_mode: bool = True,
+                 timeout_s: float | None = None, max_retries: int = 5, json_mode: bool = True,
                  json_schema: bool = True, extra_body: dict[str, Any] | None = None,
                  backoff_s: float = 0.5, max_backoff_s: float = 30.0,
-                 model_id: str | None = None):
+                 model_id: str | None = None, policy: FailurePolicy | None = None):
         if isinstance(endpoints, str):
             endpoints = [Endpoint(url=endpoints, api_key_env=api_key_env)]
         for e in endpoints:
@@ -50,13 +61,16 @@ class OpenAICompatBackend:
                 e.json_schema = False
             if extra_body:
                 e.extra_body = {**extra_body, **e.extra_body}
-        self.router = Router(endpoints, max_total=concurrency)
+        self.policy = policy or FailurePolicy()
+        if timeout_s is not None:
+            self.policy = self.policy.model_copy(update={"timeout_s": timeout_s})
+        self.router = Router(endpoints, max_total=concurrency, policy=self.policy)
         self.model = model
         self.model_id = model_id or f"openai:{model}"
         self.json_mode = json_mode
         self.max_retries = max_retries
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout = aiohttp.ClientTimeout(total=self.policy.timeout_s)
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +112,10 @@ class OpenAICompatBackend:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except TimeoutError:
+            raise _Retry(f"{ep.url}: no answer within {self.policy.timeout_s:g} s "
+                         "(--timeout)") from None
+        except aiohttp.ClientError as e:
             raise _Retry(f"{ep.url}: {type(e).__name__}: {e}") from None
         if status == 200:
             try:
@@ -107,11 +124,12 @@ class OpenAICompatBackend:
                 raise _Retry(f"{ep.url}: answer is not JSON: {raw[:200]!r}") from None
         detail = raw[:300].decode("utf-8", "replace")
         if status in RETRYABLE:
-            try:
-                after = float(retry_after) if retry_after else None
-            except ValueError:
-                after = None
-            raise _Retry(f"{ep.url}: HTTP {status}: {detail}", after)
+            after, cap = _seconds(retry_after), self.policy.retry_after_cap_s
+            if after is not None and after > cap:
+                raise _Retry(f"{ep.url}: HTTP {status} asking to wait {after:g} s (Retry-After), "
+                             f"more than the {cap:g} s cap: treated as failing")
+            raise _Retry(f"{ep.url}: HTTP {status}: {detail}", after,
+                         throttled=status == 429 and after is not None)
         if status == 400 and "response_format" in body and ep.json_schema and \
                 body["response_format"].get("type") == "json_schema":
             ep.json_schema = False  # this server does not take schemas: json_object from now on
@@ -132,16 +150,22 @@ class OpenAICompatBackend:
                 continue
             except _Retry as e:
                 attempt += 1
-                await self.router.release(ep, ok=False)
                 last = str(e)
+                await self.router.release(ep, ok=False, error=last, throttled=e.throttled,
+                                          wait_s=e.after or 0.0)
+                if self.router.gave_up:
+                    raise self.router.gave_up from None
                 if attempt > self.max_retries:
                     break
                 delay = e.after if e.after is not None else \
                     random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
                 await asyncio.sleep(delay)
                 continue
-            except BaseException:
-                await self.router.release(ep, ok=False)
+            except LLMError as e:
+                await self.router.release(ep, ok=False, error=str(e))
+                raise
+            except BaseException:  # cancelled: not the endpoint's fault, never counts to give up
+                await self.router.release(ep, ok=False, throttled=True)
                 raise
             await self.router.release(ep, ok=True)
             choices = data.get("choices") or []

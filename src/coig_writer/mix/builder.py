@@ -81,13 +81,15 @@ class Mixture:
     spec: MixSpec
     samples: list[SFTSample]
     counts: dict[str, Any] = field(default_factory=dict)
+    decontamination: dict[str, Any] | None = None  # the n-gram check's summary, when it ran
 
     def manifest(self) -> dict[str, Any]:
         ids = [{"id": s.id, "source": s.source, "kind": s.kind, "lang": s.lang}
                for s in self.samples]
         digest = hashlib.sha256(json.dumps(ids, ensure_ascii=False).encode()).hexdigest()
         return {"name": self.spec.name, "seed": self.spec.seed, "spec": self.spec.__dict__,
-                "counts": self.counts, "sha256": digest, "samples": ids}
+                "counts": self.counts, "decontamination": self.decontamination,
+                "sha256": digest, "samples": ids}
 
 
 def build_mixture(creative: list[SFTSample], general: list[SFTSample], spec: MixSpec) -> Mixture:

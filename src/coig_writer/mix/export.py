@@ -21,14 +21,22 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def export_mixture(mix: Mixture, out: Path, reasoning: str = "think",
-                   base_model: str = "Qwen/Qwen2.5-7B-Instruct") -> dict[str, Path]:
-    """Everything needed to train on `mix` with our launcher, TRL directly or LLaMA-Factory."""
+                   base_model: str = "Qwen/Qwen2.5-7B-Instruct", gpus: int = 1) -> dict[str, Path]:
+    """Everything needed to train on `mix` with our launcher, TRL directly or LLaMA-Factory
+    (its accumulation computed for `gpus` devices, with a DeepSpeed ZeRO-3 config beside it)."""
+    from ..train.choices import shipped_config
+    from ..train.config import TrainConfig
+    from ..train.world import batch_plan
+
+    cfg = TrainConfig(model=base_model, data=str(out / "train.jsonl"), output_dir=f"runs/{mix.spec.name}")
+    plan = batch_plan(cfg.global_batch, cfg.per_device_batch, gpus, cfg.max_length)  # TrainError if not whole
     out.mkdir(parents=True, exist_ok=True)
     name = mix.spec.name
     files = {"manifest": out / "manifest.json", "trl": out / "train.jsonl",
              "messages": out / "messages.jsonl", "llamafactory": out / f"{name}.json",
              "dataset_info": out / "dataset_info.json", "train_config": out / "train.yaml",
-             "llamafactory_config": out / "llamafactory_sft.yaml"}
+             "llamafactory_config": out / "llamafactory_sft.yaml",
+             "deepspeed": out / "ds_zero3.json"}
     manifest = mix.manifest()
     manifest["reasoning"] = reasoning
     files["manifest"].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
@@ -43,17 +51,16 @@ def export_mixture(mix: Mixture, out: Path, reasoning: str = "think",
     info[name] = {"file_name": files["llamafactory"].name, "formatting": "sharegpt",
                   "columns": {"messages": "conversations"}}
     info_path.write_text(json.dumps(info, ensure_ascii=False, indent=2), "utf-8")
-    from ..train.config import TrainConfig
-
-    cfg = TrainConfig(model=base_model, data=str(files["trl"]), output_dir=f"runs/{name}")
     files["train_config"].write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False), "utf-8")
     lf = {"model_name_or_path": base_model, "stage": "sft", "do_train": True,
           "finetuning_type": "full", "dataset": name, "dataset_dir": str(out),
           "template": "qwen", "cutoff_len": cfg.max_length,
           "per_device_train_batch_size": cfg.per_device_batch,
-          "gradient_accumulation_steps": cfg.global_batch // cfg.per_device_batch,
+          "gradient_accumulation_steps": plan.accumulation,  # x per_device x gpus = global batch
           "learning_rate": cfg.learning_rate, "num_train_epochs": float(cfg.epochs),
           "lr_scheduler_type": "cosine", "warmup_ratio": cfg.warmup_ratio, "bf16": True,
-          "output_dir": f"saves/{name}", "logging_steps": 10, "save_steps": 500}
+          "output_dir": f"saves/{name}", "logging_steps": 10, "save_steps": 500,
+          "deepspeed": str(files["deepspeed"]), "report_to": "none"}
+    files["deepspeed"].write_text(json.dumps(shipped_config("zero3.json"), indent=1), "utf-8")
     files["llamafactory_config"].write_text(yaml.safe_dump(lf, sort_keys=False), "utf-8")
     return files

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..langid import detect_language
-from ..readers import read_rows
+from ..readers import BadRecord, read_rows, text_content, validate
 from ..records import QuarantineEntry, Triplet
 
 PROMPT_KEYS = ("prompt", "instruction", "query", "question", "input")
@@ -50,33 +50,62 @@ def _split(text: str) -> tuple[str, str]:
     return (m.group(1).strip(), text[m.end():].strip()) if m else ("", text.strip())
 
 
+class ChatTurn(BaseModel):
+    """One message of a chat row (OpenAI `role`/`content` or ShareGPT `from`/`value`)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    role: str | None = None
+    sender: str | None = Field(None, alias="from")
+    content: str | list[Any] | None = None
+    value: str | list[Any] | None = None
+    reasoning_content: str | None = None
+
+    def text(self) -> str:
+        return text_content(self.content if self.content is not None else self.value)
+
+
+class GeneralRow(BaseModel):
+    """The fields of a general row whose types matter (others are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | int | None = None
+    lang: str | None = None
+    language: str | None = None
+    messages: list[ChatTurn] | None = None
+    conversations: list[ChatTurn] | None = None
+
+
 def parse_general_row(row: dict[str, Any], source: str, sid: str) -> SFTSample:
-    """Chat rows (`messages` or `conversations`, one user and one assistant turn; reasoning in
-    `reasoning_content` or a leading <think> block) or prompt/response rows (with optional
-    reasoning field)."""
-    msgs = row.get("messages") or row.get("conversations")
+    """Chat rows (`messages` or `conversations`, one user and one assistant turn; contents as
+    text or OpenAI's list of text parts; reasoning in `reasoning_content` or a leading <think>
+    block) or prompt/response rows (with optional reasoning field)."""
+    try:
+        g = validate(GeneralRow, row)
+    except BadRecord as e:
+        raise BadSample(str(e)) from None
+    msgs = g.messages if g.messages is not None else g.conversations
     if msgs is not None:
-        if not isinstance(msgs, list):
-            raise BadSample("messages must be a list")
         role = {"human": "user", "gpt": "assistant"}
-        turns = [(role.get(m.get("role") or m.get("from"), m.get("role") or m.get("from")),
-                  m) for m in msgs if isinstance(m, dict)]
+        turns = [(role.get(m.role or m.sender or "", m.role or m.sender), m) for m in msgs]
         users = [m for r, m in turns if r == "user"]
         bots = [m for r, m in turns if r == "assistant"]
         if len(users) != 1 or len(bots) != 1:
             raise BadSample(f"need exactly one user and one assistant turn, got {len(users)} "
                             f"and {len(bots)}")
-        prompt = users[0].get("content") or users[0].get("value") or ""
-        reasoning, response = _split(bots[0].get("content") or bots[0].get("value") or "")
-        reasoning = bots[0].get("reasoning_content") or reasoning
+        try:
+            prompt = users[0].text()
+            reasoning, response = _split(bots[0].text())
+        except BadRecord as e:
+            raise BadSample(str(e)) from None
+        reasoning = bots[0].reasoning_content or reasoning
     else:
         prompt = _first(row, PROMPT_KEYS)
         reasoning, response = _split(_first(row, RESPONSE_KEYS))
         reasoning = _first(row, REASONING_KEYS) or reasoning
     if not prompt.strip() or not response.strip():
         raise BadSample("missing prompt or response")
-    lang = row.get("lang") or row.get("language") or detect_language(prompt + response)
-    return SFTSample(id=str(row.get("id") or sid), source=source, kind="general", lang=lang,
+    lang = g.lang or g.language or detect_language(prompt + response)
+    return SFTSample(id=str(g.id or sid), source=source, kind="general", lang=lang,
                      prompt=prompt.strip(), reasoning=str(reasoning).strip(),
                      response=response.strip())
 
@@ -89,7 +118,7 @@ def read_general(path: Path) -> tuple[list[SFTSample], list[QuarantineEntry]]:
             if row.error or row.data is None:
                 raise BadSample(row.error or "empty row")
             good.append(parse_general_row(row.data, path.name, f"{path.stem}:{row.line}"))
-        except BadSample as e:
+        except (ValueError, TypeError) as e:  # BadSample, or a field of the wrong type
             bad.append(QuarantineEntry(path=row.path, line=row.line, error=str(e), raw=row.raw))
     return good, bad
 

@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.formparsers import MultiPartException
 
 from ..genres import load_taxonomy
 from ..store import Store
@@ -99,7 +100,8 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
             raise Forbidden("invalid or missing CSRF token")
 
     def page(request: Request, name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
-        resp = templates.TemplateResponse(request, name, ctx, status_code=code)
+        resp = templates.TemplateResponse(request, name, {"max_body": max_body, **ctx},
+                                          status_code=code)
         resp.headers.update(HEADERS)
         return resp
 
@@ -238,32 +240,56 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
         may_review(store, user, item_id)
         return review_page(request, store, user, item_id, notice=notice)
 
+    async def parsed_form(request: Request) -> dict[str, Any]:
+        """The posted form with every field allowed up to the body limit (README: 4 MiB; the
+        Guard bounds the whole body), as {name: value or [values]}; `_refused` holds the
+        reason when it cannot be parsed at all."""
+        try:
+            form = await request.form(max_part_size=max_body, max_fields=200)
+        except (HTTPException, MultiPartException) as e:
+            return {"_refused": getattr(e, "detail", None) or getattr(e, "message", str(e))}
+        return {k: form.getlist(k) if k == "fields" else form.get(k) for k in form}
+
+    FormDep = Annotated[dict[str, Any], Depends(parsed_form)]
+
     @app.post("/review/{item_id}")
     def review_submit(request: Request, item_id: str, store: StoreDep, user: UserDep,
-                      decision: Annotated[str, Form()], version: Annotated[int, Form()],
-                      csrf: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
-                      query: Annotated[str | None, Form()] = None,
-                      thought: Annotated[str | None, Form()] = None,
-                      answer: Annotated[str | None, Form()] = None,
-                      fields: Annotated[list[str] | None, Form()] = None,
-                      next_filters: Annotated[str, Form()] = "") -> Response:
+                      form: FormDep) -> Response:
+        """Any refused form comes back as the review page with the typed text and the reason."""
         may_review(store, user, item_id)
-        check_csrf(user, csrf)
-        edits = {k: v for k, v in (("query", query), ("thought", thought), ("answer", answer))
-                 if v is not None}
-        draft = {**edits, "reason": reason, "decision": decision, "fields": fields or []}
+        edits = {k: str(form[k]) for k in ("query", "thought", "answer") if form.get(k) is not None}
+        reason, decision = str(form.get("reason") or ""), str(form.get("decision") or "")
+        draft = {**edits, "reason": reason, "decision": decision, "fields": form.get("fields") or []}
+
+        def refused(code: int, why: str) -> HTMLResponse:
+            return review_page(request, store, user, item_id, code, draft=draft,
+                               notice=f"not saved: {why}. Your text is kept below.")
+
+        if "_refused" in form:
+            return refused(400, f"the form could not be read ({form['_refused']})")
+        if not auth.csrf_ok(user["csrf"], str(form.get("csrf") or "")):
+            return refused(403, "invalid or missing CSRF token (the page may be from an older "
+                                "login); save again")
+        bad = [k for k in ("decision", "version") if not str(form.get(k) or "").strip()]
+        if not str(form.get("version") or "").strip().isdigit():
+            bad = sorted({*bad, "version"})
+        if bad:
+            return refused(400, "missing or invalid form fields: " + ", ".join(bad)
+                           + (" (choose a decision)" if "decision" in bad else ""))
         try:
-            service.decide(store, item_id, user["username"], decision, reason, version, policy,
-                           edits, fields=fields, address=address(request))
+            service.decide(store, item_id, user["username"], decision, reason,
+                           int(str(form["version"])), policy, edits,
+                           fields=form.get("fields") or None, address=address(request))
         except service.EditConflict as e:
             return review_page(request, store, user, item_id, 409, draft=draft,
                                notice=f"conflict: {e}. Your text is kept below; compare it "
                                       "with the new version and save again.")
         except ValueError as e:
-            return review_page(request, store, user, item_id, 400, notice=str(e), draft=draft)
+            return refused(400, str(e))
         except KeyError:
             raise HTTPException(404, "no such item") from None
-        qs = next_filters if re.fullmatch(r"[\w=&%.\-]*", next_filters) else ""
+        nxt = str(form.get("next_filters") or "")
+        qs = nxt if re.fullmatch(r"[\w=&%.\-]*", nxt) else ""
         return RedirectResponse("/review" + (f"?{qs}" if qs else ""), status_code=303)
 
     # -- guidelines ----------------------------------------------------------------------------
@@ -284,12 +310,17 @@ def create_app(db: str | Path, policy: service.ReviewPolicy | None = None,
 
     @app.post("/guidelines/{genre}")
     def guideline_save(request: Request, genre: str, store: StoreDep, user: UserDep,
-                       text: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+                       form: FormDep) -> Response:
         role(user, "admin")
-        check_csrf(user, csrf)
         if genre not in load_taxonomy().genres_by_key():
             raise HTTPException(404, "no such genre")
-        store.review.set_guideline(genre, text.replace("\r\n", "\n"), user["username"])
+        text = str(form.get("text") or "").replace("\r\n", "\n")
+        why = form.get("_refused") or ("" if auth.csrf_ok(user["csrf"], str(form.get("csrf") or ""))
+                                       else "invalid or missing CSRF token; save again")
+        if why:  # the page again, with the typed text
+            return page(request, "guidelines.html", 400, user=user, genre=genre,
+                        guideline=store.review.guideline(genre), draft=text, notice=f"not saved: {why}")
+        store.review.set_guideline(genre, text, user["username"])
         store.auth.audit(user["username"], "guideline", genre, address=address(request))
         return RedirectResponse(f"/guidelines/{genre}?notice=saved", 303)
 

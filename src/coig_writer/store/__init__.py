@@ -9,6 +9,8 @@ repository per area, each the only place that knows its tables:
     store.auth        review-app users, sessions, login throttling, audit (auth.py)
     store.usefulness  REER usefulness per triplet version                (usefulness.py)
     store.runs        jobs with their config and summary                 (runs.py)
+    store.search      reasoning-search steps and outcomes                (search.py)
+    store.leases      which process works on which item now              (leases.py)
     store.experiment  experiment plan steps: input hash, state, outputs  (experiment.py)
 
 The connection, schema creation, migrations and transactions live in `db.py`.
@@ -30,9 +32,11 @@ from . import (
     corpus,
     evaluation,
     experiment,
+    leases,
     llm_cache,
     review,
     runs,
+    search,
     usefulness,
 )
 from .db import Database, StoreError
@@ -41,7 +45,8 @@ DEFAULT_DB = "coig-writer.sqlite"
 
 # Each area's tables; applied in this order on open (CREATE ... IF NOT EXISTS).
 SCHEMAS = (corpus.SCHEMA, llm_cache.SCHEMA, runs.SCHEMA, construct.SCHEMA, evaluation.SCHEMA,
-           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, experiment.SCHEMA)
+           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, search.SCHEMA, leases.SCHEMA,
+           experiment.SCHEMA)
 # Indexes on columns that migrations may have just added.
 INDEXES = (llm_cache.INDEXES,)
 
@@ -71,6 +76,8 @@ class Store:
         self.auth = auth.AuthRepo(self.db)
         self.usefulness = usefulness.UsefulnessRepo(self.db)
         self.runs = runs.RunsRepo(self.db)
+        self.search = search.SearchRepo(self.db)
+        self.leases = leases.LeasesRepo(self.db)
         self.experiment = experiment.ExperimentRepo(self.db)
 
     def close(self) -> None:

@@ -37,8 +37,7 @@ class Database:
         if readonly:
             if not self.path.is_file():
                 raise StoreError(f"no store at {self.path}")
-            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                        check_same_thread=False, isolation_level=None)
+            self.conn = self._open_readonly()
             self.conn.execute("PRAGMA busy_timeout=30000")
             self.conn.execute("PRAGMA query_only=1")
             return
@@ -52,6 +51,20 @@ class Database:
             self.conn.executescript(schema)
         for table, cols in ADDED_COLUMNS.items():
             self._add_columns(table, cols)
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """`mode=ro`; where SQLite cannot create the WAL index next to the file (a read-only
+        folder or mount), `immutable=1`: nobody can write there, so nothing changes under us."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False,
+                               isolation_level=None)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False,
+                               isolation_level=None)
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Add the columns a store created by an older version lacks."""

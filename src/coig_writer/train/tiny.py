@@ -34,3 +34,23 @@ def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2, seed: int = 0
                       pad_token_id=tok.pad_token_id)
     Qwen2ForCausalLM(cfg).save_pretrained(out)
     return out
+
+
+WORDS = ["春天", "夏天", "秋天", "冬天", "月亮", "星星", "大海", "高山", "江河", "花园", "故乡", "清晨"]
+
+
+def write_tiny_data(path: Path, n: int = 16, seed: int = 0, spread: int = 6) -> Path:
+    """n prompt-completion rows (TRL's conversational format) of varied lengths, for smoke runs,
+    tests and benches: row i repeats its answer 1 + (i*7 + seed) % spread times."""
+    import json
+
+    rows = []
+    for i in range(n):
+        w = WORDS[(i + seed) % len(WORDS)]
+        reps = 1 + (i * 7 + seed) % spread
+        answer = f"<think>\n用户想要{w}。\n</think>\n\n" + f"{w}是一种美好的东西，" * reps
+        rows.append({"id": str(i), "prompt": [{"role": "user", "content": f"写一句关于{w}的话（{i}）"}],
+                     "completion": [{"role": "assistant", "content": answer}]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path

@@ -22,3 +22,20 @@
     else if (ev.key === "q") { window.location.href = "/queue"; }
   });
 })();
+
+// A form over the server's body limit is stopped here, so the typed text stays on the page.
+(function () {
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target, limit = parseInt(form.getAttribute("data-max-body") || "0", 10);
+    if (!limit) return;
+    var size = new Blob([new URLSearchParams(new FormData(form)).toString()]).size;
+    if (size > limit) {
+      ev.preventDefault();
+      var p = document.getElementById("size-notice") || document.createElement("p");
+      p.id = "size-notice"; p.className = "notice";
+      p.textContent = "Not sent: this form is " + Math.ceil(size / 1048576) + " MiB, over the " +
+        Math.floor(limit / 1048576) + " MiB limit. Shorten the text (it is kept here) and save again.";
+      form.insertBefore(p, form.firstChild);
+    }
+  });
+})();

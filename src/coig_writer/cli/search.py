@@ -1,0 +1,132 @@
+"""`construct search-reasoning`: perplexity-guided rewriting of the reasoning, segment by segment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..store import DEFAULT_DB, Store
+from .common import (
+    DbOpt,
+    backend_or_fail,
+    build_or_fail,
+    call_logger,
+    console,
+    fail,
+    load_usefulness_config,
+    progress_bar,
+)
+
+
+def search_stage(store, spec, cfg, run_id, config) -> None:
+    """`search.enabled`: the optional reasoning search over the run's accepted triplets."""
+    from ..construct.search import search_run_output
+    from ..llm import LLMError
+    from ..llm.scoring import ScorerError
+
+    try:
+        out = asyncio.run(search_run_output(store, build_or_fail(spec), cfg, run_id,
+                                            load_usefulness_config(config)))
+    except (LLMError, ScorerError) as e:
+        raise fail(f"search stage: {e} (rerun to resume)") from None
+    if out is not None:
+        console.print(f"reasoning search: {out.searched} searched, {out.improved} improved (new "
+                      f"versions for review), {out.rejected_by_checks} candidates failed the "
+                      f"checks, {out.seconds:.1f}s")
+
+
+def search_reasoning_cmd(
+    db: DbOpt = Path(DEFAULT_DB),
+    backend: str = typer.Option("local", help="Generator: local (embedded llama.cpp) or openai."),
+    model: str | None = typer.Option(None, help="Generator model (embedded name, .gguf, or the "
+                                                "server's model name)."),
+    base_url: list[str] | None = typer.Option(None, help="Generator server URL; repeatable."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Env var with the generator's key."),
+    scorer: str | None = typer.Option(None, help="transformers (in-process), vllm or sglang "
+                                                 "(default: the config's search.scorer)."),
+    scorer_model: str | None = typer.Option(None, help="Scorer model: folder, .gguf, embedded "
+                                                       "name, or the served model name."),
+    scorer_base_url: str | None = typer.Option(None, help="vllm/sglang scorer server."),
+    device: str = typer.Option("cpu", help="transformers scorer: cpu or cuda."),
+    config: Path | None = typer.Option(None, help="Construct config YAML (its `search:` and "
+                                                  "`usefulness:` sections, checks, language)."),
+    candidates: int | None = typer.Option(None, help="Rewrites per step (REER: 2)."),
+    max_steps: int | None = typer.Option(None, help="Steps per triplet (REER: 10)."),
+    target_gain: float | None = typer.Option(None, help="Stop once the usefulness gain "
+                                                        "reaches this."),
+    status: str = typer.Option("accepted", help="Triplets of this status, or all."),
+    limit: int | None = typer.Option(None, help="Search at most this many triplets."),
+    n_ctx: int = typer.Option(8192, help="Context window of the local generator."),
+    log_calls: bool = typer.Option(False, help="Print one line per generator answer."),
+) -> None:
+    """Rewrite each triplet's reasoning one decision segment at a time: K candidates per step
+    from the generator, LLM-free checks on each, the usefulness scorer keeps the one that makes
+    the text most predictable; an improved reasoning becomes a new version for review.
+    Resumable: rerun after a kill and finished calls and scores come from the cache.
+
+    Example: coig-writer construct search-reasoning --model qwen2.5-coder-1.5b --scorer-model
+    qwen2.5-coder-0.5b --max-steps 4 --limit 10
+    """
+    from ..construct.config import ConstructConfig
+    from ..construct.search import ReasoningSearch, run_search
+    from ..llm import CachedBackend, LLMError
+    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+
+    try:
+        cfg = ConstructConfig.load(config)
+    except (ValueError, OSError) as e:
+        raise fail(str(e)) from None
+    over = {"candidates": candidates, "max_steps": max_steps, "target_gain": target_gain,
+            "scorer": scorer, "scorer_model": scorer_model, "scorer_base_url": scorer_base_url}
+    cfg.search = cfg.search.model_copy(update={k: v for k, v in over.items() if v is not None})
+    ucfg = load_usefulness_config(config)
+    with Store(db) as store:
+        try:
+            sc = make_scorer(cfg.search.scorer, model=cfg.search.scorer_model,
+                             base_url=cfg.search.scorer_base_url, device=device,
+                             api_key=os.environ.get(api_key_env))
+        except ScorerError as e:
+            raise fail(str(e)) from None
+        llm = CachedBackend(backend_or_fail(backend, model, base_url, api_key_env, 4, n_ctx),
+                            store)
+        if log_calls:
+            llm.listeners.append(call_logger())
+        cached = CachedScorer(sc, store)
+        search = ReasoningSearch(store, llm, cached, cfg, ucfg)
+
+        async def go():
+            try:
+                with progress_bar() as bar:
+                    task = bar.add_task("search", total=None)
+                    return await run_search(store, search, status=None if status == "all"
+                                            else status, limit=limit,
+                                            on_item=lambda t, r: bar.advance(task))
+            finally:
+                await llm.aclose()
+                await cached.aclose()
+
+        try:
+            summary = asyncio.run(go())
+        except (LLMError, ScorerError) as e:
+            raise fail(f"{e} (rerun to resume)") from None
+    if summary.outcomes:
+        table = Table(title="reasoning search (usefulness gain = NLL prompt only - NLL with "
+                            "reasoning)")
+        for col in ("triplet", "gain before", "gain after", "steps", "kept", "failed checks",
+                    "new version", "seconds"):
+            table.add_column(col, justify="left" if col == "triplet" else "right")
+        for o in summary.outcomes:
+            table.add_row(o["triplet_id"], f"{o['gain_before']:+.3f}", f"{o['gain_after']:+.3f}",
+                          str(o["steps"]), str(o["kept"]), str(o["rejected_by_checks"]),
+                          f"v{o['to_version']}" if o.get("to_version") else "-",
+                          f"{o['seconds']:.1f}")
+        console.print(table)
+    console.print(f"searched {summary.searched}, improved {summary.improved}, already searched "
+                  f"or empty {summary.skipped}; {summary.steps} steps, "
+                  f"{summary.rejected_by_checks} candidates failed the checks; generator calls "
+                  f"{llm.misses} (cache hits {llm.hits}), scorer calls {cached.misses} (cache "
+                  f"hits {cached.hits}), {summary.seconds:.1f}s")
