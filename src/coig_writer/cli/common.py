@@ -146,6 +146,8 @@ def backend_spec(backend: str, model: str | None, base_url: str | list[str] | No
     """The `make_backend` arguments the options name: this process builds its backend from
     them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
     urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if backend == "transformers" and model:  # Ray workers may start in another folder
+        model = str(Path(model).resolve())
     if batch and not urls and not endpoints:
         urls = ["http://batch.invalid/v1"]  # never contacted: requests go to files
     spec = {"kind": backend, "model": model, "base_url": urls,

@@ -133,8 +133,10 @@ ExecutorOpt = typer.Option("local", help="local (asyncio here) or ray.")
 def eval_generate_cmd(
     name: str = typer.Option(..., "--name", help="Name of the model under test in reports, e.g. CW+20k."),
     db: DbOpt = Path(DEFAULT_DB),
-    backend: str = typer.Option("local", help="local or openai."),
-    model: str | None = typer.Option(None, help="Embedded model / .gguf, or the server's model name."),
+    backend: str = typer.Option("local", help="local (llama.cpp), openai (a server) or "
+                                "transformers (a checkpoint folder, in-process, batched)."),
+    model: str | None = typer.Option(None, help="Embedded model / .gguf, the server's model "
+                                     "name, or a checkpoint folder (transformers)."),
     base_url: list[str] | None = typer.Option(None, help="OpenAI-compatible server URL (repeatable)."),
     endpoints: Path | None = typer.Option(None, help="YAML list of endpoints (see docs/scaling.md)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
@@ -164,6 +166,8 @@ def eval_generate_cmd(
     tokens, then marked truncated.
 
     Example: coig-writer eval generate --name G --backend openai --base-url http://host:8000/v1 --model g7b
+
+    Example: coig-writer eval generate --name CW --backend transformers --model runs/CW/final
     """
     from ..evaluate.generate import GenerateJob
 

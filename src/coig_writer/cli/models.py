@@ -48,29 +48,59 @@ def models_fetch(name: str = typer.Argument("qwen2.5-coder-1.5b")) -> None:
 
 @models_app.command("serve")
 def models_serve(
-    name: str = typer.Argument("qwen2.5-coder-1.5b"),
+    name: str = typer.Argument("qwen2.5-coder-1.5b", help="Embedded model (llama.cpp)."),
+    engine: str = typer.Option("llama.cpp", help="llama.cpp, vllm or sglang."),
+    model: str | None = typer.Option(None, help="Checkpoint folder (vllm, sglang) or .gguf file "
+                                     "(llama.cpp); default: the embedded model NAME."),
+    alias: str | None = typer.Option(None, help="Model name clients ask for (default: NAME "
+                                     "or the folder name)."),
     port: int = typer.Option(8765, help="Port on 127.0.0.1."),
-    n_ctx: int = typer.Option(8192, help="Context window (shared by the parallel slots)."),
-    n_parallel: int = typer.Option(2, help="Requests decoded together (continuous batching)."),
+    n_ctx: int = typer.Option(8192, help="llama.cpp: context window (shared by the slots)."),
+    n_parallel: int = typer.Option(2, help="llama.cpp: requests decoded together."),
+    startup_s: float = typer.Option(600, help="Seconds to wait for the health endpoint."),
 ) -> None:
-    """Serve an embedded model over an OpenAI-compatible API (llama.cpp server), e.g. to share
-    one model between several runs.
+    """Serve a model over an OpenAI-compatible API until Ctrl+C or SIGTERM: the engine runs as
+    a child process, is awaited on its health endpoint, and is stopped with this command (also
+    when this command is killed). Prints the base URL on stdout when it is ready.
 
     Example: coig-writer models serve qwen2.5-coder-0.5b --port 8765
+
+    Example: coig-writer models serve --engine vllm --model runs/CW/final --alias CW
     """
-    import os
+    import signal
     import sys
+    import threading
 
-    from ..llm.models import ModelError, ensure_model
+    from ..llm import LLMError
+    from ..llm.managed import ManagedServer
+    from ..llm.models import ModelError
 
+    extra = (["--n-ctx", str(n_ctx), "--n-parallel", str(n_parallel)]
+             if engine == "llama.cpp" else [])
     try:
-        path = ensure_model(name)
-    except ModelError as e:
+        server = ManagedServer(engine, model or name, alias=alias or (None if model else name),
+                               port=port, startup_s=startup_s, extra_args=extra)
+    except (LLMError, ModelError) as e:
         raise fail(str(e)) from None
-    err.print(f"serving {name} at http://127.0.0.1:{port}/v1 as model {name!r}")
-    os.execv(sys.executable, [sys.executable, "-m", "coig_writer.llm.engine", "--model", str(path),
-                              "--alias", name, "--port", str(port), "--n-ctx", str(n_ctx),
-                              "--n-parallel", str(n_parallel)])
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"starting {engine} for {server.model} (engine pid follows) ...")
+    try:
+        server.start()
+    except LLMError as e:
+        server.stop()
+        raise fail(str(e)) from None
+    try:
+        err.print(f"engine pid {server.proc.pid}; model name {server.alias!r}; Ctrl+C stops it")
+        console.print(server.base_url, highlight=False)
+        sys.stdout.flush()
+        while not stop.wait(1.0):
+            if server.proc.poll() is not None:
+                raise fail(f"{engine} server exited with code {server.proc.returncode}")
+    finally:
+        server.stop()
+    err.print("stopped")
 
 
 @prompts_app.command("list")

@@ -37,7 +37,8 @@ def make_backend(kind: str = "local", *, model: str | None = None,
                  policy: dict[str, Any] | None = None, prompt_cache: bool = True) -> Backend:
     """Build a backend. `local`: an embedded model name or a .gguf path (default: the embedded
     Qwen2.5-Coder-1.5B) run in-process by llama.cpp. `openai`: one or more OpenAI-compatible
-    servers (`base_url`, repeatable, or an `endpoints` YAML) serving `model`.
+    servers (`base_url`, repeatable, or an `endpoints` YAML) serving `model`. `transformers`:
+    a checkpoint folder (`model`, e.g. the `final/` of `train run`) run in-process, batched.
     Keys are read from the env var `api_key_env` (default OPENAI_API_KEY), never stored.
     `policy`: `FailurePolicy` fields (per-call timeout, when to give up, Retry-After cap).
     `prompt_cache=False` turns the embedded engine's prompt cache off (for measurements only)."""
@@ -72,4 +73,10 @@ def make_backend(kind: str = "local", *, model: str | None = None,
                                    json_mode=json_mode, json_schema=json_schema,
                                    extra_body=extra_body,
                                    policy=FailurePolicy.model_validate(policy or {}))
-    raise LLMError(f"unknown backend {kind!r}; choose local or openai")
+    if kind == "transformers":
+        from .transformers_backend import TransformersBackend
+
+        if not model:
+            raise LLMError("the transformers backend needs --model (a checkpoint folder)")
+        return TransformersBackend(model, max_batch=max(1, min(concurrency, 64)))
+    raise LLMError(f"unknown backend {kind!r}; choose local, openai or transformers")

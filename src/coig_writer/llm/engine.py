@@ -45,7 +45,7 @@ def engine_params(model_path: str | Path, *, n_ctx: int = 8192, n_parallel: int 
     p = xl.CommonParams()
     p.model.path = str(path)
     if alias:
-        p.model_alias = alias
+        p.model_alias = {alias}  # a set of names: a plain string would become its letters
     p.n_parallel = n_parallel
     p.kv_unified = True  # slots share the whole context instead of n_ctx / n_parallel each
     p.n_ctx = n_ctx

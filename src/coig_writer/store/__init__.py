@@ -11,6 +11,7 @@ repository per area, each the only place that knows its tables:
     store.runs        jobs with their config and summary                 (runs.py)
     store.search      reasoning-search steps and outcomes                (search.py)
     store.leases      which process works on which item now              (leases.py)
+    store.experiment  experiment plan steps: input hash, state, outputs  (experiment.py)
 
 The connection, schema creation, migrations and transactions live in `db.py`.
 `Store(path, readonly=True)` opens an existing store without writing to it (a published
@@ -30,6 +31,7 @@ from . import (
     construct,
     corpus,
     evaluation,
+    experiment,
     leases,
     llm_cache,
     review,
@@ -43,7 +45,8 @@ DEFAULT_DB = "coig-writer.sqlite"
 
 # Each area's tables; applied in this order on open (CREATE ... IF NOT EXISTS).
 SCHEMAS = (corpus.SCHEMA, llm_cache.SCHEMA, runs.SCHEMA, construct.SCHEMA, evaluation.SCHEMA,
-           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, search.SCHEMA, leases.SCHEMA)
+           auth.SCHEMA, review.SCHEMA, usefulness.SCHEMA, search.SCHEMA, leases.SCHEMA,
+           experiment.SCHEMA)
 # Indexes on columns that migrations may have just added.
 INDEXES = (llm_cache.INDEXES,)
 
@@ -75,6 +78,7 @@ class Store:
         self.runs = runs.RunsRepo(self.db)
         self.search = search.SearchRepo(self.db)
         self.leases = leases.LeasesRepo(self.db)
+        self.experiment = experiment.ExperimentRepo(self.db)
 
     def close(self) -> None:
         self.db.close()

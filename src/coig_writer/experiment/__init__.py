@@ -1,0 +1,1 @@
+"""The paper's experiment as one resumable plan: mixtures -> training -> generation -> judging -> report."""
