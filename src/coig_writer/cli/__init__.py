@@ -2,7 +2,6 @@
 
 import typer
 
-from . import curation as _curation  # noqa: F401  (registers `data decontaminate`, `data export-preferences`)
 from .construct import construct_app
 from .data import data_app
 from .evaluate import eval_app
@@ -10,9 +9,6 @@ from .experiment import experiment_app
 from .mix import mix_app, train_app
 from .models import models_app, prompts_app
 from .review import review_app
-from .search import search_reasoning_cmd
-
-construct_app.command("search-reasoning")(search_reasoning_cmd)
 
 app = typer.Typer(help="Build, review, mix and evaluate process-supervised creative-writing data.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..store import DEFAULT_DB, Store
-from .common import (
+from ...store import DEFAULT_DB, Store
+from ..common import (
     DbOpt,
     backend_or_fail,
     build_or_fail,
@@ -20,13 +20,14 @@ from .common import (
     load_usefulness_config,
     progress_bar,
 )
+from . import construct_app
 
 
 def search_stage(store, spec, cfg, run_id, config) -> None:
     """`search.enabled`: the optional reasoning search over the run's accepted triplets."""
-    from ..construct.search import search_run_output
-    from ..llm import LLMError
-    from ..llm.scoring import ScorerError
+    from ...construct.search import search_run_output
+    from ...llm import LLMError
+    from ...llm.scoring import ScorerError
 
     try:
         out = asyncio.run(search_run_output(store, build_or_fail(spec), cfg, run_id,
@@ -39,6 +40,7 @@ def search_stage(store, spec, cfg, run_id, config) -> None:
                       f"checks, {out.seconds:.1f}s")
 
 
+@construct_app.command("search-reasoning")
 def search_reasoning_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     backend: str = typer.Option("local", help="Generator: local (embedded llama.cpp) or openai."),
@@ -71,10 +73,10 @@ def search_reasoning_cmd(
     Example: coig-writer construct search-reasoning --model qwen2.5-coder-1.5b --scorer-model
     qwen2.5-coder-0.5b --max-steps 4 --limit 10
     """
-    from ..construct.config import ConstructConfig
-    from ..construct.search import ReasoningSearch, run_search
-    from ..llm import CachedBackend, LLMError
-    from ..llm.scoring import CachedScorer, ScorerError, make_scorer
+    from ...construct.config import ConstructConfig
+    from ...construct.search import ReasoningSearch, run_search
+    from ...llm import CachedBackend, LLMError
+    from ...llm.scoring import CachedScorer, ScorerError, make_scorer
 
     try:
         cfg = ConstructConfig.load(config)
