@@ -3,11 +3,10 @@ normal model, or random weights in a known model's shape (for throughput and mem
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from .memory import Shape
-from .tiny import qwen_tokenizer_dir
+from .tiny import with_qwen_tokenizer
 
 
 def gguf_to_hf(gguf: Path, out: Path) -> Path:
@@ -28,13 +27,9 @@ def gguf_to_hf(gguf: Path, out: Path) -> Path:
 def random_model(shape: Shape, out: Path, max_positions: int = 32768, seed: int = 0) -> Path:
     """A Qwen2 model of `shape` with random bf16 weights and the Qwen tokenizer."""
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    out.mkdir(parents=True, exist_ok=True)
-    for f in qwen_tokenizer_dir().iterdir():
-        if f.is_file():
-            shutil.copy(f, out / f.name)
-    tok = AutoTokenizer.from_pretrained(out)
+    tok = with_qwen_tokenizer(out)
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=max(shape.vocab, len(tok)), hidden_size=shape.hidden,
                       intermediate_size=shape.intermediate, num_hidden_layers=shape.layers,

@@ -16,16 +16,23 @@ def qwen_tokenizer_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
-def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
-    """Save a random-weight Qwen2ForCausalLM (hidden 64, 2 layers) and the Qwen tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+def with_qwen_tokenizer(out: Path):
+    """Create `out` with the Qwen tokenizer files in it; returns the loaded tokenizer."""
+    from transformers import AutoTokenizer
 
     out.mkdir(parents=True, exist_ok=True)
     for f in qwen_tokenizer_dir().iterdir():
         if f.is_file():
             shutil.copy(f, out / f.name)
-    tok = AutoTokenizer.from_pretrained(out)
+    return AutoTokenizer.from_pretrained(out)
+
+
+def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """Save a random-weight Qwen2ForCausalLM (hidden 64, 2 layers) and the Qwen tokenizer."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = with_qwen_tokenizer(out)
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
