@@ -26,7 +26,7 @@ from coig_writer.store import Store
 
 from .conftest import SAMPLE, fast_config
 from .review_fixtures import stage_answer
-from .servers import _Server, completion
+from .servers import _Server, completion, stage_of
 
 datasets = pytest.importorskip("datasets")
 FIXED = "（修订）"
@@ -36,8 +36,8 @@ def answer(body: dict) -> str:
     """Construction stages fail the first round (scores 6) and pass once the reasoning has
     seen the feedback; the judge prefers GOOD over BAD in either order and always says A when
     MID is in the pair (a position bias: its two orders disagree)."""
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
     user = body["messages"][-1]["content"]
+    stage = stage_of(body)
     if '"verdict"' in user:
         a_first = lambda x, y: user.index(x) < user.index(y)  # noqa: E731
         win = "A" if "MID-" in user or a_first("GOOD-", "BAD-") else "B"
@@ -45,9 +45,9 @@ def answer(body: dict) -> str:
         dims = {d: win for d in ("content_quality", "creative_merit",
                                  "cultural_appropriateness", "task_fulfilment", "overall")}
         return json.dumps({**dims, "verdict": v, "reason": "更具体"})
-    if "剖析" in system:
+    if stage == "reasoning":
         return (FIXED if "low scores" in user else "") + stage_answer(body)
-    if "评审" in system:
+    if stage == "score":
         score = 9 if FIXED in user else 6
         return json.dumps({d: score for d in SCORE_DIMENSIONS} | {"comment": "可再具体些"})
     return stage_answer(body)

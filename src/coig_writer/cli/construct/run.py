@@ -124,7 +124,7 @@ def run_cmd(
         except LLMError as e:
             raise fail(str(e)) from None
         if cfg.search.enabled and executor == "local" and not (batch_out or batch_in):
-            from ..search import search_stage
+            from .search import search_stage
 
             search_stage(store, spec, cfg, summary.run_id, config)
         left = pipe.count_pending(None, redo) if summary.stopped else 0
