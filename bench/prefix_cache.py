@@ -1,18 +1,21 @@
 """What the prefix-shared prompt layout saves on the embedded engine, through the CLI.
 
-Runs `coig-writer construct demo` (bundled sample, embedded 0.5B model, fresh store each time)
-under three conditions, in alternating order over `--rounds` rounds in one run:
+Runs `coig-writer construct demo` (bundled sample, embedded model, fresh store each time, every
+text through every stage, the demo's own answer budgets unless `--budgets short`) under three
+conditions (`--conditions`), in alternating order over `--rounds` rounds in one run:
   shared          the shared layout (templates v2), the engine's prompt cache on (the default)
   shared-nocache  the same prompts with the engine's prompt cache off
   legacy          the old layout (templates v1), prompt cache on
 and reports per condition: prompt tokens and the share the engine served from its cache (as
-reported per call in the store), time per triplet (the run's own elapsed time over its
-triplets), and time to the first triplet on screen (from the command's start, model load
-included). Then the five stage calls of one ~2,000-character text as the pipeline renders them
+reported per call in the store), generated tokens, time per triplet (the run's own elapsed time
+over its triplets), and time to the first triplet on screen (from the command's start, model
+load included). Then the five stage calls of one ~2,000-character text as the pipeline renders them
 (fixed prompt and reasoning, answers cut to one token), in both layouts with the cache on:
 prompt tokens per triplet, and how many had to be computed (without the cache: all of them).
 
-    .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --rounds 1 | tee pc.log
+    .venv/bin/python bench/prefix_cache.py --model qwen2.5-coder-1.5b --max-rounds 1 \
+        --conditions shared,legacy --rounds 2 --part demo | tee pc.log   # the demo as users run it
+    .venv/bin/python bench/prefix_cache.py --texts 2 --max-rounds 0 --budgets short --rounds 1
     .venv/bin/python bench/prefix_cache.py --part long
     .venv/bin/python bench/prefix_cache.py --summarize pc.log   # the table again from a log
 """
@@ -40,15 +43,18 @@ CONDITIONS = {"shared": ["--layout", "shared"],
 FIRST = re.compile(r"cw-\S+ \[(accepted|rejected|needs_review)\]")
 
 
-def bench_config(path: Path, max_rounds: int) -> Path:
-    """Every text goes through all stages (no screen threshold); short answers keep it small."""
-    stages = {"screen": {"max_tokens": 80},
-              "reconstruct_prompt": {"temperature": 0.7, "max_tokens": 120},
-              "reasoning": {"temperature": 0.7, "max_tokens": 200},
-              "validate": {"max_tokens": 100}, "score": {"max_tokens": 120}}
-    path.write_text(yaml.safe_dump({"screen_threshold": 0, "max_rounds": max_rounds,
-                                    "min_reasoning_chars": 20, "retries": 0,
-                                    "stages": stages}), "utf-8")
+def bench_config(path: Path, max_rounds: int, budgets: str) -> Path:
+    """Every text goes through all stages (no screen threshold), so each condition makes the
+    same triplets. Budgets "demo": the demo's own answer budgets, retries and checks, i.e. the
+    run a user gets; "short": short answers and no retries, to isolate prompt processing."""
+    cfg: dict = {"screen_threshold": 0, "max_rounds": max_rounds}
+    if budgets == "short":
+        cfg |= {"min_reasoning_chars": 20, "retries": 0, "stages": {
+            "screen": {"max_tokens": 80},
+            "reconstruct_prompt": {"temperature": 0.7, "max_tokens": 120},
+            "reasoning": {"temperature": 0.7, "max_tokens": 200},
+            "validate": {"max_tokens": 100}, "score": {"max_tokens": 120}}}
+    path.write_text(yaml.safe_dump(cfg), "utf-8")
     return path
 
 
@@ -162,8 +168,16 @@ def main() -> None:
     ap.add_argument("--max-rounds", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the conditions")
     ap.add_argument("--part", choices=("demo", "long", "both"), default="both")
+    ap.add_argument("--budgets", choices=("demo", "short"), default="demo",
+                    help="demo: the demo's own answer budgets (the run users get); short: short "
+                         "answers, no retries (prompt processing only)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS),
+                    help="comma-separated subset of: " + ", ".join(CONDITIONS))
     ap.add_argument("--summarize", type=Path, help="print the table from the round lines of a log")
     args = ap.parse_args()
+    conditions = [c for c in args.conditions.split(",") if c]
+    if unknown := set(conditions) - set(CONDITIONS):
+        ap.error(f"unknown condition(s): {', '.join(sorted(unknown))}")
     results: dict[str, list[dict]] = {n: [] for n in CONDITIONS}
     if args.summarize:
         for line in args.summarize.read_text("utf-8").splitlines():
@@ -173,9 +187,9 @@ def main() -> None:
     longs = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cfg = bench_config(work / "bench.yaml", args.max_rounds)
+        cfg = bench_config(work / "bench.yaml", args.max_rounds, args.budgets)
         for rnd in range(args.rounds if args.part != "long" else 0):
-            order = list(CONDITIONS) if rnd % 2 == 0 else list(reversed(CONDITIONS))
+            order = conditions if rnd % 2 == 0 else conditions[::-1]
             for name in order:
                 r = demo(work, name, rnd, args, cfg)
                 results[name].append(r)
@@ -184,7 +198,7 @@ def main() -> None:
         longs = {layout: long_text(layout, args) for layout in ("shared", "legacy")}
     if args.part != "long":
         print(f"\n{args.model}, {args.texts} sample texts, max_rounds {args.max_rounds}, "
-              f"{args.rounds} round(s)")
+              f"{args.budgets} budgets, {args.rounds} round(s)")
     report(results, longs)
 
 
@@ -198,13 +212,16 @@ def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
                      "first_s": sum(r["first_s"] or r["wall_s"] for r in rs) / len(rs),
                      "share": cached / prompt if prompt else 0.0,
                      "prompt_per_triplet": prompt / n_trip,
-                     "computed_per_triplet": (prompt - cached) / n_trip}
+                     "computed_per_triplet": (prompt - cached) / n_trip,
+                     "generated_per_triplet": sum(r["completion"] for r in rs) / n_trip}
     if agg:
         print(f"{'condition':<16}{'cached share':>13}{'prompt tok/trip':>16}"
-              f"{'computed/trip':>14}{'s/triplet':>11}{'first triplet s':>16}")
+              f"{'computed/trip':>14}{'generated/trip':>15}{'s/triplet':>11}"
+              f"{'first triplet s':>16}")
     for name, a in agg.items():
         print(f"{name:<16}{a['share']:>13.0%}{a['prompt_per_triplet']:>16.0f}"
-              f"{a['computed_per_triplet']:>14.0f}{a['per_triplet_s']:>11.1f}{a['first_s']:>16.1f}")
+              f"{a['computed_per_triplet']:>14.0f}{a['generated_per_triplet']:>15.0f}"
+              f"{a['per_triplet_s']:>11.1f}{a['first_s']:>16.1f}")
     ref = agg.get("shared")
     for other in ("legacy", "shared-nocache"):
         o = agg.get(other)
@@ -212,7 +229,8 @@ def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
             continue
         print(f"{other} / shared: time per triplet x{o['per_triplet_s'] / ref['per_triplet_s']:.2f}, "
               f"first triplet x{o['first_s'] / ref['first_s']:.2f}, computed prompt tokens "
-              f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}")
+              f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}, "
+              f"generated tokens x{o['generated_per_triplet'] / max(ref['generated_per_triplet'], 1):.2f}")
     for layout, r in longs.items():
         print(f"long text ({r['chars']} chars), {layout} layout: {r['prompt']} prompt tokens per "
               f"triplet ({r['calls']} calls); computed with the prompt cache "
