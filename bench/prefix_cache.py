@@ -65,8 +65,11 @@ def cli(*args: str) -> list[str]:
 def store_figures(db: Path) -> dict:
     """Prompt, cached and completion tokens of every call, from the store; the run's time."""
     with Store(db) as store:
-        usage = [json.loads(u) for (u,) in store.db.execute(
-            "SELECT usage FROM llm_cache WHERE usage IS NOT NULL")]
+        rows = store.db.execute("SELECT usage, latency_s FROM llm_cache WHERE usage IS NOT NULL")
+        usage, latencies = [], []
+        for u, lat in rows:
+            usage.append(json.loads(u))
+            latencies.append(lat)
         statuses = store.construct.count_triplets()
         triplets = sum(statuses.values())
         failed = store.db.execute("SELECT COUNT(*) FROM stage_results WHERE "
@@ -78,13 +81,17 @@ def store_figures(db: Path) -> dict:
     cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
                  for u in usage)
     reported = sum("cached_tokens" in (u.get("prompt_tokens_details") or {}) for u in usage)
+    per_call = [[int(u.get("prompt_tokens") or 0)
+                 - int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
+                 int(u.get("completion_tokens") or 0), lat] for u, lat in zip(usage, latencies, strict=True)]
     elapsed = (run["summary"] or {}).get("elapsed_s")
     return {"calls": len(usage), "reported": reported, "triplets": triplets,
             "statuses": statuses, "failed_stages": failed, "check_problems": checks,
             "prompt": prompt,
             "cached": cached, "completion": sum(int(u.get("completion_tokens") or 0)
                                                 for u in usage),
-            "run_s": elapsed, "per_triplet_s": elapsed / triplets if triplets and elapsed else None}
+            "run_s": elapsed, "per_triplet_s": elapsed / triplets if triplets and elapsed else None,
+            "per_call": per_call}
 
 
 def demo(work: Path, name: str, rnd: int, args: argparse.Namespace, cfg: Path) -> dict:
@@ -231,11 +238,43 @@ def report(results: dict[str, list[dict]], longs: dict[str, dict]) -> None:
               f"first triplet x{o['first_s'] / ref['first_s']:.2f}, computed prompt tokens "
               f"x{o['computed_per_triplet'] / max(ref['computed_per_triplet'], 1):.2f}, "
               f"generated tokens x{o['generated_per_triplet'] / max(ref['generated_per_triplet'], 1):.2f}")
+    split_time(results)
     for layout, r in longs.items():
         print(f"long text ({r['chars']} chars), {layout} layout: {r['prompt']} prompt tokens per "
               f"triplet ({r['calls']} calls); computed with the prompt cache "
               f"{r['prompt'] - r['cached']} ({r['cached'] / r['prompt']:.0%} from the cache), "
               f"without it all {r['prompt']}")
+
+
+def split_time(results: dict[str, list[dict]]) -> None:
+    """Least-squares fit over every call of every run: latency = a x computed prompt tokens +
+    b x generated tokens + c. Splits each condition's call time into prompt processing and
+    generation, and prints what legacy would take with the shared layout's generation time:
+    the part of the ratio that prompt caching alone explains."""
+    import numpy as np
+
+    calls = {n: [c for r in rs for c in r.get("per_call", [])] for n, rs in results.items()}
+    every = [c for cs in calls.values() for c in cs]
+    if len(every) < 4 or len(calls) < 2:
+        return
+    x = np.array([[c[0], c[1], 1.0] for c in every])
+    y = np.array([c[2] for c in every])
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    r2 = 1 - ((y - x @ coef) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    print(f"fit over {len(every)} calls (R^2 {r2:.2f}): {1 / coef[0]:.1f} computed prompt "
+          f"tokens/s, {1 / coef[1]:.1f} generated tokens/s, {coef[2]:.2f} s per call")
+    parts = {}
+    for name, cs in calls.items():
+        runs = len(results[name])
+        m = np.array([[c[0], c[1], 1.0] for c in cs]) * coef / runs
+        parts[name] = (m[:, 0].sum(), m[:, 1].sum(), m[:, 2].sum())
+        print(f"  {name}: per run {parts[name][0]:.0f} s prompt processing + "
+              f"{parts[name][1]:.0f} s generation + {parts[name][2]:.0f} s per-call overhead")
+    if "shared" in parts and "legacy" in parts:
+        sp, sg, so = parts["shared"]
+        lp, _, lo = parts["legacy"]
+        print(f"  legacy with the shared layout's generation: {lp + sg + lo:.0f} s against "
+              f"{sp + sg + so:.0f} s: the prompt side alone x{(lp + sg + lo) / (sp + sg + so):.2f}")
 
 
 if __name__ == "__main__":
