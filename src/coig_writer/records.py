@@ -120,6 +120,15 @@ class Triplet(BaseModel):
     screen: dict[str, Any] = Field(default_factory=dict)
     validation: dict[str, Any] = Field(default_factory=dict)
     scores: Scores | None = None
+    expected_scores: dict[str, float] | None = Field(
+        None, description="G-Eval expected value of each score dimension over the score "
+        "tokens' probabilities (None: the server returned no logprobs)")
+    score_mass: dict[str, float] | None = Field(
+        None, description="per dimension, the probability mass found on score tokens")
+    score_rule: Literal["argmax", "expected"] | None = Field(
+        None, description="which scores the thresholds compared")
+    checks: list[str] = Field(default_factory=list,
+                              description="names of the LLM-free checks that failed")
     rounds: int = 0
     provenance: Provenance = Field(default_factory=Provenance)
     model: str | None = None
