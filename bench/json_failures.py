@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from coig_writer.construct.config import ConstructConfig
-from coig_writer.construct.stages import PARSERS, SCHEMAS
+from coig_writer.construct.stages import stage as stage_named
 from coig_writer.genres import load_taxonomy
 from coig_writer.llm import ChatRequest, make_backend, parse_json_object
 from coig_writer.prompts import compose, load_template
@@ -55,10 +55,10 @@ async def main() -> None:
             for schema in (False, True):
                 req = ChatRequest.build(msgs, json_mode=True, temperature=0.0,
                                         max_tokens=cfg.stages[stage].max_tokens, seed=0,
-                                        json_schema=SCHEMAS[stage] if schema else None)
+                                        json_schema=stage_named(stage).schema if schema else None)
                 resp = await be.chat(req)
                 try:
-                    PARSERS[stage](parse_json_object(resp.text))
+                    stage_named(stage).parse(parse_json_object(resp.text))
                 except ValueError as e:
                     fails[schema] += 1
                     print(f"{'schema' if schema else 'json_object'} {stage}: {e}: "

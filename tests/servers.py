@@ -19,25 +19,27 @@ from typing import Any
 
 import httpx
 
-# How a stub tells which construction stage a request is for. Shared layout (templates v2): every
-# stage's own instructions, at the end of the first user message, begin with its task line.
-# Legacy layout (v1): each stage has its own system message.
-_TASKS = (("screen", ("任务：筛选", "Task: screening")),
-          ("reconstruct_prompt", ("任务：反推", "Task: reconstruct")),
-          ("reasoning", ("任务：写出思考过程", "Task: write the thinking")),
-          ("validate", ("任务：质检", "Task: check coherence")),
-          ("score", ("任务：评分", "Task: score")))
-_SYSTEMS = (("screen", "筛选"), ("reasoning", "剖析"), ("validate", "质检"), ("score", "评审"))
+STAGE_HEADER = "X-Coig-Stage"  # the machine-readable stage tag every backend call carries
+
+
+class Request(dict):
+    """A request body as the handlers see it, with the HTTP headers it came with (names in
+    lower case)."""
+
+    headers: dict[str, str]
 
 
 def stage_of(body: dict[str, Any]) -> str:
-    """The construction stage an OpenAI-style request body belongs to (either layout)."""
-    user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
-    for stage, marks in _TASKS:
-        if any(m in user for m in marks):
-            return stage
-    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-    return next((stage for stage, word in _SYSTEMS if word in system), "reconstruct_prompt")
+    """The stage (construction: screen, reconstruct_prompt, reasoning, validate, score; judging:
+    "judge pairwise", ...) a request belongs to, from the tag the backend sends with it; never
+    from the prompt's wording."""
+    headers = getattr(body, "headers", None)
+    if headers is None:
+        raise AssertionError("stage_of needs a request as the stub server received it")
+    stage = headers.get(STAGE_HEADER.lower())
+    if not stage:
+        raise AssertionError(f"request without the {STAGE_HEADER} header")
+    return stage
 
 
 def completion(content: str) -> dict[str, Any]:
@@ -61,7 +63,8 @@ class _Server:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = Request(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body.headers = {k.lower(): v for k, v in self.headers.items()}
                 with outer._lock:
                     outer.requests.append(body)
                     outer.inflight += 1

@@ -26,7 +26,7 @@ from coig_writer.records import EvalPrompt, SourceText
 from coig_writer.store import Store
 
 from .review_fixtures import stage_answer
-from .servers import _Server, stage_of
+from .servers import STAGE_HEADER, _Server, stage_of
 
 TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 3
 
@@ -221,19 +221,24 @@ def test_two_wave_batch_round_trip_equals_online(tmp_path):
                 if info["wave"] is None:
                     break
                 n_waves += 1
-                result_file = answer_wave(Path(info["wave"]), srv.base_url)
+                result_file = answer_wave(Path(info["wave"]), srv.base_url, bs)
             assert n_waves == 5  # screen, prompt, reasoning, validate, score
             assert triplets(bs) == expected and len(expected) == 3
 
 
-def answer_wave(wave: Path, base_url: str) -> Path:
-    """Play the Batch API: post each line's body, write an output line per request."""
+def answer_wave(wave: Path, base_url: str, store: Store | None = None) -> Path:
+    """Play the Batch API: post each line's body, write an output line per request. A batch
+    line carries no headers: the stage tag the stub routes on comes from the store's record
+    of the request (`store`), as a real batch service would not need it."""
     out = wave.with_suffix(".out.jsonl")
     with out.open("w", encoding="utf-8") as f:
         for line in wave.read_text("utf-8").splitlines():
             row = json.loads(line)
             assert row["method"] == "POST" and row["url"] == "/v1/chat/completions"
-            body = httpx.post(f"{base_url}/chat/completions", json=row["body"]).json()
+            meta = store.cache.batch_request(row["custom_id"]) if store else None
+            headers = {STAGE_HEADER: meta["stage"]} if meta and meta["stage"] else {}
+            body = httpx.post(f"{base_url}/chat/completions", json=row["body"],
+                              headers=headers).json()
             f.write(json.dumps({"id": "b", "custom_id": row["custom_id"], "error": None,
                                 "response": {"status_code": 200, "body": body}},
                                ensure_ascii=False) + "\n")

@@ -38,7 +38,7 @@ def answer(body: dict) -> str:
     MID is in the pair (a position bias: its two orders disagree)."""
     user = body["messages"][-1]["content"]
     stage = stage_of(body)
-    if '"verdict"' in user:
+    if stage == "judge pairwise":
         a_first = lambda x, y: user.index(x) < user.index(y)  # noqa: E731
         win = "A" if "MID-" in user or a_first("GOOD-", "BAD-") else "B"
         v = "A>>B" if win == "A" else "B>>A"

@@ -23,7 +23,7 @@ from coig_writer.prompts import compose, load_template
 from coig_writer.records import Provenance, SourceText
 from coig_writer.store import Store
 
-from .servers import FaultServer, _Server, completion
+from .servers import FaultServer, _Server, completion, stage_of
 
 TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
 SCREEN = {"quality": 9, "creativity": 9, "category": "poetry", "genre": "classical_poem",
@@ -37,28 +37,18 @@ REASONING = ("用户想要一首思乡的五言绝句。首先我需要确定意
 
 
 class StageStub(_Server):
-    """Answers each construction stage by what it asks for (the JSON Schema's keys, the task
-    line); reports cached prompt tokens when `cached` is given."""
+    """Answers each construction stage by its stage tag; reports cached prompt tokens when
+    `cached` is given."""
 
     def __init__(self, cached: int | None = 7, coherent: bool = True):
         self.cached, self.coherent = cached, coherent
         super().__init__(self._answer)
 
     def _answer(self, body: dict) -> tuple[int, dict, float]:
-        props = ((body.get("response_format") or {}).get("json_schema") or {}) \
-            .get("schema", {}).get("properties", {})
-        last = body["messages"][-1]["content"]
-        if "quality" in props:
-            text = json.dumps(SCREEN)
-        elif "coherent" in props:
-            text = json.dumps({"coherent": self.coherent, "issues": [] if self.coherent
-                               else ["思考与指令不符"], "suggestion": ""})
-        elif "prompt_quality" in props:
-            text = json.dumps(SCORE)
-        elif "反推" in last or "reconstruct" in last:
-            text = PROMPT
-        else:
-            text = REASONING
+        text = {"screen": json.dumps(SCREEN), "score": json.dumps(SCORE),
+                "validate": json.dumps({"coherent": self.coherent, "issues": [] if self.coherent
+                                        else ["思考与指令不符"], "suggestion": ""}),
+                "reconstruct_prompt": PROMPT, "reasoning": REASONING}[stage_of(body)]
         out = completion(text)
         out["usage"] = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
         if self.cached is not None:
@@ -195,14 +185,16 @@ def test_legacy_layout_keeps_its_cache_keys_and_replays(tmp_path):
         "validate": "a15880f8f1b4c7d94e6431fbdc1041157545053d6ce97efed3c79ca7dba8aa49",
         "score": "3f347378d1a9b80a61f3053a135893686a81ff747ff7f7ade18df867e8b0dc4d"}
     with FaultServer(script) as srv, _store_with_text(tmp_path / "l.sqlite") as store:
-        _run(store, srv.base_url, max_rounds=0, layout="legacy")
+        # scoring stages ask for score probabilities by default: new requests, new keys;
+        # without them (top_logprobs 0) every request is the one an old store holds
+        _run(store, srv.base_url, max_rounds=0, layout="legacy", top_logprobs=0)
         keys = dict(store.db.execute("SELECT stage, key FROM llm_cache"))
         assert keys == pinned
         trip = next(store.construct.iter_triplets())
         store.construct.put_triplet(trip.model_copy(update={"status": "rejected"}))
         sent = len(srv.requests)
         again = ConstructPipeline(store, OpenAICompatBackend(srv.base_url, "stub"),
-                                  ConstructConfig(max_rounds=0, layout="legacy"))
+                                  ConstructConfig(max_rounds=0, layout="legacy", top_logprobs=0))
         summary = asyncio.run(run_local(again, redo=True))
         assert summary.cache_hits == 5 and summary.llm_calls == 0 and len(srv.requests) == sent
         shared = _run(store, srv.base_url, redo=True, max_rounds=0)  # the new layout asks anew

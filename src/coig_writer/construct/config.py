@@ -9,19 +9,11 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field
 
 from .checks import ReasoningChecks
+from .stages import PREFIX_TEMPLATE, STAGE_NAMES, StageParams
+from .stages import STAGES as STAGE_TABLE
+from .stages import stage as stage_of
 
-STAGES = ("screen", "reconstruct_prompt", "reasoning", "validate", "score")
-
-
-class StageParams(BaseModel):
-    temperature: float = 0.0
-    max_tokens: int = 512
-    max_tokens_cap: int | None = Field(None, description="a truncated answer is retried with "
-                                       "more tokens up to this (default 4 x max_tokens)")
-
-    @property
-    def cap(self) -> int:
-        return self.max_tokens_cap or 4 * self.max_tokens
+STAGES = STAGE_NAMES  # the stage names, in the order a round runs them (from `stages.STAGES`)
 
 
 class SearchConfig(BaseModel):
@@ -47,13 +39,8 @@ class SearchConfig(BaseModel):
 
 
 def _default_params() -> dict[str, StageParams]:
-    return {
-        "screen": StageParams(temperature=0.0, max_tokens=200),
-        "reconstruct_prompt": StageParams(temperature=0.7, max_tokens=400),
-        "reasoning": StageParams(temperature=0.7, max_tokens=1200),
-        "validate": StageParams(temperature=0.0, max_tokens=300),
-        "score": StageParams(temperature=0.0, max_tokens=300),
-    }
+    """Each stage's default sampling, as its `Stage` declares it."""
+    return {st.name: st.sampling.model_copy() for st in STAGE_TABLE}
 
 
 class ConstructConfig(BaseModel):
@@ -84,6 +71,15 @@ class ConstructConfig(BaseModel):
     min_usefulness_gain: float | None = Field(
         None, description="gate for `construct usefulness --gate`: least gain in clipped mean "
                           "NLL of the text from the reasoning (None: no gate)")
+    score_rule: Literal["argmax", "expected"] = Field(
+        "expected", description="what the score thresholds compare: the integers the model wrote "
+        "(argmax) or each dimension's expected value over the score tokens' probabilities "
+        "(expected, G-Eval; the integer stands in where the server gives no logprobs)")
+    top_logprobs: int = Field(10, ge=0, le=20, description="alternatives per token asked for "
+                              "in scoring stages (0: none, integer scores only)")
+    spread_warn_share: float = Field(0.9, gt=0, le=1, description="warn that a score dimension "
+                                     "carries no information when this share of a run's "
+                                     "scores are one value")
     seed: int = 0
     stages: dict[str, StageParams] = Field(default_factory=_default_params)
     search: SearchConfig = Field(default_factory=SearchConfig,
@@ -92,9 +88,9 @@ class ConstructConfig(BaseModel):
     def template_name(self, stage: str) -> str:
         """The template a construction stage renders under this layout (`construct_prefix` is
         the shared layout's common beginning)."""
-        if self.layout == "shared":
-            return "shared/prefix" if stage == "construct_prefix" else f"shared/{stage}"
-        return stage
+        if stage == PREFIX_TEMPLATE:
+            return "shared/prefix"
+        return stage_of(stage).template(self.layout)
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: object) -> ConstructConfig:

@@ -13,38 +13,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..genres import load_taxonomy
-from ..llm import (
-    Backend,
-    CachedBackend,
-    ChatRequest,
-    CompletionError,
-    CompletionPolicy,
-    complete_json,
-    complete_text,
-)
-from ..prompts import PromptTemplate, compose, load_template
-from ..records import Scores, SourceText, StageResult, Triplet, utcnow
+from ..llm import Backend
+from ..records import SourceText, StageResult, Triplet, utcnow
 from ..store import Store
-from .checks import reasoning_problems
-from .config import STAGES, ConstructConfig
-from .stages import PARSERS, SCHEMAS, copied_span
+from .calls import ItemContext, StageCaller
+from .config import ConstructConfig
+from .gate import Gate, named_checks
+from .verdict import Verdict, decide
 
 
 @dataclass
 class Attempt:
-    """One round of prompt + reasoning + validation + scores."""
+    """One round: the prompt and reasoning it made and the gate's verdict on them."""
 
     round: int
     prompt: str
     reasoning: str
-    validation: dict[str, Any]
-    scores: Scores | None
-    problems: list[str]
+    verdict: Verdict
 
     @property
-    def rank(self) -> tuple[bool, bool, int]:
-        return (not self.problems, bool(self.validation.get("coherent")),
-                self.scores.total if self.scores else -1)
+    def problems(self) -> list[str]:
+        return self.verdict.reasons
+
+    @property
+    def validation(self) -> dict[str, Any]:
+        return self.verdict.validation
+
+    @property
+    def scores(self):
+        return self.verdict.scores
+
+    @property
+    def rank(self) -> tuple[bool, bool, bool, float]:
+        v = self.verdict
+        return (v.status == "accepted", not v.checks, bool(v.validation.get("coherent")),
+                v.total)
 
 
 @dataclass
@@ -70,30 +73,13 @@ class RunSummary:
 
 def judge_attempt(cfg: ConstructConfig, rnd: int, prompt: str, reasoning: str, article: str,
                   v: StageResult, s: StageResult) -> Attempt:
-    """A round's verdict from its validation and score results and the LLM-free checks: every
-    problem that keeps it from acceptance, in words (also rebuilt from stored stage results)."""
-    problems: list[str] = []
-    if copied := copied_span(prompt, article):
-        problems.append(f"prompt copies the text verbatim (e.g. {copied!r})")
-    if len(reasoning) < cfg.min_reasoning_chars:
-        problems.append(f"reasoning too short: {len(reasoning)} < {cfg.min_reasoning_chars}")
-    problems += reasoning_problems(prompt, reasoning, article, cfg.reasoning_checks)
-    if not v.ok:
-        problems.append(f"validation: {v.error}")
-    elif not v.output["coherent"]:
-        problems += [f"incoherent: {i}" for i in v.output["issues"]] or ["incoherent"]
-        if v.output["suggestion"]:
-            problems.append(f"suggestion: {v.output['suggestion']}")
-    scores = Scores(**s.output["scores"]) if s.ok else None
-    if scores is None:
-        problems.append(f"scores: {s.error}")
-    else:
-        fails = scores.failures(cfg.min_each, cfg.min_sum)
-        if fails:
-            problems.append("low scores: " + ", ".join(fails))
-            if s.output["comment"]:
-                problems.append(f"reviewer: {s.output['comment']}")
-    return Attempt(rnd, prompt, reasoning, v.output if v.ok else {}, scores, problems)
+    """A round's verdict rebuilt from its stored validation and score results (the LLM-free
+    checks run again: they are cheap and deterministic)."""
+    ctx = ItemContext(item_id=v.item_id, run_id=v.run_id or "", article=article)
+    verdict = decide(named_checks(ctx, prompt, reasoning, cfg), v.output if v.ok else None,
+                     v.error, s.output if s.ok else None, s.error, min_each=cfg.min_each,
+                     min_sum=cfg.min_sum, reject_below=cfg.reject_below, rule=cfg.score_rule)
+    return Attempt(rnd, prompt, reasoning, verdict)
 
 
 def triplet_id(source_id: str) -> str:
@@ -104,62 +90,24 @@ class ConstructPipeline:
     def __init__(self, store: Store, backend: Backend, config: ConstructConfig | None = None):
         self.store = store
         self.config = config or ConstructConfig()
-        self.llm = backend if isinstance(backend, CachedBackend) else CachedBackend(backend, store)
+        self.caller = StageCaller(store, backend, self.config)
+        self.gate = Gate(self.caller)
+        self.llm = self.caller.llm
+        self.templates = self.caller.templates
+        self.genre_listing = self.caller.genre_listing
         self.run_id: str | None = None
         self.scope_until: str | None = None  # texts stored after this wait for the next run
-        cfg = self.config
-        staged = (*STAGES, "construct_prefix") if cfg.layout == "shared" else STAGES
-        self.templates: dict[str, PromptTemplate] = {
-            name: load_template(cfg.template_name(name), cfg.lang, cfg.template_dir)
-            for name in staged}
-        self.templates |= {name: load_template(name, cfg.lang, cfg.template_dir)
-                           for name in ("feedback", "json_retry")}
-        self.genre_listing = load_taxonomy().listing(cfg.lang)
 
     @property
     def template_hashes(self) -> dict[str, str]:
-        return {n: t.sha256 for n, t in self.templates.items()}
+        return self.caller.template_hashes
 
-    # -- one stage ---------------------------------------------------------------------------
     async def run_stage(self, stage: str, item_id: str, rnd: int, run_id: str,
                         **variables: Any) -> StageResult:
-        """One stage for one item and round, under the completion policy: a truncated, looping
-        or unusable answer is retried, then recorded as a failed stage with its reason."""
-        tpl = self.templates[stage]
-        params = self.config.stages[stage]
-        tags = {stage: tpl.sha256}
-        prefix = self.templates.get("construct_prefix")
-        if prefix is not None:  # shared layout: the genre table is in the common system message
-            tags["construct_prefix"] = prefix.sha256
-            messages = compose(prefix, tpl, **{"genres": self.genre_listing, **variables})
-        else:
-            messages = tpl.render(**variables)
-        is_json = tpl.output == "json"
-        if is_json:
-            tags["json_retry"] = self.templates["json_retry"].sha256
-        schema = SCHEMAS.get(stage) if is_json and self.config.structured_output else None
-        req = ChatRequest.build(messages, tags=tags,
-                                temperature=params.temperature, max_tokens=params.max_tokens,
-                                json_mode=is_json, seed=self.config.seed + rnd,
-                                json_schema=schema, item=item_id, stage=stage)
-        policy = CompletionPolicy(attempts=self.config.retries + 1, max_tokens_cap=params.cap)
-        result = StageResult(item_id=item_id, stage=stage, round=rnd, template=tpl.ref,
-                             template_hash=tpl.sha256, model=self.llm.model_id, run_id=run_id)
-        try:
-            if is_json:
-                result.output, resps = await complete_json(
-                    self.llm, req, PARSERS[stage], policy=policy,
-                    retry_message=self.templates["json_retry"].user)
-            else:
-                result.output, resps = await complete_text(self.llm, req, PARSERS[stage],
-                                                           policy=policy)
-        except CompletionError as e:
-            resps = e.responses
-            result.ok, result.error, result.error_kind = False, e.reason, e.kind
-            self.llm.accounting.unusable(stage, self.llm.model_id)
-        result.cache_keys = [r.key or "" for r in resps]
-        self.store.construct.put_stage(result)
-        return result
+        """One stage call outside a round (benchmarks, tools): see `StageCaller.call`."""
+        ctx = ItemContext(item_id=item_id, run_id=run_id, article=variables.pop("article", ""),
+                          title=variables.pop("title", ""))
+        return await self.caller.call(stage, ctx, rnd, **variables)
 
     # -- one item ----------------------------------------------------------------------------
     def _article(self, text: str) -> tuple[str, bool]:
@@ -169,17 +117,25 @@ class ConstructPipeline:
         cut = "\n……（后文略）" if self.config.lang == "zh" else "\n... (rest omitted)"
         return text[:n] + cut, True
 
+    def context(self, item_id: str, run_id: str, text: str, title: str | None = None,
+                author: str | None = None, genre: str | None = None) -> tuple[ItemContext, bool]:
+        """The item's context for its stage calls (and whether its text was cut for them)."""
+        article, truncated = self._article(text)
+        return ItemContext(item_id=item_id, run_id=run_id, article=article, title=title or "",
+                           author=author or "", genre=genre,
+                           genre_name=self._genre_name(genre)), truncated
+
     async def process(self, src: SourceText, run_id: str) -> Triplet:
         cfg = self.config
-        article, truncated = self._article(src.text)
+        ctx, truncated = self.context(src.id, run_id, src.text, src.provenance.title,
+                                      src.provenance.author)
         trip = Triplet(id=triplet_id(src.id), answer=src.text, source_id=src.id,
                        provenance=src.provenance, model=self.llm.model_id,
                        templates=self.template_hashes, run_id=run_id)
         if truncated:
             trip.reasons.append(f"article cut to {cfg.max_article_chars} chars in prompts")
 
-        screen = await self.run_stage("screen", src.id, 0, run_id, article=article,
-                                      title=src.provenance.title or "", genres=self.genre_listing)
+        screen = await self.caller.call("screen", ctx, 0)
         trip.screen = screen.output
         if not screen.ok:
             return self._finish(trip, "needs_review", f"screen: {screen.error}")
@@ -188,45 +144,45 @@ class ConstructPipeline:
         if min(q, c) < cfg.screen_threshold:
             return self._finish(trip, "rejected", f"screen: quality={q} creativity={c} "
                                                   f"< {cfg.screen_threshold}")
-        genre_name = self._genre_name(trip.genre)
+        ctx.genre, ctx.genre_name = trip.genre, self._genre_name(trip.genre)
 
-        best, trip.rounds = await self._best_attempt(src.id, 0, run_id, article, genre_name, "",
-                                                     trip.reasons, "round",
-                                                     title=src.provenance.title or "")
+        best, trip.rounds = await self._best_attempt(ctx, 0, "", trip.reasons, "round")
         if best is None:
             return self._finish(trip, "needs_review", "no usable prompt and reasoning")
-        trip.query, trip.thought = best.prompt, best.reasoning
-        trip.validation, trip.scores = best.validation, best.scores
-        if not best.problems:
+        self._take(trip, best)
+        if best.verdict.status == "accepted":
             return self._finish(trip, "accepted", None)
-        total = best.scores.total if best.scores else 0
-        # an unparseable validation is not a verdict of incoherence: leave that to a human
-        incoherent = best.validation.get("coherent") is False
-        status = "rejected" if total < cfg.reject_below or incoherent else "needs_review"
-        return self._finish(trip, status, "; ".join(best.problems))
+        return self._finish(trip, best.verdict.status, "; ".join(best.problems))
 
-    async def _best_attempt(self, item: str, round_base: int, run_id: str, article: str,
-                            genre_name: str, base_feedback: str, reasons: list[str], label: str,
-                            prompt: str | None = None, title: str = ""
+    @staticmethod
+    def _take(trip: Triplet, best: Attempt) -> None:
+        """The best attempt's prompt, reasoning and verdict onto the triplet."""
+        v = best.verdict
+        trip.query, trip.thought = best.prompt, best.reasoning
+        trip.validation, trip.scores = v.validation, v.scores
+        trip.expected_scores, trip.score_mass = v.expected, v.mass
+        trip.score_rule, trip.checks = v.score_rule, v.checks + v.review_checks
+
+    async def _best_attempt(self, ctx: ItemContext, round_base: int, base_feedback: str,
+                            reasons: list[str], label: str, prompt: str | None = None
                             ) -> tuple[Attempt | None, int]:
         """Up to 1 + max_rounds rounds (stage rounds from `round_base`), each fed the previous
-        round's problems after `base_feedback`; stops at the first round without problems.
-        Returns the best attempt (None if no round gave a usable prompt and reasoning) and the
-        number of rounds run; unusable rounds are noted in `reasons`."""
+        round's problems (failed checks and low scores alike) after `base_feedback`; stops at
+        the first accepted round. Returns the best attempt (None if no round gave a usable
+        prompt and reasoning) and the number of rounds run; unusable rounds are noted in
+        `reasons`."""
         best: Attempt | None = None
         feedback = base_feedback
         for i in range(self.config.max_rounds + 1):
-            attempt = await self._attempt(item, round_base + i, run_id, article, genre_name,
-                                          feedback, prompt=prompt, title=title)
+            attempt = await self._attempt(ctx, round_base + i, feedback, prompt=prompt)
             if isinstance(attempt, str):  # unusable output: the next round samples anew
                 reasons.append(f"{label} {i}: {attempt}")
                 continue
             if best is None or attempt.rank > best.rank:
                 best = attempt
-            if not attempt.problems:
+            if attempt.verdict.status == "accepted":
                 break
-            feedback = base_feedback + self.templates["feedback"].render(
-                issues="\n".join(f"- {p}" for p in attempt.problems))[-1]["content"]
+            feedback = base_feedback + self.caller.feedback(attempt.problems)
         return best, i + 1
 
     def _genre_name(self, genre_key: str | None) -> str:
@@ -243,50 +199,40 @@ class ConstructPipeline:
         rounds `round_base`, `round_base + 1`, ...; the returned triplet is NOT stored (the
         caller versions it). Unusable output gives status needs_review with the reason."""
         src_id = trip.source_id or trip.id
-        article, _ = self._article(trip.answer)
+        ctx, _ = self.context(src_id, run_id, trip.answer, trip.provenance.title,
+                              trip.provenance.author, trip.genre)
         new = trip.model_copy(deep=True)
         new.reasons, new.run_id, new.model = [], run_id, self.llm.model_id
         new.templates = self.template_hashes
-        base_feedback = self.templates["feedback"].render(
-            issues=f"- {feedback.strip()}")[-1]["content"]
+        base_feedback = self.caller.feedback([feedback.strip()])
         keep_prompt = trip.query if "prompt" not in fields and trip.query else None
-        best, rounds = await self._best_attempt(src_id, round_base, run_id, article,
-                                                self._genre_name(trip.genre), base_feedback,
-                                                new.reasons, "refinement round", keep_prompt,
-                                                title=trip.provenance.title or "")
+        best, rounds = await self._best_attempt(ctx, round_base, base_feedback, new.reasons,
+                                                "refinement round", keep_prompt)
         new.rounds = trip.rounds + rounds
         if best is None:
             new.status = "needs_review"
             new.reasons.append("refinement gave no usable prompt and reasoning")
             return new
-        new.query, new.thought = best.prompt, best.reasoning
-        new.validation, new.scores = best.validation, best.scores
-        new.status = "accepted" if not best.problems else "needs_review"  # type: ignore[assignment]
+        self._take(new, best)
+        # a refinement never rejects on its own: what is not accepted goes back to a human
+        new.status = "accepted" if best.verdict.status == "accepted" else "needs_review"
         new.reasons += best.problems
         return new
 
-    async def _attempt(self, item: str, rnd: int, run_id: str, article: str, genre_name: str,
-                       feedback: str, prompt: str | None = None, title: str = ""
-                       ) -> Attempt | str:
+    async def _attempt(self, ctx: ItemContext, rnd: int, feedback: str,
+                       prompt: str | None = None) -> Attempt | str:
         """One round; returns the error text when the model gave no usable prompt/reasoning.
         With `prompt` given, the prompt is kept and only the reasoning is regenerated."""
-        cfg = self.config
         if prompt is None:
-            p = await self.run_stage("reconstruct_prompt", item, rnd, run_id, article=article,
-                                     title=title, genre_name=genre_name, feedback=feedback)
+            p = await self.caller.call("reconstruct_prompt", ctx, rnd, feedback=feedback)
             if not p.ok:
                 return f"prompt: {p.error}"
             prompt = p.output["prompt"]
-        r = await self.run_stage("reasoning", item, rnd, run_id, prompt=prompt, article=article,
-                                 title=title, feedback=feedback)
+        r = await self.caller.call("reasoning", ctx, rnd, prompt=prompt, feedback=feedback)
         if not r.ok:
             return f"reasoning: {r.error}"
         reasoning = r.output["reasoning"]
-        v = await self.run_stage("validate", item, rnd, run_id, prompt=prompt,
-                                 reasoning=reasoning, article=article, title=title)
-        s = await self.run_stage("score", item, rnd, run_id, prompt=prompt, reasoning=reasoning,
-                                 article=article, title=title)
-        return judge_attempt(cfg, rnd, prompt, reasoning, article, v, s)
+        return Attempt(rnd, prompt, reasoning, await self.gate.judge(ctx, rnd, prompt, reasoning))
 
     def _finish(self, trip: Triplet, status: str, reason: str | None) -> Triplet:
         trip.status = status  # type: ignore[assignment]

@@ -12,9 +12,9 @@ from ..llm import ChatRequest, ChatResponse, LLMError
 from ..records import EvalPrompt
 from ..store import Store
 from .judge import Judge
+from .judge_modes import MODES
 
 _HAN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-TYPICAL_OUTPUT = {"pairwise": 90, "ranking": 60, "rubric": 70}
 MESSAGE_OVERHEAD = 4  # chat template tokens per message
 
 
@@ -47,4 +47,4 @@ def estimate(store: Store, prompts: list[EvalPrompt], models: list[str], mode: s
         prompt_tokens += sum(approx_tokens(c) + MESSAGE_OVERHEAD for _, c in req.messages)
     return {"calls": len(todo), "done": total - len(todo), "prompt_tokens": prompt_tokens,
             "completion_tokens": len(todo) * max_tokens,
-            "completion_typical": len(todo) * min(max_tokens, TYPICAL_OUTPUT[mode])}
+            "completion_typical": len(todo) * min(max_tokens, MODES[mode].typical_output)}

@@ -6,135 +6,40 @@ Work is cut into small serializable `JudgeTask`s (`Judge.tasks`), each done by `
 bounded-concurrency gather that stores results. Judge prompts are versioned templates; every
 verdict records the judge and template hash; calls go through the cache, so reruns only ask what
 is missing. A JSON answer that lacks a required field (verdict, score) raises ValueError in the
-parser, so the judge is asked again with the error shown.
+parser, so the judge is asked again with the error shown. What differs between modes (template,
+schema, planning, parsing, records, aggregation) is one `JudgeMode` object each
+(`judge_modes.py`); this module runs any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
-import re
-import string
-from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from ..llm import Backend, CachedBackend, ChatRequest, EndpointsDown, LLMError
 from ..llm.policy import CompletionError, CompletionPolicy, complete_json
 from ..prompts import load_template
-from ..records import Criterion, EvalPrompt, Generation, Judgment, RubricScore
+from ..records import EvalPrompt, Generation, Judgment, RubricScore
 from ..store import Store
-from .stats import Outcome, outcomes_from_ranking
-
-DIMENSIONS = ("content_quality", "creative_merit", "cultural_appropriateness", "task_fulfilment",
-              "overall")
-MODES = ("pairwise", "ranking", "rubric")
-VERDICTS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
-_TIE = {"tie", "equal", "draw", "平局", "相同", "一样", "none", "a=b"}
-
-RUBRIC_SCHEMA = {"type": "object", "properties": {
-    "reason": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 10}},
-    "required": ["reason", "score"], "additionalProperties": False}
-_V = {"type": "string", "enum": ["A", "B", "tie"]}
-PAIR_SCHEMA = {"type": "object", "properties": {
-    **{d: _V for d in DIMENSIONS}, "verdict": {"type": "string", "enum": list(VERDICTS)},
-    "reason": {"type": "string"}}, "required": [*DIMENSIONS, "verdict", "reason"]}
-RANK_SCHEMA = {"type": "object", "properties": {
-    "ranking": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}},
-    "required": ["ranking", "reason"]}
-
-
-def norm_verdict(value: Any) -> str | None:
-    s = str(value or "").strip().strip("\"'“”[]").lower()
-    if s in ("a", "answer a", "回答a", "回答 a"):
-        return "A"
-    if s in ("b", "answer b", "回答b", "回答 b"):
-        return "B"
-    return "tie" if s in _TIE else None
-
-
-def norm_verdict5(value: Any) -> str | None:
-    s = str(value or "").strip().strip("\"'“”[]").replace(" ", "").upper()
-    return s if s in VERDICTS else None
-
-
-def _label(item: Any, labels: str) -> str | None:
-    """The answer label in a ranking entry: "B", "[B]", "回答B", "Answer B" -> "B"."""
-    found = re.findall(r"(?<![A-Za-z])([A-Za-z])(?![A-Za-z])", str(item))
-    hits = [f.upper() for f in found if f.upper() in labels]
-    return hits[0] if hits else None
-
-
-# -- parsers: raise ValueError for unusable answers, so the judge is asked again -------------
-def parse_pair(obj: dict[str, Any]) -> tuple[dict[str, str], str, str]:
-    """(dimension -> A/B/tie, five-level verdict, reason); `overall` is required."""
-    dims = {d: v for d in DIMENSIONS if (v := norm_verdict(obj.get(d)))}
-    v5 = norm_verdict5(obj.get("verdict"))
-    if "overall" not in dims and v5:
-        dims["overall"] = "A" if v5.startswith("A>") else "B" if v5.startswith("B>") else "tie"
-    if "overall" not in dims:
-        raise ValueError('the answer has no usable "overall" verdict: give "overall" as '
-                         '"A", "B" or "tie"')
-    slight = {"A": "A>B", "B": "B>A", "tie": "A=B"}[dims["overall"]]
-    if v5 is None or v5 not in (slight, slight.replace(">", ">>")):  # absent or contradicting
-        v5 = slight
-    return dims, v5, str(obj.get("reason", ""))
-
-
-def parse_rubric(obj: dict[str, Any]) -> tuple[float, str]:
-    """(score 1-10, reason); `score` is required."""
-    raw = obj.get("score")
-    try:
-        score = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f'the answer has no usable "score" (got {raw!r}): give "score" as an '
-                         "integer from 1 to 10") from None
-    if not 1 <= score <= 10:
-        raise ValueError(f'"score" must be from 1 to 10, got {raw!r}')
-    return score, str(obj.get("reason", ""))
-
-
-def parse_rank(obj: dict[str, Any], labels: str) -> tuple[list[str], str]:
-    ranked = obj.get("ranking")
-    if not isinstance(ranked, list):  # small judges rename the key
-        ranked = next((v for v in obj.values() if isinstance(v, list)), [])
-    seen = [lab for lab in dict.fromkeys(_label(x, labels) for x in ranked) if lab]
-    if len(seen) < len(labels) - 1:
-        raise ValueError(f'"ranking" must list every answer label ({", ".join(labels)}); '
-                         f"got {ranked!r}")
-    return seen + [lab for lab in labels if lab not in seen], str(obj.get("reason", ""))
-
-
-def _build(messages: list[dict[str, str]], schema: dict[str, Any] | None, **params: Any
-           ) -> ChatRequest:
-    """A request constrained by a JSON Schema where the server supports one."""
-    return ChatRequest.build(messages, json_schema=schema, **params)
-
-
-class JudgeTask(BaseModel):
-    """One unit of judging work, small and serializable: pairwise (models in shown order A, B),
-    ranking (models in shown order) or rubric (one model, one criterion)."""
-
-    mode: Literal["pairwise", "ranking", "rubric"]
-    prompt_id: str
-    models: list[str]
-    criterion: int | None = None
-    judge: str
-
-    @property
-    def key(self) -> str:
-        if self.mode == "rubric":
-            return f"rubric|{self.judge}|{self.prompt_id}|{self.models[0]}|{self.criterion}"
-        kind, models = ("pair", self.models) if self.mode == "pairwise" else \
-            ("rank", sorted(self.models))
-        return f"{kind}|judge|{self.judge}|{self.prompt_id}|{'>'.join(models)}"
-
-
-def bands_text(c: Criterion) -> str:
-    return "\n".join(f"- {k}: {v}" for k, v in c.bands.items()) or "-"
+from .judge_modes import (  # noqa: F401  (re-exported: the judge's public names)
+    DIMENSIONS,
+    MODES,
+    PAIR_SCHEMA,
+    RANK_SCHEMA,
+    RUBRIC_SCHEMA,
+    VERDICTS,
+    JudgeTask,
+    bands_text,
+    judge_mode,
+    norm_verdict,
+    norm_verdict5,
+    pair_outcomes,
+    parse_pair,
+    parse_rank,
+    parse_rubric,
+    rank_outcomes,
+)
 
 
 class Judge:
@@ -164,63 +69,31 @@ class Judge:
         """Every task of a run over the prompts that the models answered (rubric: each model's
         answer on each criterion; pairwise: each pair in both orders); done ones are left out
         unless `include_done`."""
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        jm = judge_mode(mode)
         have = {(g.model, g.prompt_id) for g in self.store.evaluation.generations()}
         out: list[JudgeTask] = []
         for p in prompts:
             self._prompts[p.id] = p
-            mine = [m for m in models if (m, p.id) in have]
-            if mode == "rubric":
-                out += [JudgeTask(mode="rubric", prompt_id=p.id, models=[m], criterion=c,
-                                  judge=self.name) for m in mine for c in range(len(p.criteria))]
-            elif mode == "ranking" and len(mine) >= 2:
-                order = sorted(mine)
-                random.Random(f"{self.seed}:{p.id}").shuffle(order)
-                out.append(JudgeTask(mode="ranking", prompt_id=p.id, models=order,
-                                     judge=self.name))
-            elif mode == "pairwise":
-                for a, b in itertools.combinations(mine, 2):
-                    out += [JudgeTask(mode="pairwise", prompt_id=p.id, models=[a, b],
-                                      judge=self.name),
-                            JudgeTask(mode="pairwise", prompt_id=p.id, models=[b, a],
-                                      judge=self.name)]
+            out += jm.plan(p, [m for m in models if (m, p.id) in have], self.name, self.seed)
         if include_done:
             return out
-        ev = self.store.evaluation
-        done = ev.has_rubric_score if mode == "rubric" else ev.has_judgment
-        return [t for t in out if not done(t.key)]
+        return [t for t in out if not jm.is_done(self.store, t.key)]
 
     def planned(self, prompts: list[EvalPrompt], models: list[str], mode: str) -> int:
         return len(self.tasks(prompts, models, mode))
 
     def requests(self, task: JudgeTask) -> tuple[ChatRequest, str]:
         """The first request of a task and the template hash (also used by `estimate`)."""
+        jm = MODES[task.mode]
         p = self._prompt(task.prompt_id)
-        gens = [self._gen(m, p.id) for m in task.models]
-        if task.mode == "pairwise":
-            name, schema = "judge_pairwise", PAIR_SCHEMA
-            tpl = load_template(name, p.lang)
-            msgs = tpl.render(prompt=p.prompt, answer_a=self._cut(gens[0].answer),
-                              answer_b=self._cut(gens[1].answer))
-        elif task.mode == "ranking":
-            name, schema = "judge_ranking", RANK_SCHEMA
-            tpl = load_template(name, p.lang)
-            labels = string.ascii_uppercase[: len(gens)]
-            answers = "\n\n".join(f"[{lab}]\n<<<\n{self._cut(g.answer)}\n>>>"
-                                  for lab, g in zip(labels, gens, strict=True))
-            msgs = tpl.render(prompt=p.prompt, k=len(gens), labels=", ".join(labels),
-                              answers=answers)
-        else:
-            name, schema = "judge_rubric", RUBRIC_SCHEMA
-            tpl = load_template(name, p.lang)
-            c = p.criteria[task.criterion or 0]
-            msgs = tpl.render(prompt=p.prompt, answer=self._cut(gens[0].answer),
-                              criterion=c.name, description=c.description, bands=bands_text(c))
+        answers = [self._cut(self._gen(m, p.id).answer) for m in task.models]
+        tpl = load_template(jm.template, p.lang)
         retry = load_template("json_retry", p.lang)
-        req = _build(msgs, schema, tags={name: tpl.sha256, "json_retry": retry.sha256},
-                     temperature=0.0, max_tokens=self.max_tokens, json_mode=True, seed=self.seed,
-                     stage=f"judge {task.mode}", item=task.key)
+        req = ChatRequest.build(tpl.render(**jm.variables(task, p, answers)),
+                                json_schema=jm.schema,
+                                tags={jm.template: tpl.sha256, "json_retry": retry.sha256},
+                                temperature=0.0, max_tokens=self.max_tokens, json_mode=True,
+                                seed=self.seed, stage=f"judge {task.mode}", item=task.key)
         return req, tpl.sha256
 
     def _prompt(self, pid: str) -> EvalPrompt:
@@ -241,52 +114,26 @@ class Judge:
     async def do(self, task: JudgeTask) -> Judgment | RubricScore | None:
         """Do one task; returns its record (not stored) or None, with the reason in
         `failures[task.key]`."""
+        jm = MODES[task.mode]
         p = self._prompt(task.prompt_id)
         req, h = self.requests(task)
         retry = load_template("json_retry", p.lang).user
-        if task.mode == "pairwise":
-            parse: Callable[[dict[str, Any]], Any] = parse_pair
-        elif task.mode == "ranking":
-            labels = string.ascii_uppercase[: len(task.models)]
-            def parse(obj: dict[str, Any]) -> Any:
-                return parse_rank(obj, labels)
-        else:
-            parse = parse_rubric
         try:
             async with self.sem:
-                value, resps = await complete_json(self.llm, req, parse, retry_message=retry,
-                                                   policy=self.policy)
+                value, resps = await complete_json(self.llm, req,
+                                                   lambda obj: jm.parse(obj, task),
+                                                   retry_message=retry, policy=self.policy)
         except EndpointsDown:  # no server answers: the run stops, the task stays pending
             raise
         except (CompletionError, LLMError) as e:
             self.failures[task.key] = str(e)[:300]
             return None
-        keys = [r.key or "" for r in resps]
-        if task.mode == "rubric":
-            score, reason = value
-            c = p.criteria[task.criterion or 0]
-            return RubricScore(prompt_id=p.id, model=task.models[0], criterion=task.criterion or 0,
-                               criterion_name=c.name, score=score, reason=reason,
-                               judge=self.name, template_hash=h, cache_keys=keys)
-        if task.mode == "pairwise":
-            dims, v5, reason = value
-            a, b = task.models
-            label = {"A": a, "B": b, "tie": "tie"}
-            return Judgment(prompt_id=p.id, kind="pair", models=[a, b], judge=self.name,
-                            winner=label[dims["overall"]],
-                            dimensions={d: label[v] for d, v in dims.items()},
-                            cache_keys=keys, template_hash=h, reason=reason, verdict=v5)
-        seen, reason = value
-        by_label = dict(zip(string.ascii_uppercase, task.models, strict=False))
-        return Judgment(prompt_id=p.id, kind="rank", models=sorted(task.models), judge=self.name,
-                        ranks={by_label[lab]: float(r) for r, lab in enumerate(seen, 1)},
-                        cache_keys=keys, template_hash=h, reason=reason)
+        return jm.record(task, p, value, self.name, [r.key or "" for r in resps], h)
 
     def save(self, record: Judgment | RubricScore | None) -> None:
-        if isinstance(record, RubricScore):
-            self.store.evaluation.put_rubric_score(record)
-        elif record is not None:
-            self.store.evaluation.put_judgment(record)
+        if record is not None:
+            MODES["rubric" if isinstance(record, RubricScore) else "pairwise"].save(self.store,
+                                                                                    record)
 
     async def _do_and_save(self, task: JudgeTask) -> Judgment | RubricScore | None:
         rec = await self.do(task)
@@ -322,40 +169,6 @@ class Judge:
         return sum(1 for d in done if d is not None)
 
 
-def pair_outcomes(judgments: Iterable[Judgment]) -> tuple[list[Outcome], dict[str, int]]:
-    """One outcome per prompt and model pair from pairwise verdicts in both orders: agreeing
-    verdicts count, disagreeing ones are a tie; a pair judged in one order only counts as is.
-    Returns the outcomes and counts of consistent / inconsistent / single-order pairs."""
-    groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
-    for j in judgments:
-        if j.kind != "pair" or j.winner is None:
-            continue
-        a, b = sorted(j.models)
-        groups[(j.judge, j.prompt_id, a, b)].append(j.winner)
-    outs, counts = [], {"consistent": 0, "inconsistent": 0, "single_order": 0}
-    for (_, pid, a, b), winners in groups.items():
-        score = [1.0 if w == a else 0.0 if w == b else 0.5 for w in winners]
-        if len(score) == 1:
-            counts["single_order"] += 1
-            s = score[0]
-        elif len(set(score)) == 1:
-            counts["consistent"] += 1
-            s = score[0]
-        else:
-            counts["inconsistent"] += 1
-            s = 0.5
-        outs.append(Outcome(pid, a, b, s))
-    return outs, counts
-
-
-def rank_outcomes(judgments: Iterable[Judgment]) -> list[Outcome]:
-    out = []
-    for j in judgments:
-        if j.kind == "rank" and j.ranks:
-            out += outcomes_from_ranking(j.prompt_id, j.ranks)
-    return out
-
-
 class JudgeJob:
     """The executor-facing job (see `coig_writer.executors`): an item is a `JudgeTask`; the
     result is the stored verdict or rubric score. Rebuilt on a worker by `judge_job(spec, ...)`;
@@ -386,8 +199,7 @@ class JudgeJob:
     def still_pending(self, item: JudgeTask | dict[str, Any]) -> bool:
         """Not judged meanwhile (by another process on the same store)."""
         mode = item.mode if isinstance(item, JudgeTask) else item["mode"]
-        ev = self.judge.store.evaluation
-        return not (ev.has_rubric_score if mode == "rubric" else ev.has_judgment)(self.item_id(item))
+        return not MODES[mode].is_done(self.judge.store, self.item_id(item))
 
     def shard_context(self, items: list[JudgeTask]) -> dict[str, Any]:
         """The prompts and answers a worker's shard store needs to judge `items`."""

@@ -25,6 +25,7 @@ class ChatRequest:
     seed: int | None = 0
     tags: tuple[tuple[str, str], ...] = field(default=())
     json_schema: str | None = None  # canonical JSON text of a JSON Schema
+    top_logprobs: int = 0  # > 0: ask for this many alternatives per answer token (score stages)
     item: str | None = field(default=None, compare=False)
     stage: str | None = field(default=None, compare=False)
 
@@ -55,6 +56,8 @@ class ChatRequest:
                              "seed": self.seed, "tags": dict(self.tags)}
         if self.json_schema is not None:  # keys of requests without a schema stay as before
             d["json_schema"] = self.json_schema
+        if self.top_logprobs:  # likewise for requests that ask for no logprobs
+            d["top_logprobs"] = self.top_logprobs
         return d
 
     def key(self, model_id: str) -> str:
@@ -78,6 +81,9 @@ class ChatResponse:
     latency_s: float = 0.0
     endpoint: str | None = None
     unusable: str | None = None  # set on a cached answer that failed the completion policy
+    # per answer token, when asked for and returned: {"t": token, "p": logprob, "top": [[token,
+    # logprob], ...]} and "b" (its UTF-8 bytes) where the token text is not the whole of them
+    logprobs: list[dict[str, Any]] | None = None
 
     @property
     def truncated(self) -> bool:
@@ -119,9 +125,30 @@ def split_thinking(text: str) -> tuple[str, str]:
     return "", text.strip()
 
 
+def compact_logprobs(choice_logprobs: Any) -> list[dict[str, Any]] | None:
+    """An OpenAI-style `choices[i].logprobs` (`content`: token, logprob, bytes, top_logprobs) in
+    the compact form answers carry and the cache stores; None when there are none."""
+    content = choice_logprobs.get("content") if isinstance(choice_logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    out = []
+    for tok in content:
+        if not isinstance(tok, dict) or "token" not in tok:
+            continue
+        entry: dict[str, Any] = {"t": str(tok["token"]), "p": float(tok.get("logprob") or 0.0),
+                                 "top": [[str(a.get("token", "")), float(a.get("logprob") or 0.0)]
+                                         for a in tok.get("top_logprobs") or []
+                                         if isinstance(a, dict)]}
+        raw = tok.get("bytes")
+        if isinstance(raw, list) and bytes(raw) != entry["t"].encode("utf-8", "surrogatepass"):
+            entry["b"] = list(raw)
+        out.append(entry)
+    return out or None
+
+
 def response_from_message(message: dict[str, Any], finish_reason: str | None,
-                          usage: dict[str, Any] | None, endpoint: str | None = None
-                          ) -> ChatResponse:
+                          usage: dict[str, Any] | None, endpoint: str | None = None,
+                          logprobs: Any = None) -> ChatResponse:
     """Build the answer from an OpenAI-style `message`: thinking from `reasoning_content`
     (vLLM, SGLang, DeepSeek), `reasoning` (OpenRouter, Ollama) or a leading `<think>` block."""
     content = message.get("content") or ""
@@ -133,7 +160,7 @@ def response_from_message(message: dict[str, Any], finish_reason: str | None,
         thinking = "\n\n".join(t for t in (thinking, inline) if t)
         content = answer
     return ChatResponse(text=content, thinking=thinking.strip(), finish_reason=finish_reason,
-                        usage=usage, endpoint=endpoint)
+                        usage=usage, endpoint=endpoint, logprobs=compact_logprobs(logprobs))
 
 
 @runtime_checkable

@@ -73,10 +73,12 @@ def load_results(store: Store, path: Path) -> dict[str, int]:
             continue
         ch = body["choices"][0]
         ans = response_from_message(ch.get("message") or {}, ch.get("finish_reason"),
-                                    body.get("usage"), endpoint=f"batch:{path.name}")
+                                    body.get("usage"), endpoint=f"batch:{path.name}",
+                                    logprobs=ch.get("logprobs"))
         store.cache.cache_put(key, meta["model"], meta["request"], ans.text, ans.usage, 0.0,
-                        thinking=ans.thinking, finish_reason=ans.finish_reason,
-                        endpoint=ans.endpoint, item_id=meta["item_id"], stage=meta["stage"])
+                              thinking=ans.thinking, finish_reason=ans.finish_reason,
+                              endpoint=ans.endpoint, item_id=meta["item_id"], stage=meta["stage"],
+                              logprobs=ans.logprobs)
         counts["loaded"] += 1
     counts["errors"] = errors  # type: ignore[assignment]
     return counts

@@ -49,7 +49,8 @@ class CachedBackend:
             self.hits += 1
             resp = ChatResponse(text=hit["text"], thinking=hit["thinking"],
                                 finish_reason=hit["finish_reason"], usage=hit["usage"],
-                                cached=True, key=key, unusable=hit["unusable"])
+                                cached=True, key=key, unusable=hit["unusable"],
+                                logprobs=hit["logprobs"])
             self.accounting.record(request.stage, self.model_id, resp)
             self._notify(request, resp)
             return resp
@@ -68,7 +69,8 @@ class CachedBackend:
             self.store.cache.cache_put(key, self.model_id, request.to_dict(), resp.text, resp.usage,
                                  resp.latency_s, thinking=resp.thinking,
                                  finish_reason=resp.finish_reason, endpoint=resp.endpoint,
-                                 item_id=request.item, stage=request.stage)
+                                 item_id=request.item, stage=request.stage,
+                                 logprobs=resp.logprobs)
             self.misses += 1
             self.accounting.record(request.stage, self.model_id, resp)
             self._notify(request, resp)

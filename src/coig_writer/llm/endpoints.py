@@ -70,6 +70,8 @@ class Endpoint(BaseModel):
     rpm: float | None = Field(None, description="client-side requests per minute")
     tpm: float | None = Field(None, description="client-side tokens per minute (estimated)")
     json_schema: bool = Field(True, description="send response_format json_schema when asked")
+    logprobs: bool = Field(True, description="send logprobs/top_logprobs when a stage asks "
+                           "(turned off when the server refuses them)")
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     _inflight: int = PrivateAttr(0)

@@ -23,10 +23,11 @@ from .base import ChatRequest, ChatResponse, LLMError, response_from_message
 from .endpoints import Endpoint, FailurePolicy, Router
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+STAGE_HEADER = "X-Coig-Stage"
 
 
 class _SchemaRefused(Exception):
-    """The server answered 400 to a json_schema response_format."""
+    """The server answered 400 to a json_schema response_format (or to logprobs)."""
 
 
 class _Retry(Exception):
@@ -95,6 +96,9 @@ class OpenAICompatBackend:
                                 "max_tokens": request.max_tokens}
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.top_logprobs and ep.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
         if request.json_schema and ep.json_schema:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "answer", "schema": request.schema, "strict": True}}
@@ -104,8 +108,11 @@ class OpenAICompatBackend:
             body.update(ep.extra_body)
         return body
 
-    async def _post(self, ep: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, ep: Endpoint, body: dict[str, Any], stage: str | None = None
+                    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {ep.api_key}"}
+        if stage:  # machine-readable label of the call (servers ignore it; test stubs route on it)
+            headers[STAGE_HEADER] = stage
         try:
             async with self._client().post(f"{ep.url}/chat/completions", data=json.dumps(body),
                                            headers=headers) as resp:
@@ -134,6 +141,9 @@ class OpenAICompatBackend:
                 body["response_format"].get("type") == "json_schema":
             ep.json_schema = False  # this server does not take schemas: json_object from now on
             raise _SchemaRefused(ep.url)
+        if status == 400 and body.get("logprobs") and "logprob" in detail.lower():
+            ep.logprobs = False  # scores fall back to the integers, and say so
+            raise _SchemaRefused(ep.url)
         raise LLMError(f"{ep.url}: HTTP {status}: {detail}")
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -144,8 +154,8 @@ class OpenAICompatBackend:
             ep = await self.router.acquire(est, affinity=request.item)
             t0 = time.perf_counter()
             try:
-                data = await self._post(ep, self.payload(request, ep))
-            except _SchemaRefused:  # not a failure of the endpoint: ask again without schema
+                data = await self._post(ep, self.payload(request, ep), request.stage)
+            except _SchemaRefused:  # not the endpoint's failure: ask again without schema/logprobs
                 await self.router.release(ep, ok=True)
                 continue
             except _Retry as e:
@@ -173,7 +183,8 @@ class OpenAICompatBackend:
                 raise LLMError(f"{ep.url}: response without choices")
             ch = choices[0]
             resp = response_from_message(ch.get("message") or {}, ch.get("finish_reason"),
-                                         data.get("usage"), endpoint=ep.url)
+                                         data.get("usage"), endpoint=ep.url,
+                                         logprobs=ch.get("logprobs"))
             resp.latency_s = time.perf_counter() - t0
             return resp
         raise LLMError(f"{last} (after {self.max_retries + 1} attempts)")

@@ -99,7 +99,8 @@ def _next_request(base: ChatRequest, current: ChatRequest, kind: str, resp: Chat
             {"role": "user", "content": retry_message.replace("$error", error)}]
         return ChatRequest.build(msgs, tags=dict(base.tags), temperature=base.temperature,
                                  max_tokens=current.max_tokens, json_mode=base.json_mode,
-                                 seed=seed, json_schema=base.json_schema, item=base.item,
+                                 seed=seed, json_schema=base.json_schema,
+                                 top_logprobs=base.top_logprobs, item=base.item,
                                  stage=base.stage)
     return current.replace(seed=seed)
 
@@ -144,9 +145,12 @@ async def complete_json(llm: _Chat, request: ChatRequest, parse: Callable[[dict[
 
 
 async def complete_text(llm: _Chat, request: ChatRequest, parse: Callable[[str], T], *,
-                        policy: CompletionPolicy | None = None) -> tuple[T, list[ChatResponse]]:
-    """`complete` for a free-text answer: `parse` receives the answer text."""
-    return await complete(llm, request, lambda r: parse(r.text), policy=policy)
+                        policy: CompletionPolicy | None = None, retry_message: str | None = None
+                        ) -> tuple[T, list[ChatResponse]]:
+    """`complete` for a free-text answer: `parse` receives the answer text. With
+    `retry_message`, an answer `parse` refuses is shown back with the error (else: new seed)."""
+    return await complete(llm, request, lambda r: parse(r.text), policy=policy,
+                          retry_message=retry_message)
 
 
 async def chat_json(backend: _Chat, request: ChatRequest, retry_message: str,

@@ -17,7 +17,8 @@ from typing import Any
 # Columns added after a table was first released: table -> {column: declaration}.
 ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "llm_cache": {"thinking": "TEXT", "finish_reason": "TEXT", "endpoint": "TEXT",
-                  "item_id": "TEXT", "stage": "TEXT", "unusable": "TEXT"},
+                  "item_id": "TEXT", "stage": "TEXT", "unusable": "TEXT",
+                  "logprobs": "TEXT"},
     "sessions": {"last_seen": "REAL"},
     "reviews": {"round": "INTEGER NOT NULL DEFAULT 0", "fields": "TEXT NOT NULL DEFAULT ''"},
 }

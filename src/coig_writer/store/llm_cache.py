@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS batch_requests (
 INDEXES = "CREATE INDEX IF NOT EXISTS llm_cache_item ON llm_cache(item_id);"
 
 _CACHE_COLS = ("key, model, request, response, usage, latency_s, created_at, thinking, "
-               "finish_reason, endpoint, item_id, stage, unusable")
+               "finish_reason, endpoint, item_id, stage, unusable, logprobs")
 
 
 class CacheRepo:
@@ -32,24 +32,27 @@ class CacheRepo:
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute(
-            "SELECT response, usage, thinking, finish_reason, unusable FROM llm_cache WHERE key=?",
-            (key,)).fetchone()
+            "SELECT response, usage, thinking, finish_reason, unusable, logprobs FROM llm_cache "
+            "WHERE key=?", (key,)).fetchone()
         if not row:
             return None
         return {"text": row[0], "usage": json.loads(row[1]) if row[1] else None,
-                "thinking": row[2] or "", "finish_reason": row[3], "unusable": row[4]}
+                "thinking": row[2] or "", "finish_reason": row[3], "unusable": row[4],
+                "logprobs": json.loads(row[5]) if row[5] else None}
 
     def cache_put(self, key: str, model: str, request: dict[str, Any], text: str,
                   usage: dict[str, Any] | None, latency_s: float, *, thinking: str = "",
                   finish_reason: str | None = None, endpoint: str | None = None,
-                  item_id: str | None = None, stage: str | None = None) -> None:
+                  item_id: str | None = None, stage: str | None = None,
+                  logprobs: list[dict[str, Any]] | None = None) -> None:
         self.db.write(
             "INSERT OR IGNORE INTO llm_cache(key, model, request, response, usage, latency_s, "
-            "created_at, thinking, finish_reason, endpoint, item_id, stage) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "created_at, thinking, finish_reason, endpoint, item_id, stage, logprobs) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, model, json.dumps(request, ensure_ascii=False), text,
              json.dumps(usage) if usage else None, latency_s, utcnow(), thinking or None,
-             finish_reason, endpoint, item_id, stage),
+             finish_reason, endpoint, item_id, stage,
+             json.dumps(logprobs, ensure_ascii=False, separators=(",", ":")) if logprobs else None),
         )
 
     def cache_mark_unusable(self, key: str, reason: str) -> None:
