@@ -125,6 +125,8 @@ class Triplet(BaseModel):
         "tokens' probabilities (None: the server returned no logprobs)")
     score_mass: dict[str, float] | None = Field(
         None, description="per dimension, the probability mass found on score tokens")
+    score_confidence: dict[str, float] | None = Field(
+        None, description="per dimension, the probability the model gave the score it wrote")
     score_rule: Literal["argmax", "expected"] | None = Field(
         None, description="which scores the thresholds compared")
     checks: list[str] = Field(default_factory=list,

@@ -106,12 +106,27 @@ def print_summary(summary, as_json: bool = False) -> None:
     d = summary.as_dict()
     if as_json:
         print_json(d)
+        for w in (summary.gate_health or {}).get("warnings", []):
+            warn("gate warning:", w, "bold red")
     else:
         console.print(f"run {summary.run_id}: {construct_sentence(d)}", highlight=False)
         if summary.accounting:
             console.print(accounting_table(summary.accounting))
+        if summary.gate_health:
+            print_gate_health(summary.gate_health)
     for sid, e in summary.errors.items():
         warn("failed", f"{sid}: {e} (rerun to retry)", "red")
+
+
+def print_gate_health(health: dict[str, Any]) -> None:
+    """The spread of each score dimension, one line each, then the warnings in red (to stderr,
+    so they show with --json too)."""
+    from ..construct.health import health_lines
+
+    for line in health_lines(health):
+        console.print(line, markup=False, highlight=False)
+    for w in health["warnings"]:
+        warn("gate warning:", w, "bold red")
 
 
 def counts_table(title: str, mapping: dict[str, int]) -> Table:
@@ -175,3 +190,5 @@ def print_status(db, status: dict[str, Any]) -> None:
                           highlight=False)
         if (last["summary"] or {}).get("accounting"):
             console.print(accounting_table(last["summary"]["accounting"]))
+        if (last["summary"] or {}).get("gate_health"):
+            print_gate_health(last["summary"]["gate_health"])

@@ -19,6 +19,7 @@ from ..store import Store
 from .calls import ItemContext, StageCaller
 from .config import ConstructConfig
 from .gate import Gate, named_checks
+from .health import score_health
 from .verdict import Verdict, decide
 
 
@@ -63,12 +64,14 @@ class RunSummary:
     executor: str = "local"
     accounting: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    gate_health: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pending": self.pending, "statuses": dict(self.statuses),
                 "errors": self.errors, "stopped": self.stopped, "llm_calls": self.llm_calls,
                 "cache_hits": self.cache_hits, "elapsed_s": round(self.elapsed_s, 2),
-                "executor": self.executor, "accounting": self.accounting, "totals": self.totals}
+                "executor": self.executor, "accounting": self.accounting, "totals": self.totals,
+                "gate_health": self.gate_health}
 
 
 def judge_attempt(cfg: ConstructConfig, rnd: int, prompt: str, reasoning: str, article: str,
@@ -161,6 +164,7 @@ class ConstructPipeline:
         trip.query, trip.thought = best.prompt, best.reasoning
         trip.validation, trip.scores = v.validation, v.scores
         trip.expected_scores, trip.score_mass = v.expected, v.mass
+        trip.score_confidence = v.confidence
         trip.score_rule, trip.checks = v.score_rule, v.checks + v.review_checks
 
     async def _best_attempt(self, ctx: ItemContext, round_base: int, base_feedback: str,
@@ -270,4 +274,6 @@ class ConstructPipeline:
         if summary.executor != "local":  # workers' calls reach the driver through accounting
             summary.llm_calls, summary.cache_hits = (summary.totals["calls"],
                                                      summary.totals["cache_hits"])
+        summary.gate_health = score_health(self.store.construct.score_rows(summary.run_id),
+                                           warn_share=self.config.spread_warn_share)
         self.store.runs.finish_run(summary.run_id, summary.as_dict())

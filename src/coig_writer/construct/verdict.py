@@ -48,6 +48,7 @@ class Verdict:
     expected: dict[str, float] | None
     mass: dict[str, float] | None
     score_rule: ScoreRule
+    confidence: dict[str, float] | None = None
     compared: dict[str, float] = field(default_factory=dict)  # the values the thresholds saw
 
     @property
@@ -65,18 +66,18 @@ class Verdict:
                 "validation": self.validation,
                 "scores": self.scores.model_dump() if self.scores else None,
                 "expected_scores": self.expected, "score_mass": self.mass,
-                "score_rule": self.score_rule}
+                "score_confidence": self.confidence, "score_rule": self.score_rule}
 
 
-def distributions_of(score_output: dict[str, Any]) -> tuple[dict[str, float] | None,
-                                                           dict[str, float] | None]:
-    """(expected value, mass) per dimension from a score stage's output; (None, None) when the
-    answer carried no logprobs."""
+def distributions_of(score_output: dict[str, Any]) -> tuple[dict[str, float] | None, ...]:
+    """(expected value, mass, probability of the written score) per dimension from a score
+    stage's output; Nones when the answer carried no logprobs."""
     dists = score_output.get("distributions") or {}
     if not dists:
-        return None, None
+        return None, None, None
     return ({d: float(v["expected"]) for d, v in dists.items()},
-            {d: float(v["mass"]) for d, v in dists.items()})
+            {d: float(v["mass"]) for d, v in dists.items()},
+            {d: float(v.get("p_value", 0.0)) for d, v in dists.items()})
 
 
 def compared_scores(scores: Scores, expected: dict[str, float] | None, rule: ScoreRule
@@ -122,14 +123,14 @@ def decide(checks: list[CheckOutcome], validation: dict[str, Any] | None,
         reasons += [f"incoherent: {i}" for i in validation["issues"]] or ["incoherent"]
         if validation.get("suggestion"):
             reasons.append(f"suggestion: {validation['suggestion']}")
-    scores = expected = mass = None
+    scores = expected = mass = confidence = None
     vals: dict[str, float] = {}
     used_rule = rule
     if score_output is None:
         reasons.append(f"scores: {score_error}")
     else:
         scores = Scores(**score_output["scores"])
-        expected, mass = distributions_of(score_output)
+        expected, mass, confidence = distributions_of(score_output)
         if rule == "expected" and expected is None:
             used_rule = "argmax"  # nothing to weigh: said in the reasons below
         vals, notes = compared_scores(scores, expected, used_rule)
@@ -153,4 +154,4 @@ def decide(checks: list[CheckOutcome], validation: dict[str, Any] | None,
         status = "needs_review"
     return Verdict(status, reasons + notes_review, [c.name for c in failed],
                    [c.name for c in review], checks, validation or {}, scores, expected, mass,
-                   used_rule, vals)
+                   used_rule, compared=vals, confidence=confidence)

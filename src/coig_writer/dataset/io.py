@@ -71,7 +71,8 @@ def iter_triplet_rows(path: Path) -> Iterator[tuple[str, int | None, Triplet | N
 
 def _triplet(data: dict[str, Any], tax: Any) -> Triplet:
     d = dict(data)
-    for k in ("scores", "screen", "validation", "provenance", "templates", "reasons"):
+    for k in ("scores", "screen", "validation", "provenance", "templates", "reasons",
+              "expected_scores", "score_mass", "score_confidence", "checks"):
         if isinstance(d.get(k), str):  # parquet exports keep nested values as JSON text
             try:
                 d[k] = json.loads(d[k])

@@ -37,7 +37,13 @@ class ScoreDistribution:
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "expected": round(self.expected, 4),
-                "mass": round(self.mass, 4), "ambiguous": round(self.ambiguous, 4)}
+                "mass": round(self.mass, 4), "ambiguous": round(self.ambiguous, 4),
+                "p_value": round(self.p_value, 4)}
+
+    @property
+    def p_value(self) -> float:
+        """The probability the model gave the score it wrote."""
+        return dict(self.probs).get(self.value, 0.0)
 
 
 def token_text(tokens: list[dict[str, Any]]) -> tuple[str, list[int]]:

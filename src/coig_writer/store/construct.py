@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from ..records import StageResult, Triplet, utcnow
@@ -62,6 +63,17 @@ class ConstructRepo:
     def iter_triplets(self, status: str | None = None) -> Iterator[Triplet]:
         for (data,) in self.db.select("SELECT data FROM triplets", status=status or None).fetchall():
             yield Triplet.model_validate_json(data)
+
+    def score_rows(self, run_id: str | None = None) -> list[dict]:
+        """The score fields of every scored triplet (of one run), without their texts: for the
+        gate's health figures."""
+        sql = ("SELECT json_extract(data, '$.scores'), json_extract(data, '$.expected_scores'), "
+               "json_extract(data, '$.score_confidence') FROM triplets WHERE "
+               "json_extract(data, '$.scores') IS NOT NULL")
+        rows = self.db.execute(sql + (" AND json_extract(data, '$.run_id') = ?" if run_id else ""),
+                               (run_id,) if run_id else ())
+        return [{"scores": json.loads(s), "expected_scores": json.loads(e) if e else None,
+                 "p_value": json.loads(c) if c else None} for s, e, c in rows]
 
     def count_triplets(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM triplets GROUP BY status"))
