@@ -17,6 +17,7 @@ from coig_writer.construct.checks import (
     CheckInput,
     ChecksConfig,
     ReasoningChecks,
+    checks_markdown,
     detect_form,
     failed,
     grounding,
@@ -80,6 +81,11 @@ CASES: dict[str, tuple[CheckInput, CheckInput, ChecksConfig | None]] = {
                                ChecksConfig(max_length_ratio=5.0)),
     "form_mismatches_genre": (as_input(GOLD["gold-1"]), as_input(defect("verse_as_essay")), None),
 }
+
+
+def test_docs_list_every_check_with_its_default_threshold() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "gates.md").read_text("utf-8")
+    assert checks_markdown() in doc, "docs/gates.md: paste checks_markdown() into 'Named checks'"
 
 
 def test_the_registry_names_every_check_once_with_its_thresholds() -> None:
@@ -148,7 +154,8 @@ def test_list_markers_are_not_requirements_but_numbers_that_require_still_are() 
     assert not any(re.fullmatch(r"[\d一二三四（）()]+", p) for p in phrases), phrases
     assert "不少于300字" in phrases and any("四句" in p for p in phrases)
     assert "1" not in strip_list_markers(numbered) and "300" in strip_list_markers(numbered)
-    assert requirement_count(numbered)[0] == 6
+    assert requirement_count(numbered)[0] == 7  # 写秋天 / 300字 / 四句 / 押韵 / 结尾 / 语气, and the ask
+    assert requirement_count("写一首诗，谢谢！")[0] == 1
     assert requirement_count("写一首关于秋天的诗。")[0] == 1
     assert requirement_count("Write a 500-word story set in a lighthouse, in a melancholic tone. "
                              "End with the keeper alone. Avoid dialogue.")[0] == 4
@@ -156,6 +163,17 @@ def test_list_markers_are_not_requirements_but_numbers_that_require_still_are() 
     row = defect("numbered_good_prompt")
     assert names(as_input(row)) == set()
     assert "2.5" in strip_list_markers("每段2.5行") and "4-5" in strip_list_markers("4-5 条")
+
+
+def test_real_user_prompts_are_not_flagged() -> None:
+    """The bundled evaluation prompts (user requests with their constraints, zh and en)."""
+    eval_dir = Path(__file__).parents[1] / "src/coig_writer/data/eval"
+    prompt_checks = [n for n, c in CHECKS.items() if c.target == "prompt"]
+    rows = load_rows(eval_dir / "prompts_zh.jsonl") + load_rows(eval_dir / "prompts_en.jsonl")
+    for row in rows:
+        ask = row["prompt"] + " " + "；".join(row["constraints"])
+        results = run_checks(CheckInput(ask, "", "", lang=row["lang"]), names=prompt_checks)
+        assert failed(results) == [], (row["id"], [r.reason for r in failed(results)])
 
 
 def test_forms_of_verse_prose_and_script_in_both_languages() -> None:

@@ -20,7 +20,7 @@ from .instructions import instruction_ngrams, instruction_overlap
 from .prompt import copied_clauses, copied_piece, copied_run, copied_span, source_mentions
 from .prose import non_prose, voice
 from .reasoning import DECISION_KINDS, decision_kinds, ngram_overlap
-from .registry import CHECKS, run_checks
+from .registry import CHECKS, checks_markdown, run_checks
 from .report import LEGACY_REASONING_CHECKS, reasoning_problems, reasoning_report
 from .requirements import (
     REQUIREMENT_MARKERS,
@@ -33,7 +33,7 @@ from .units import longest_shared_run
 
 __all__ = [
     "CHECKS", "DECISION_KINDS", "LEGACY_REASONING_CHECKS", "REQUIREMENT_MARKERS", "Check",
-    "CheckInput", "CheckResult", "ChecksConfig", "Grounding", "Outcome", "ReasoningChecks",
+    "CheckInput", "CheckResult", "ChecksConfig", "Grounding", "checks_markdown", "Outcome", "ReasoningChecks",
     "Severity", "Target", "background_texts", "copied_clauses", "copied_piece", "copied_run",
     "copied_span", "decision_kinds",
     "detect_form", "failed", "grounding", "instruction_ngrams", "instruction_overlap",

@@ -33,7 +33,8 @@ class ChecksConfig(BaseModel):
                        "'this article', the author, the title), at most")
     min_requirements: int | None = Field(3, description="prompt_requirements: concrete "
                                                         "requirements, at least")
-    max_requirements: int | None = Field(12, description="prompt_requirements: at most")
+    max_requirements: int | None = Field(15, description="prompt_requirements: at most (clauses "
+                                         "are counted, so a 4-5 point prompt counts 5-11)")
     # -- on the reasoning
     min_reasoning_chars: int | None = Field(100, description="reasoning_too_short: characters, "
                                                              "at least")

@@ -205,14 +205,14 @@ REASONING_CHECKS = (
     Check("reasoning_not_first_person", "reasoning", ("min_first_person",), _not_first_person,
           "first-person markers / (first-person + third-person review markers)"),
     Check("reasoning_not_grounded", "reasoning", ("min_grounding",), _not_grounded,
-          "idf-weighted share of the text's content units (Han characters and bigrams, or "
-          "content words) found in the reasoning; units every text shares weigh ~0"),
+          "tf-idf-weighted share of the text's profile (its 24 heaviest Han characters and 24 "
+          "bigrams, or 48 content words) found in the reasoning; units every text shares weigh ~0"),
     Check("reasoning_ignores_prompt", "reasoning", ("min_prompt_grounding",), _ignores_prompt,
           "idf-weighted share of the prompt's content units found in the reasoning (a "
           "reasoning written for another prompt, or none)"),
     Check("reasoning_generic", "reasoning", ("min_grounding_margin",), _generic,
-          "that share for its own text minus its mean over the other texts (the run's, the "
-          "file's, or the packaged background)"),
+          "the reasoning_not_grounded share for its own text minus its mean over the other "
+          "texts (the run's, the file's, or the packaged background)"),
     Check("reasoning_copies_text", "reasoning", ("max_copy_run", "max_ngram_overlap"), _copies_text,
           "longest character run shared with the text; share of 8-grams shared either way"),
     Check("reasoning_misses_requirements", "reasoning", ("min_requirement_coverage",),

@@ -25,3 +25,15 @@ def run_checks(inp: CheckInput, cfg: ChecksConfig | None = None, *,
     return [c.run(inp, cfg) for c in CHECKS.values()
             if c.enabled(cfg) and (wanted is None or c.name in wanted)
             and (target is None or c.target == target)]
+
+
+def checks_markdown(cfg: ChecksConfig | None = None) -> str:
+    """The registry as a markdown table: name, target, severity, what it measures, thresholds
+    (the ChecksConfig fields with their values). docs/gates.md holds it; a test keeps it so."""
+    cfg = cfg or ChecksConfig()
+    lines = ["| check | on | severity | measures | threshold (ChecksConfig field = default) |",
+             "|---|---|---|---|---|"]
+    for c in CHECKS.values():
+        limits = ", ".join(f"`{f}` = {getattr(cfg, f)}" for f in c.fields)
+        lines.append(f"| `{c.name}` | {c.target} | {c.severity} | {c.summary} | {limits} |")
+    return "\n".join(lines)

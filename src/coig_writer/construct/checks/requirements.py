@@ -30,10 +30,10 @@ _SPLIT = re.compile(r"[，。；;,.!?！？：:\n]+")
 _QUOTED = re.compile(r"[“「《\"]([^”」》\"]{2,40})[”」》\"]")
 # instruction words that say nothing about the piece itself: dropped before matching
 _FILLER = re.compile(r"请|以|为|写一[篇首个部段]|创作|要求|需要|必须|应该|应当|要|的|和|并|一下|"
-                     r"如下|以下|几点|具体|注意|帮我|我想|希望")
+                     r"如下|以下|几点|具体|注意|帮我|我想|希望|谢谢|感谢|麻烦")
 _STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are",
          "be", "it", "that", "this", "as", "by", "at", "your", "you", "please", "about", "write",
-         "following", "requirements"}
+         "following", "requirements", "thanks", "thank"}
 
 
 def strip_list_markers(prompt: str) -> str:
@@ -73,16 +73,10 @@ def _content(clause: str) -> int:
 
 
 def requirement_count(prompt: str) -> tuple[int, list[str]]:
-    """(number of concrete requirements, the requirements): clauses that state a requirement
-    or carry four or more content characters (two English content words); a shorter clause
-    continues the one before ("有书籍，也有人" adds nothing new to count)."""
-    items: list[str] = []
-    for c in _clauses(prompt):
-        if _states_requirement(c) or _content(c) >= 4 or not items:
-            items.append(c)
-        else:
-            items[-1] += "，" + c
-    items = [c for c in items if _states_requirement(c) or _content(c) >= 4]
+    """(number of concrete requirements, the requirements): the clauses, list items removed,
+    that state a requirement or carry two or more content characters (an English content
+    word); courtesy and lead-ins ("谢谢", "要求如下：") carry none."""
+    items = [c for c in _clauses(prompt) if _states_requirement(c) or _content(c) >= 2]
     return len(items), items
 
 
