@@ -14,7 +14,8 @@ from .units import tokens
 
 _CLAUSE = re.compile(r"[，。；;,.!?！？、：:\n()（）“”\"]+")
 _SOURCE_ZH = ("这篇文章", "这篇作品", "该文章", "本文", "原文", "原作", "原诗", "原词", "原著",
-              "上文", "上面的文章", "以上文章", "所给文章", "这段文字", "文章作者", "作者本人")
+              "上文", "上面的文章", "以上文章", "所给文章", "这段文字", "文章作者", "作者本人",
+              "该作者", "这位作者", "模仿作者", "作者的风格", "作者的口吻")
 _SOURCE_EN = re.compile(
     r"\b(?:(?:this|the above|the given|the original|the source|the following) "
     r"(?:article|text|poem|piece|passage|essay|story)|the original|the author|the text above)\b",
