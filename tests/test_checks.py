@@ -252,6 +252,8 @@ def test_grounding_compares_with_the_given_other_texts() -> None:
     for inp in cross_pairings(rows[:4])["reasoning_swap"]:
         with_file = CheckInput(inp.prompt, inp.reasoning, inp.text, others=file_texts)
         assert {"reasoning_not_grounded", "reasoning_generic"} <= names(with_file)
+    as_list = CheckInput(rows[0]["query"], rows[0]["thought"], rows[0]["answer"], others=list(file_texts))
+    assert as_list.others == file_texts and names(as_list) == set()
     own = grounding(rows[0]["thought"], rows[0]["answer"], rows[0]["query"], file_texts, "zh")
     assert own.own > 0.5 and own.margin > 0.4 and len(own.others) == len(rows) - 1
     assert "密密" in own.shared and "三春" in own.shared

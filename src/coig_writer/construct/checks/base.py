@@ -33,6 +33,10 @@ class CheckInput:
     author: str | None = None
     others: tuple[str, ...] = field(default=(), repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.others, tuple):  # a list or generator of texts is fine too
+            object.__setattr__(self, "others", tuple(self.others))
+
     @cached_property
     def language(self) -> str:
         return self.lang if self.lang in ("zh", "en") else detect_lang(self.prompt, self.text)
