@@ -1,4 +1,5 @@
-"""Genre taxonomy loaded from `data/genres.yaml`: 7 categories, their genres, zh/en names."""
+"""Genre taxonomy loaded from `data/genres.yaml`: 7 categories, their genres, zh/en names, and the
+forms (verse, prose, script) a text of each genre is expected to take."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from importlib import resources
 
 import yaml
 
+FORMS = ("verse", "prose", "script")
+
 
 @dataclass(frozen=True)
 class Genre:
@@ -15,6 +18,7 @@ class Genre:
     category: str
     zh: str
     en: str
+    forms: tuple[str, ...] = ("prose",)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Category:
     en: str
     paper_count: int | None
     genres: tuple[Genre, ...]
+    forms: tuple[str, ...] = ("prose",)
 
 
 class Taxonomy:
@@ -50,6 +55,13 @@ class Taxonomy:
     def category(self, key: str) -> Category:
         return next(c for c in self.categories if c.key == key)
 
+    def expected_forms(self, name: str | None) -> tuple[str, ...] | None:
+        """The forms a genre or category (key or name, any language) expects; None if unknown."""
+        cat, genre = self.resolve(name)
+        if genre is not None:
+            return self.genres_by_key()[genre].forms
+        return self.category(cat).forms if cat is not None else None
+
     def resolve(self, name: str | None) -> tuple[str | None, str | None]:
         """Map a category or genre name (any language) to (category key, genre key)."""
         if not name:
@@ -66,12 +78,24 @@ class Taxonomy:
         return "\n".join(lines)
 
 
+def _forms(value: object, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    forms = tuple(value) if isinstance(value, list) else (value,)
+    bad = [f for f in forms if f not in FORMS]
+    if bad or not forms:
+        raise ValueError(f"data/genres.yaml: {where}: form must be some of {FORMS}, got {value!r}")
+    return tuple(str(f) for f in forms)
+
+
 @lru_cache(maxsize=1)
 def load_taxonomy() -> Taxonomy:
     text = resources.files("coig_writer").joinpath("data/genres.yaml").read_text("utf-8")
     raw = yaml.safe_load(text)
     cats = []
     for ckey, c in raw["categories"].items():
-        genres = tuple(Genre(gkey, ckey, g["zh"], g["en"]) for gkey, g in c["genres"].items())
-        cats.append(Category(ckey, c["zh"], c["en"], c.get("paper_count"), genres))
+        cforms = _forms(c.get("form"), ckey, ("prose",))
+        genres = tuple(Genre(gkey, ckey, g["zh"], g["en"], _forms(g.get("form"), gkey, cforms))
+                       for gkey, g in c["genres"].items())
+        cats.append(Category(ckey, c["zh"], c["en"], c.get("paper_count"), genres, cforms))
     return Taxonomy(cats, raw.get("version", 1))
