@@ -51,20 +51,44 @@ STUB_REASONING = ("首先理解题意：用户要一封写给老朋友的信。�
                   "在三百字左右，句子短，口语化，像真的写信。最后检查修改，删去空话。") * 2
 
 
+GOLD = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "src" / "coig_writer"
+                                       / "data" / "sample" / "triplets_zh.jsonl")
+        .read_text("utf-8").splitlines()]
+GOLD_TEXT = GOLD[0]["answer"]  # 游子吟: a text whose hand-written triplet passes every check
+
+
+def checks_off() -> dict:
+    """ConstructConfig fields that turn every LLM-free check off: for tests of the review loop
+    whose fixture texts are too short for the checks (and whose stub answers do not fit them)."""
+    from coig_writer.construct.checks import ChecksConfig
+
+    return {"checks": {name: None for name, f in ChecksConfig.model_fields.items()
+                       if f.default is not None and "None" in str(f.annotation)}}
+
+
+def gold_for(user: str) -> dict | None:
+    """The hand-written triplet of the bundled text a request shows, if it shows one."""
+    return next((g for g in GOLD if g["answer"] in user), None)
+
+
 def stage_answer(body: dict) -> str:
     """The fixed valid answer for the stage a request belongs to (`servers.stage_of`, either
-    layout); the reasoning echoes reviewer feedback it was given, to show the feedback reached
-    it."""
+    layout): for a bundled text the request shows, its hand-written prompt and reasoning (they
+    pass the LLM-free checks); for any other text a letter's (they do not fit it). The reasoning
+    echoes reviewer feedback it was given, to show the feedback reached it."""
     stage = stage_of(body)
     user = body["messages"][-1]["content"]
+    gold = gold_for(user)
     if stage == "screen":
-        return json.dumps({"quality": 8, "creativity": 8, "category": "communication",
-                           "genre": "letter", "reason": "完整的书信"}, ensure_ascii=False)
+        genre = gold["genre"] if gold else "letter"
+        return json.dumps({"quality": 8, "creativity": 8, "category": "", "genre": genre,
+                           "reason": "完整"}, ensure_ascii=False)
     if stage == "reconstruct_prompt":
-        return STUB_PROMPT
+        return gold["query"] if gold else STUB_PROMPT
     if stage == "reasoning":
         mark = re.search(r"FB-\w+", user)
-        return (f"（已按反馈 {mark.group(0)} 修改）" if mark else "") + STUB_REASONING
+        return (f"（已按反馈 {mark.group(0)} 修改）" if mark else "") + \
+            (gold["thought"] if gold else STUB_REASONING)
     if stage == "validate":
         return json.dumps({"coherent": True, "issues": [], "suggestion": ""})
     return json.dumps({d: 9 for d in SCORE_DIMENSIONS} | {"comment": "可再具体些"})

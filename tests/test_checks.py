@@ -100,7 +100,7 @@ def test_the_registry_names_every_check_once_with_its_thresholds() -> None:
     assert {c.name for c in CHECKS.values() if c.severity == "review"} == {"form_mismatches_genre"}
     assert ReasoningChecks is ChecksConfig
     loaded = ConstructConfig.model_validate({"reasoning_checks": {"max_copy_run": 10}})
-    assert loaded.reasoning_checks.max_copy_run == 10 and loaded.reasoning_checks.min_grounding
+    assert loaded.checks.max_copy_run == 10 and loaded.checks.min_grounding
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

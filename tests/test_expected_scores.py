@@ -21,10 +21,10 @@ from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SCORE_DIMENSIONS, SourceText
 from coig_writer.store import Store
 
-from .review_fixtures import stage_answer
+from .review_fixtures import GOLD_TEXT, stage_answer
 from .servers import _Server, completion, stage_of
 
-TEXT = "慈母手中线，游子身上衣。临行密密缝，意恐迟迟归。谁言寸草心，报得三春晖。"
+TEXT = GOLD_TEXT
 
 
 def qwen_tokens(text: str) -> list[str]:

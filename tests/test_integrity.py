@@ -25,10 +25,10 @@ from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import EvalPrompt, SourceText
 from coig_writer.store import Store
 
-from .review_fixtures import stage_answer
+from .review_fixtures import GOLD_TEXT, stage_answer
 from .servers import STAGE_HEADER, _Server, stage_of
 
-TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 3
+TEXT = GOLD_TEXT  # a bundled text: the stub answers it with its hand-written triplet
 
 
 def reply(content: str, finish: str = "stop", reasoning: str | None = None,

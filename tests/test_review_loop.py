@@ -13,18 +13,24 @@ import sys
 import time
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from coig_writer.cli import app as cli
+from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.pipeline import ConstructPipeline
 from coig_writer.llm import make_backend
 from coig_writer.review import service
 from coig_writer.review.refine import refine_pending
 from coig_writer.store import Store
 
-from .review_fixtures import POLICY, STUB_PROMPT, StageStub, build
+from .review_fixtures import POLICY, STUB_PROMPT, StageStub, build, checks_off
 from .servers import FaultServer
 from .test_review_hardening import assigned, client, login
+
+# the fixture texts are a few characters long and the stub's answers do not fit them: the
+# LLM-free checks are off here, this is about the review loop (tests/test_checks.py: the checks)
+LOOSE = ConstructConfig.model_validate(checks_off())
 
 
 @pytest.fixture
@@ -43,7 +49,8 @@ def refine(db, base_url: str) -> dict:
     async def go(s: Store) -> dict:
         be = make_backend("openai", model="stub", base_url=base_url, concurrency=2)
         try:
-            return (await refine_pending(s, ConstructPipeline(s, be), max_attempts=1)).as_dict()
+            return (await refine_pending(s, ConstructPipeline(s, be, LOOSE),
+                                         max_attempts=1)).as_dict()
         finally:
             await be.aclose()
 
@@ -144,7 +151,7 @@ def test_backend_down_keeps_request_open_then_gives_up(db):
         service.decide(s, "cw-3", "admin", "send_back", "FB-y", 0, POLICY)
         be = make_backend("openai", model="stub", base_url="http://127.0.0.1:9/v1",
                           concurrency=1, max_retries=0)
-        pipe = ConstructPipeline(s, be)
+        pipe = ConstructPipeline(s, be, LOOSE)
 
         async def twice() -> list[dict]:
             out = [(await refine_pending(s, pipe, max_attempts=2)).as_dict()]
@@ -180,8 +187,10 @@ def test_refine_worker_killed_and_rerun(db, tmp_path):
     with Store(db) as s:
         for item in ("cw-1", "cw-2", "cw-3"):
             service.decide(s, item, "admin", "send_back", f"FB-{item[-1]} 改进", 0, POLICY)
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(yaml.safe_dump(checks_off()), "utf-8")
     cmd = [sys.executable, "-m", "coig_writer.cli", "review", "refine", "--db", str(db),
-           "--backend", "openai", "--model", "stub", "--concurrency", "1"]
+           "--backend", "openai", "--model", "stub", "--concurrency", "1", "--config", str(loose)]
     with StageStub(delay=0.3) as stub:
         cmd += ["--base-url", stub.base_url]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ def test_store_survives_reopen(tmp_path):
         s.cache.cache_put("k", "m", {"messages": []}, "answer", {"total_tokens": 3}, 0.1)
     with Store(path) as s:
         assert s.cache.cache_get("k") == {"text": "answer", "usage": {"total_tokens": 3}, "thinking": "",
-                                    "finish_reason": None, "unusable": None}
+                                    "finish_reason": None, "unusable": None, "logprobs": None}
         assert s.cache.cache_get("missing") is None
 
 

@@ -100,7 +100,8 @@ class StageCaller:
         top = cfg.top_logprobs if st.scored else 0
         return ChatRequest.build(msgs, tags=tags, temperature=params.temperature,
                                  max_tokens=params.max_tokens, json_mode=st.is_json,
-                                 seed=cfg.seed + rnd, json_schema=schema, top_logprobs=top,
+                                 seed=cfg.seed + (rnd if st.reseed else 0),
+                                 json_schema=schema, top_logprobs=top,
                                  item=ctx.item_id, stage=st.name)
 
     async def call(self, st: Stage | str, ctx: ItemContext, rnd: int, **variables: Any

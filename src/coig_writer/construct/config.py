@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 
-from .checks import ReasoningChecks
+from .checks import ChecksConfig
 from .stages import PREFIX_TEMPLATE, STAGE_NAMES, StageParams
 from .stages import STAGES as STAGE_TABLE
 from .stages import stage as stage_of
@@ -60,14 +60,16 @@ class ConstructConfig(BaseModel):
     max_rounds: int = Field(2, description="refinement rounds after the first attempt")
     max_article_chars: int = Field(6000, description="longer texts are cut in prompts (not in "
                                                      "the triplet)")
-    min_reasoning_chars: int = 100
+    min_reasoning_chars: int | None = Field(None, description="shorthand for "
+                                            "checks.min_reasoning_chars")
     retries: int = Field(1, validation_alias=AliasChoices("retries", "json_retries"),
                          description="extra answers asked for when one is truncated, loops, "
                                      "or does not parse")
     structured_output: bool = Field(True, description="send JSON Schemas for JSON stages")
-    reasoning_checks: ReasoningChecks = Field(
-        default_factory=ReasoningChecks, description="LLM-free checks of the reasoning: copying "
-        "the text, requirement coverage, decision kinds, length ratio")
+    checks: ChecksConfig = Field(
+        default_factory=ChecksConfig, validation_alias=AliasChoices("checks", "reasoning_checks"),
+        description="thresholds of the named LLM-free checks of prompt, reasoning and text "
+        "(None turns one off; docs/gates.md lists them)")
     min_usefulness_gain: float | None = Field(
         None, description="gate for `construct usefulness --gate`: least gain in clipped mean "
                           "NLL of the text from the reasoning (None: no gate)")
@@ -91,6 +93,15 @@ class ConstructConfig(BaseModel):
         if stage == PREFIX_TEMPLATE:
             return "shared/prefix"
         return stage_of(stage).template(self.layout)
+
+    @model_validator(mode="after")
+    def _checks_follow(self) -> ConstructConfig:
+        """The checks see the templates in use, and the top-level shorthand."""
+        if self.min_reasoning_chars is not None:
+            self.checks.min_reasoning_chars = self.min_reasoning_chars
+        if self.template_dir and not self.checks.template_dir:
+            self.checks.template_dir = self.template_dir
+        return self
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: object) -> ConstructConfig:

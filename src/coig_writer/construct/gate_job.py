@@ -91,12 +91,12 @@ class GateJob:
 
     def __init__(self, store: Store, llm: CachedBackend, config: ConstructConfig,
                  items: list[GateItem] | None = None, run_id: str | None = None,
-                 keep: bool = False):
+                 keep: bool = False, others: list[str] | None = None):
         self.store = store
         self.config = config
         self.caller = StageCaller(store, llm, config)
-        self.gate = Gate(self.caller)
         self.items = items or []
+        self.gate = Gate(self.caller, others or self.others())
         self.run_id = run_id
         self.keep = keep  # also store each row as a triplet for the review app
 
@@ -170,4 +170,5 @@ class GateJob:
 def gate_job(spec: dict[str, Any], store: Store, llm: CachedBackend) -> GateJob:
     """Rebuild the job on a worker (`executors.base.register_job`)."""
     return GateJob(store, llm, ConstructConfig.model_validate(spec["config"]),
-                   run_id=spec.get("run_id"), keep=spec.get("keep", False))
+                   run_id=spec.get("run_id"), keep=spec.get("keep", False),
+                   others=spec.get("others"))

@@ -79,7 +79,7 @@ def judge_attempt(cfg: ConstructConfig, rnd: int, prompt: str, reasoning: str, a
     """A round's verdict rebuilt from its stored validation and score results (the LLM-free
     checks run again: they are cheap and deterministic)."""
     ctx = ItemContext(item_id=v.item_id, run_id=v.run_id or "", article=article)
-    verdict = decide(named_checks(ctx, prompt, reasoning, cfg), v.output if v.ok else None,
+    verdict = decide(named_checks(ctx, prompt, reasoning, cfg.checks), v.output if v.ok else None,
                      v.error, s.output if s.ok else None, s.error, min_each=cfg.min_each,
                      min_sum=cfg.min_sum, reject_below=cfg.reject_below, rule=cfg.score_rule)
     return Attempt(rnd, prompt, reasoning, verdict)

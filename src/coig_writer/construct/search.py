@@ -105,7 +105,7 @@ class ReasoningSearch:
         self.key = hashlib.sha256(json.dumps({
             "generator": self.llm.model_id, "template": self.template.sha256,
             "scorer": scorer.model_id, "scorer_template": scorer.template_hash,
-            "usefulness": self.ucfg.settings_hash(), "checks": self.cfg.reasoning_checks.model_dump(),
+            "usefulness": self.ucfg.settings_hash(), "checks": self.cfg.checks.model_dump(),
             "search": self.s.model_dump(exclude={"enabled", "scorer", "scorer_model",
                                                  "scorer_base_url"}),
             "seed": self.cfg.seed}, sort_keys=True).encode()).hexdigest()[:16]
@@ -118,9 +118,10 @@ class ReasoningSearch:
         return clipped_mean_nll(pooled, self.ucfg.clip_min)
 
     def problems(self, t: Triplet, reasoning: str) -> list[str]:
-        out = reasoning_problems(t.query, reasoning, t.answer, self.cfg.reasoning_checks)
-        if len(reasoning) < self.cfg.min_reasoning_chars:
-            out.append(f"reasoning too short: {len(reasoning)} < {self.cfg.min_reasoning_chars}")
+        out = reasoning_problems(t.query, reasoning, t.answer, self.cfg.checks)
+        least = self.cfg.checks.min_reasoning_chars
+        if least is not None and len(reasoning) < least:
+            out.append(f"reasoning too short: {len(reasoning)} < {least}")
         return out
 
     async def candidates(self, t: Triplet, segs: list[str], i: int, step: int) -> list[str | None]:

@@ -55,6 +55,8 @@ class Stage:
     scored: tuple[str, ...] = ()  # integer fields read as distributions (top_logprobs)
     score_range: tuple[int, int] = (0, 10)
     checks: tuple[str, ...] = ()  # LLM-free checks of what this stage produces
+    reseed: bool = False  # a new seed each round (generating stages); judging stages ask the
+    # same question the same way, so a round that repeats a triplet replays its verdict
     doc: str = ""
 
     def template(self, layout: str) -> str:
@@ -215,10 +217,10 @@ STAGES: tuple[Stage, ...] = (
           doc="quality and creativity 0-10 (keep >= screen_threshold) and a genre"),
     Stage("reconstruct_prompt", "text", ("article", "title", "genre_name", "feedback"),
           parse_prompt, StageParams(temperature=0.7, max_tokens=400), checks=PROMPT_CHECKS,
-          doc="the instruction a user could have given for the text"),
+          reseed=True, doc="the instruction a user could have given for the text"),
     Stage("reasoning", "text", ("prompt", "article", "title", "feedback"), parse_reasoning,
           StageParams(temperature=0.7, max_tokens=1200), retry="prose_retry",
-          checks=REASONING_CHECKS,
+          checks=REASONING_CHECKS, reseed=True,
           doc="first-person thinking from the instruction to the text, as prose"),
     Stage("validate", "json", ("prompt", "reasoning", "article", "title"), parse_validate,
           StageParams(temperature=0.0, max_tokens=300), _VALIDATE_SCHEMA, retry="json_retry",

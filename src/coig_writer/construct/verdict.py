@@ -10,28 +10,13 @@ and the verdict says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..records import SCORE_DIMENSIONS, Scores
+from .checks import CheckResult
 
 ScoreRule = Literal["argmax", "expected"]
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """One LLM-free check's result, as the verdict needs it."""
-
-    name: str
-    passed: bool
-    detail: str = ""
-    severity: Literal["fail", "review"] = "fail"
-    value: Any = None
-    threshold: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "value": self.value,
-                "threshold": self.threshold, "severity": self.severity, "detail": self.detail}
 
 
 @dataclass
@@ -42,7 +27,7 @@ class Verdict:
     reasons: list[str]
     checks: list[str]  # failed checks that keep it from acceptance
     review_checks: list[str]  # failed checks that only ask for a human (form vs genre)
-    check_results: list[CheckOutcome]
+    check_results: list[CheckResult]
     validation: dict[str, Any]
     scores: Scores | None
     expected: dict[str, float] | None
@@ -62,7 +47,7 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "reasons": self.reasons, "checks": self.checks,
                 "review_checks": self.review_checks,
-                "check_results": [c.as_dict() for c in self.check_results],
+                "check_results": [asdict(c) for c in self.check_results],
                 "validation": self.validation,
                 "scores": self.scores.model_dump() if self.scores else None,
                 "expected_scores": self.expected, "score_mass": self.mass,
@@ -107,7 +92,7 @@ def score_failures(vals: dict[str, float], min_each: float, min_sum: float, rule
     return out
 
 
-def decide(checks: list[CheckOutcome], validation: dict[str, Any] | None,
+def decide(checks: list[CheckResult], validation: dict[str, Any] | None,
            validation_error: str | None, score_output: dict[str, Any] | None,
            score_error: str | None, *, min_each: float, min_sum: float, reject_below: float,
            rule: ScoreRule) -> Verdict:
@@ -116,7 +101,7 @@ def decide(checks: list[CheckOutcome], validation: dict[str, Any] | None,
     reasons: list[str] = []
     failed = [c for c in checks if not c.passed and c.severity == "fail"]
     review = [c for c in checks if not c.passed and c.severity == "review"]
-    reasons += [f"{c.name}: {c.detail}" if c.detail else c.name for c in failed]
+    reasons += [c.reason for c in failed]
     if validation is None:
         reasons.append(f"validation: {validation_error}")
     elif not validation["coherent"]:
@@ -144,7 +129,7 @@ def decide(checks: list[CheckOutcome], validation: dict[str, Any] | None,
                 reasons.append("the server returned no score probabilities: integer scores "
                                "were compared")
             reasons += notes
-    notes_review = [f"{c.name}: {c.detail}" if c.detail else c.name for c in review]
+    notes_review = [c.reason for c in review]
     if not reasons and not notes_review:
         status = "accepted"
     elif reasons and ((vals and sum(vals.values()) < reject_below)
