@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -113,7 +114,8 @@ def data_problems(ctx: Context, mixtures: Collection[str]) -> list[Problem]:
                 build_mixture(creative, general, spec)
             except MixtureError as e:
                 short = [str(e)]
-        out += [Problem(f"mixture:{m.name}", f"{s} {pools}") for s in short]
+        if short:
+            out.append(Problem(f"mixture:{m.name}", "; ".join(short) + f" {pools}"))
     return out
 
 
@@ -182,9 +184,6 @@ def train_problems(ctx: Context, trains: Collection[str], gpus: int) -> list[Pro
 
 
 def generation_problems(ctx: Context, gens: Collection[str], gpus: int) -> list[Problem]:
-    from ..llm import LLMError
-    from ..llm.managed import engine_command
-
     g = ctx.plan.generation
     if not gens:
         return []
@@ -195,15 +194,15 @@ def generation_problems(ctx: Context, gens: Collection[str], gpus: int) -> list[
     if g.engine == "transformers":
         need = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
         return [Problem(where, f"transformers generation needs {', '.join(need)}")] if need else []
-    out = []
-    try:
-        engine_command(g.engine, "model", 0, "model", g.engine_args)
-    except LLMError as e:
-        out.append(Problem(where, str(e)))
-    if not gpus:
-        out.append(Problem(where, f"{g.engine} needs a CUDA GPU for {', '.join(sorted(gens))}; "
-                                  "none is visible here (use engine: transformers on CPU)"))
-    return out
+    installed = importlib.util.find_spec(g.engine) is not None or (
+        g.engine == "vllm" and shutil.which("vllm") is not None)
+    why = [] if installed else ["not installed here"]
+    why += [] if gpus else ["needs a CUDA GPU, none is visible here"]
+    if not why:
+        return []
+    models = ", ".join(m.name for m in ctx.plan.mixtures if m.name in gens)
+    return [Problem(where, f"{g.engine} cannot serve {models}: {'; '.join(why)} (install it "
+                           "on a GPU machine, or use engine: transformers)")]
 
 
 def ray_problems(plan: Plan, executor: str, gpus: int) -> list[Problem]:
