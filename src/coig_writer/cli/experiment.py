@@ -26,8 +26,12 @@ def experiment_init_cmd(
     base_model: str | None = typer.Option(None, help="Base model folder or hub id."),
     judge_base_url: list[str] = typer.Option([], help="Judge server URL (repeatable)."),
     judge_model: str | None = typer.Option(None, help="Judge model name."),
+    check: bool = typer.Option(True, help="Check the plan as a whole once written (data, "
+                               "mixtures, GPUs, judge endpoint); --no-check for a plan that "
+                               "runs on another machine."),
 ) -> None:
-    """Write FOLDER/plan.yaml from a preset; read and edit it, then `experiment run FOLDER`.
+    """Write FOLDER/plan.yaml from a preset and check it as a whole (exit 2 with every problem
+    found); read and edit it, then `experiment run FOLDER`.
 
     Example: coig-writer experiment init exp/paper --preset paper --general-file zh.jsonl
     --general-file en.jsonl --judge-base-url http://judge:8000/v1 --judge-model qwen-72b
@@ -48,6 +52,15 @@ def experiment_init_cmd(
                          general_files=general_files, base_model=base_model, judge=judge)
     except (PlanError, ValueError) as e:
         raise fail(str(e)) from None
+    if check:
+        from ..experiment.check import PlanProblems, require_runnable
+        from ..experiment.plan import load_plan
+
+        try:
+            require_runnable(*load_plan(path))
+        except PlanProblems as e:
+            raise fail(f"plan written to {path}, but {e}\nedit the plan (or the data), then run: "
+                       f"coig-writer experiment run {folder}") from None
     console.print(f"plan written to {path}; edit it, then run: coig-writer experiment run {folder}")
 
 
@@ -55,21 +68,29 @@ def experiment_init_cmd(
 def experiment_run_cmd(
     plan: Path = typer.Argument(..., help="Plan folder or its plan.yaml."),
     executor: str | None = typer.Option(None, help="local or ray (default: the plan's)."),
+    check: bool = typer.Option(True, help="Check the steps to run as a whole first (data, "
+                               "mixtures, GPUs, judge endpoint); --no-check lets steps fail "
+                               "where they fail."),
 ) -> None:
     """Run the plan: only steps whose inputs changed since they last finished (each says why);
-    a failed step stops its dependants, the others go on. Safe to kill and rerun.
+    a failed step stops its dependants, the others go on. Safe to kill and rerun. First the
+    steps to run are checked as a whole: every problem is listed at once (exit 2), before
+    anything runs.
 
     Example: coig-writer experiment run exp/smoke
     """
     from ..executors.ray_executor import RayUnavailable
+    from ..experiment.check import PlanProblems
     from ..experiment.plan import PlanError
     from ..experiment.runner import run_plan
 
     if executor not in (None, "local", "ray"):
         raise fail(f"--executor must be local or ray, got {executor!r}")
     try:
-        res = run_plan(plan, executor=executor,
+        res = run_plan(plan, executor=executor, check=check,
                        log=lambda line: err.print(line, markup=False, highlight=False))
+    except PlanProblems as e:
+        raise fail(f"{e}\nnothing was run; fix these (or pass --no-check) and run again") from None
     except (PlanError, RayUnavailable) as e:
         raise fail(str(e)) from None
     if res.nothing_done:

@@ -222,3 +222,101 @@ def review_export(out: Path, db: DbOpt = Path(DEFAULT_DB), k: KOpt = 2,
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), "utf-8")
     console.print(f"wrote {len(data['items'])} items and {len(data['rankings'])} rankings to {out}")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def _print_calibration(rep: dict) -> None:
+    from rich.table import Table
+
+    r, g = rep["rules"], rep["gate"]
+    ci = lambda c: f" [{c[0]:.2f}, {c[1]:.2f}]" if c else ""  # noqa: E731
+    console.print(f"{rep['units']} reviewed items ({r['min_reviewers']}+ reviewers; edit counts as "
+                  f"{r['edits']}; a tie counts as {'not accepted' if r['ties'] == 'reject' else 'skipped'})"
+                  + "".join(f"; {n} {why.replace('_', ' ')}" for why, n in sorted(rep["skipped"].items())),
+                  markup=False)
+    console.print(f"gate accept vs reviewers' majority: agreement {_pct(g['agreement'])}, precision "
+                  f"{_pct(g['precision'])}{ci(g['precision_ci'])}, recall {_pct(g['recall'])}"
+                  f"{ci(g['recall_ci'])}, kappa {_pct(g['kappa'])} (tp {g['tp']}, fp {g['fp']}, "
+                  f"fn {g['fn']}, tn {g['tn']})", markup=False)
+    conf = rep["configured"]
+    for kind, sec in rep["sweeps"].items():
+        name = "integer scores" if kind == "argmax" else "expected scores"
+        if not sec["n"]:
+            console.print(f"{name}: no reviewed item has them", markup=False)
+            continue
+        at, b = sec["at_configured"], sec["best"]
+        line = f"{name} ({sec['n']} items): "
+        line += (f"the configured min_each {conf['min_each']:g}, min_sum {conf['min_sum']:g}: "
+                 f"precision {_pct(at['precision'])}, recall {_pct(at['recall'])}; " if at else "")
+        line += (f"precision >= {rep['target_precision']:g} with min_each {b['min_each']:g}, min_sum "
+                 f"{b['min_sum']:g}: precision {_pct(b['precision'])}, recall {_pct(b['recall'])} "
+                 f"({b['accepted']} accepted)" if b else
+                 f"no thresholds reach precision {rep['target_precision']:g}")
+        console.print(line, markup=False)
+        table = Table(title=f"{name}: thresholds no other pair beats on precision and recall")
+        for col in ("min_each", "min_sum", "accepted", "precision", "recall"):
+            table.add_column(col, justify="right")
+        for row in sec["frontier"][:15]:
+            table.add_row(f"{row['min_each']:g}", f"{row['min_sum']:g}", str(row["accepted"]),
+                          _pct(row["precision"]), _pct(row["recall"]))
+        console.print(table)
+
+
+@review_app.command("calibration")
+def review_calibration(
+    db: DbOpt = Path(DEFAULT_DB),
+    target_precision: float = typer.Option(0.9, help="Name the thresholds whose precision "
+                                                     "reaches this."),
+    edits: str = typer.Option("accept", help="What an edit ('accept with my edits') counts as: "
+                                             "accept or reject."),
+    ties: str = typer.Option("reject", help="A tie between reviewers: reject (not accepted) or "
+                                            "skip (left out)."),
+    min_reviewers: int = typer.Option(2, help="Leave out items with fewer reviewer decisions."),
+    config: ConfigOpt = None,
+    plot: Path | None = typer.Option(None, help="Write a precision/recall plot (PNG) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (schema in "
+                                                       "docs/review.md)."),
+) -> None:
+    """How well the LLM gate's accept decision matches the reviewers' majority: agreement,
+    precision, recall and kappa, and a sweep of min_each/min_sum over integer and expected
+    scores naming the thresholds that reach --target-precision.
+
+    Example: coig-writer review calibration --target-precision 0.9 --plot out/calibration.png
+    """
+    from ..construct.config import ConstructConfig
+    from ..review.calibration import Rules, calibration_of_store
+
+    if edits not in ("accept", "reject"):
+        raise fail("--edits is accept or reject")
+    if ties not in ("reject", "skip"):
+        raise fail("--ties is reject or skip")
+    if not 0 < target_precision <= 1:
+        raise fail("--target-precision is a share in (0, 1]")
+    if min_reviewers < 1:
+        raise fail("--min-reviewers is at least 1")
+    if not db.exists():
+        raise fail(f"no store at {db}")
+    try:
+        cfg = ConstructConfig.load(config, max_rounds=None)
+    except (ValueError, OSError) as e:
+        raise fail(f"{config}: {e}") from None
+    with Store(db) as store:
+        rep = calibration_of_store(store, Rules(edits, ties, min_reviewers),  # type: ignore[arg-type]
+                                   target_precision, (cfg.min_each, cfg.min_sum))
+    if not rep["units"]:
+        raise fail(f"no item in {db} has {min_reviewers}+ reviewer decisions to calibrate against "
+                   f"(left out: {rep['skipped'] or 'nothing reviewed'})")
+    if plot:
+        from ..review.calibration_plot import calibration_plot
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        calibration_plot(rep, plot)
+    if as_json:
+        print(json.dumps(rep, ensure_ascii=False))
+        return
+    _print_calibration(rep)
+    if plot:
+        console.print(f"plot: {plot}", markup=False)

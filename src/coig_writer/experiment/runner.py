@@ -98,10 +98,34 @@ def _remote_step(plan_file: str, name: str, up: dict[str, dict], h: str, fresh: 
         return dispatch(ctx, step, up, h, fresh)
 
 
+def steps_to_run(ctx: Context, repo: Any, steps: list[Step]) -> list[str]:
+    """The steps a run would not skip: those whose record does not match their inputs now,
+    and everything downstream of them (assumed to change with them)."""
+    outputs: dict[str, dict] = {}
+    run: list[str] = []
+    for step in steps:
+        rec = repo.step(step.name)
+        if rec is None or any(d in run for d in step.deps):
+            run.append(step.name)
+            continue
+        try:
+            h = input_hash(step_inputs(step, outputs, file_inputs(ctx, step)))
+        except (StepError, OSError):
+            h = None
+        if rec["state"] == "done" and rec["input_hash"] == h and outputs_exist(rec):
+            outputs[step.name] = rec["outputs"]
+        else:
+            run.append(step.name)
+    return run
+
+
 def run_plan(path: str | Path, *, executor: str | None = None,
-             log: Callable[[str], None] = print) -> RunResult:
-    """Run (or resume) the plan at `path` (its folder or plan.yaml)."""
+             log: Callable[[str], None] = print, check: bool = True) -> RunResult:
+    """Run (or resume) the plan at `path` (its folder or plan.yaml). With `check`, the steps
+    that are to run are checked as a whole first (`check.require_runnable`): PlanProblems
+    lists everything that would fail, and nothing runs."""
     from ..store import Store
+    from .check import require_runnable
 
     plan, folder = load_plan(path)
     executor = executor or plan.executor
@@ -110,6 +134,11 @@ def run_plan(path: str | Path, *, executor: str | None = None,
     with Store(folder / "store.sqlite") as store:
         repo = store.experiment
         ctx = Context(plan, folder, store, log)
+        if check:
+            todo_names = steps_to_run(ctx, repo, build_graph(plan))
+            if todo_names:
+                log(f"check   the {len(todo_names)} steps to run: data, mixtures, GPUs, judge")
+            require_runnable(plan, folder, steps=todo_names, executor=executor)
         for wave in waves(build_graph(plan)):
             todo = []
             for step in wave:

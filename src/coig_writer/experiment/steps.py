@@ -60,11 +60,12 @@ def versioned(name: str, gen_hash: str) -> str:
 
 
 # -- prompts ------------------------------------------------------------------------------------
-def run_prompts(ctx: Context, step: Step, up: dict[str, dict]) -> tuple[dict, float | None]:
+def select_prompts(ctx: Context) -> list:
+    """The eval sets' prompts (each set's first `limit` by id); StepError naming the set."""
     from ..evaluate.benchmarks import BENCHMARKS, BenchmarkError, get_benchmark
     from ..evaluate.prompt_sets import BUNDLED, load_prompt_file
 
-    ids: list[str] = []
+    out: list = []
     for s in ctx.plan.eval_sets:
         try:
             if s.source in BENCHMARKS:
@@ -86,12 +87,17 @@ def run_prompts(ctx: Context, step: Step, up: dict[str, dict]) -> tuple[dict, fl
         except BenchmarkError as e:
             raise StepError(str(e)) from None
         chosen = sorted((p for p in prompts if not s.lang or p.lang == s.lang), key=lambda p: p.id)
-        chosen = chosen[: s.limit] if s.limit is not None else chosen
-        for p in chosen:
-            ctx.store.evaluation.put_eval_prompt(p)
-        ids += [p.id for p in chosen]
-    if not ids:
+        out += chosen[: s.limit] if s.limit is not None else chosen
+    if not out:
         raise StepError("the eval sets select no prompts")
+    return out
+
+
+def run_prompts(ctx: Context, step: Step, up: dict[str, dict]) -> tuple[dict, float | None]:
+    ids: list[str] = []
+    for p in select_prompts(ctx):
+        ctx.store.evaluation.put_eval_prompt(p)
+        ids.append(p.id)
     texts = [ctx.store.evaluation.get_eval_prompt(i).model_dump_json(exclude={"created_at"}) for i in ids]
     return {"ids": ids, "n": len(ids), "hash": digest(texts)}, None
 
@@ -102,10 +108,27 @@ def creative_digest(ctx: Context) -> str:
     c = ctx.plan.creative
     if c.source == "file":
         return file_digest(ctx.path(c.file or ""))
-    return digest([t.model_dump_json() for t in _creative_triplets(ctx)])
+    return digest([t.model_dump_json() for t in creative_triplets(ctx)])
 
 
-def _creative_triplets(ctx: Context) -> list:
+def general_pool(ctx: Context) -> list:
+    """Every general sample of the plan's general files (malformed rows logged, skipped)."""
+    from ..mix.samples import read_general
+
+    pool = []
+    for f in ctx.plan.general_files:
+        path = ctx.path(f)
+        if not path.exists():
+            raise StepError(f"general file: no such file {path}")
+        good, bad = read_general(path)
+        for q in bad:
+            ctx.log(f"  skipped malformed row {q.where}: {q.error}")
+        pool += good
+    return pool
+
+
+def creative_triplets(ctx: Context) -> list:
+    """The creative triplets the plan takes: a file's rows, or the store's (human-)accepted."""
     c = ctx.plan.creative
     if c.source == "file":
         from ..dataset.io import iter_triplet_rows
@@ -132,19 +155,11 @@ def _creative_triplets(ctx: Context) -> list:
 def run_mixture(ctx: Context, step: Step, up: dict[str, dict]) -> tuple[dict, float | None]:
     from ..mix.builder import MixSpec, MixtureError, build_mixture
     from ..mix.export import export_mixture
-    from ..mix.samples import from_triplets, read_general
+    from ..mix.samples import from_triplets
 
     m = next(x for x in ctx.plan.mixtures if x.name == step.target)
-    pool_c = from_triplets(_creative_triplets(ctx))
-    pool_g = []
-    for f in ctx.plan.general_files:
-        path = ctx.path(f)
-        if not path.exists():
-            raise StepError(f"general file: no such file {path}")
-        good, bad = read_general(path)
-        for q in bad:
-            ctx.log(f"  skipped malformed row {q.where}: {q.error}")
-        pool_g += good
+    pool_c = from_triplets(creative_triplets(ctx))
+    pool_g = general_pool(ctx)
     spec = MixSpec(**m.model_dump())
     try:
         mix = build_mixture(pool_c, pool_g, spec)

@@ -263,6 +263,8 @@ def decide(store: Store, item_id: str, reviewer: str, decision: str, reason: str
                           "'accept with my edits' to save it, or undo the changes")
     rnd = store.review.review_round(item_id)
     if decision == "send_back":
+        if t.pipeline_status is None:  # keep the pipeline's verdict before "refining" hides it
+            t.pipeline_status = t.status
         if store.review.send_back(t, reviewer, reason.strip(), fields, version, rnd) is None:
             raise EditConflict(f"{item_id} changed or was sent back meanwhile; reload it")
         store.auth.audit(reviewer, "decision", item_id, f"send_back v{version} round {rnd}", address)
