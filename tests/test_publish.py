@@ -98,7 +98,8 @@ def test_publish_loads_with_datasets_and_card_has_store_counts(tmp_path: Path) -
     assert "| reasoning | `abababababababab` | 4 |" in card
     assert "| screen_threshold | 8 |" in card and "| min_sum | 48 |" in card
     assert "Known limitations" in card and "Length statistics" in card
-    assert "| flagged: reasoning_copies_text | 0 |" in card
+    assert "| fails: `reasoning_copies_text` | 0 |" in card
+    assert "| fails: `form_mismatches_genre` (review) |" in card
     assert "| shows: interpretation_planning | 4 |" in card  # "理解题意" in every reasoning
 
 

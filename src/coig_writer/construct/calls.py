@@ -62,6 +62,17 @@ class StageCaller:
                            for name in ("feedback", *RETRY_TEMPLATES)}
         self.genre_listing = load_taxonomy().listing(cfg.lang)
 
+    def template(self, st: Stage) -> PromptTemplate:
+        """The stage's template under this config (a stage outside `STAGES` is loaded on first
+        use: a new stage is its object and its template)."""
+        if st.name not in self.templates:
+            cfg = self.config
+            self.templates[st.name] = load_template(st.template(cfg.layout), cfg.lang,
+                                                    cfg.template_dir)
+            if st.retry and st.retry not in self.templates:
+                self.templates[st.retry] = load_template(st.retry, cfg.lang, cfg.template_dir)
+        return self.templates[st.name]
+
     @property
     def template_hashes(self) -> dict[str, str]:
         return {n: t.sha256 for n, t in self.templates.items()}
@@ -74,7 +85,7 @@ class StageCaller:
     def messages(self, st: Stage, variables: dict[str, Any]) -> tuple[list[dict[str, str]],
                                                                        dict[str, str]]:
         """The stage's chat messages and the template hashes that enter the cache key."""
-        tpl = self.templates[st.name]
+        tpl = self.template(st)
         variables = {"genres": self.genre_listing, **variables}
         missing = [v for v in st.reads if v not in variables]
         if missing:
@@ -94,7 +105,7 @@ class StageCaller:
     def request(self, st: Stage, ctx: ItemContext, rnd: int, variables: dict[str, Any]
                 ) -> ChatRequest:
         cfg = self.config
-        params = cfg.stages[st.name]
+        params = cfg.stages.get(st.name, st.sampling)
         msgs, tags = self.messages(st, variables)
         schema = st.schema if st.is_json and cfg.structured_output else None
         top = cfg.top_logprobs if st.scored else 0
@@ -110,10 +121,11 @@ class StageCaller:
         or unusable answer is retried (JSON errors and non-prose reasoning with the error shown),
         then recorded as a failed stage with its reason."""
         st = stage(st) if isinstance(st, str) else st
-        tpl = self.templates[st.name]
+        tpl = self.template(st)
         req = self.request(st, ctx, rnd, {**ctx.variables(), **variables})
         policy = CompletionPolicy(attempts=self.config.retries + 1,
-                                  max_tokens_cap=self.config.stages[st.name].cap)
+                                  max_tokens_cap=self.config.stages.get(st.name,
+                                                                        st.sampling).cap)
         result = StageResult(item_id=ctx.item_id, stage=st.name, round=rnd, template=tpl.ref,
                              template_hash=tpl.sha256, model=self.llm.model_id,
                              run_id=ctx.run_id)

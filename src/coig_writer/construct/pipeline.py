@@ -20,7 +20,7 @@ from .calls import ItemContext, StageCaller
 from .config import ConstructConfig
 from .gate import Gate, named_checks
 from .health import score_health
-from .verdict import Verdict, decide
+from .verdict import Verdict, decide, screen_failure
 
 
 @dataclass
@@ -143,10 +143,9 @@ class ConstructPipeline:
         if not screen.ok:
             return self._finish(trip, "needs_review", f"screen: {screen.error}")
         trip.category, trip.genre = screen.output["category"], screen.output["genre"]
-        q, c = screen.output["quality"], screen.output["creativity"]
-        if min(q, c) < cfg.screen_threshold:
-            return self._finish(trip, "rejected", f"screen: quality={q} creativity={c} "
-                                                  f"< {cfg.screen_threshold}")
+        low = screen_failure(screen.output, cfg.screen_threshold, cfg.score_rule)
+        if low:
+            return self._finish(trip, "rejected", low)
         ctx.genre, ctx.genre_name = trip.genre, self._genre_name(trip.genre)
 
         best, trip.rounds = await self._best_attempt(ctx, 0, "", trip.reasons, "round")

@@ -92,6 +92,19 @@ def score_failures(vals: dict[str, float], min_each: float, min_sum: float, rule
     return out
 
 
+def screen_failure(screen: dict[str, Any], threshold: float, rule: ScoreRule) -> str | None:
+    """Why the screen keeps a text out (quality and creativity compared by `rule`; the
+    integers where the answer carried no probabilities), or None."""
+    dists = screen.get("distributions") or {}
+    use_expected = rule == "expected" and all(k in dists for k in ("quality", "creativity"))
+    vals = {k: float(dists[k]["expected"]) if use_expected else float(screen[k])
+            for k in ("quality", "creativity")}
+    if min(vals.values()) >= threshold:
+        return None
+    shown = " ".join(f"{k}={v:.2f}" if use_expected else f"{k}={v:g}" for k, v in vals.items())
+    return f"screen: {shown}{' (expected)' if use_expected else ''} < {threshold:g}"
+
+
 def decide(checks: list[CheckResult], validation: dict[str, Any] | None,
            validation_error: str | None, score_output: dict[str, Any] | None,
            score_error: str | None, *, min_each: float, min_sum: float, reject_below: float,

@@ -179,17 +179,17 @@ def _names(by: str) -> dict[str, str]:
 
 
 def _check_counts(triplets: Sequence[Triplet]) -> list[list[Any]]:
-    from ..construct.checks import DECISION_KINDS, reasoning_report
+    from ..construct.checks import CHECKS, DECISION_KINDS, CheckInput, decision_kinds, run_checks
 
     flagged: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
+    others = tuple(t.answer[:2000] for t in triplets[:64])
     for t in triplets:
-        rep = reasoning_report(t.query, t.thought, t.answer)
-        flagged.update({p.split(":")[0] for p in rep["problems"]})
-        kinds.update(k for k, v in rep["decision_kinds"].items() if v["present"])
-    names = ("reasoning_copies_text", "reasoning_misses_requirements",
-             "reasoning_lacks_decisions", "reasoning_length_ratio")
-    return ([[f"flagged: {k}", flagged[k]] for k in names]
+        inp = CheckInput(t.query, t.thought, t.answer, genre=t.genre, others=others)
+        flagged.update(r.name for r in run_checks(inp) if not r.passed)
+        kinds.update(k for k, v in decision_kinds(t.thought).items() if v)
+    return ([[f"fails: `{c.name}`" + (" (review)" if c.severity == "review" else ""),
+              flagged[c.name]] for c in CHECKS.values()]
             + [[f"shows: {k}", kinds[k]] for k in DECISION_KINDS])
 
 
@@ -211,29 +211,57 @@ def _latest_run_config(store: Store) -> dict[str, Any] | None:
 def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str],
                  rows: Sequence[dict[str, Any]], opts: PublishOptions,
                  decon: DecontaminationReport | None = None) -> str:
-    """README.md: YAML metadata, then counts, lengths, thresholds, models, review, provenance,
-    filters, usefulness and limitations, all computed from the store."""
-    from ..construct.usefulness import distribution
-    from ..review.service import acceptance_counts, agreement_stats
-
-    n = len(triplets)
+    """README.md: YAML metadata, then counts, lengths, thresholds and the gate's health, models,
+    review, provenance, filters, usefulness, checks and limitations, all computed from the
+    store."""
+    urows = [r for r in store.usefulness.usefulness_rows()
+             if r["triplet_id"] in {t.id for t in triplets}]
     parts = ["---", yaml.safe_dump(_metadata(triplets, rows, opts), allow_unicode=True,
                                    sort_keys=False).strip(), "---", "", f"# {opts.name}", ""]
+    parts += _intro(store, triplets, opts)
+    parts += _counts_section(triplets)
+    parts += _construction_section(store, triplets, urows)
+    parts += _review_section(store, review, opts)
+    parts += _provenance_section(store, rows)
+    parts += ["## Decontamination against evaluation prompts", "", _decontam_text(decon, opts),
+              ""]
+    parts += _usefulness_section(urows)
+    parts += _checks_section(triplets)
+    parts += LIMITATIONS
+    return "\n".join(parts)
+
+
+LIMITATIONS = [
+    "## Known limitations", "",
+    "- Prompts and reasoning are reverse-engineered by an LLM from existing texts; "
+    "the reasoning describes a plausible process, not the author's.",
+    "- LLM scores come from one judge model and can be lenient; the usefulness "
+    "measure depends on the scorer model and its chat template (hashes above).",
+    "- Texts keep their original licences (see the `license` column); check them "
+    "before redistribution or training.",
+    "- Genre labels come from the screening model and may be wrong for mixed forms.",
+    ""]
+
+
+def _intro(store: Store, triplets: Sequence[Triplet], opts: PublishOptions) -> list[str]:
     built = _latest_run_config(store) is not None
-    parts.append(
-        f"{n} (prompt, reasoning, text) triplets in the COIG-Writer format (`id`, `query`, "
-        "`thought`, `answer`)"
+    return [
+        f"{len(triplets)} (prompt, reasoning, text) triplets in the COIG-Writer format (`id`, "
+        "`query`, `thought`, `answer`)"
         + (", built with coig-writer: texts were screened, a prompt was reverse-engineered for "
-           "each, then a reasoning process that plans the text; LLM validation and "
-           "six-dimension scores decided acceptance. " if built else
+           "each, then a reasoning process that plans the text; LLM-free checks, LLM "
+           "validation and six-dimension scores decided acceptance. " if built else
            ", assembled with coig-writer from imported triplets (no construction run is "
            "recorded in the store). ")
         + f"Selection: status `{opts.status or 'all'}`"
-        + (", accepted by human review" if opts.reviewed else "") + ".")
-    parts += ["", "```python", "from datasets import load_dataset",
-              'ds = load_dataset("path/to/this/folder")["train"]', "```", ""]
+        + (", accepted by human review" if opts.reviewed else "") + ".",
+        "", "```python", "from datasets import load_dataset",
+        'ds = load_dataset("path/to/this/folder")["train"]', "```", ""]
 
-    parts += ["## Counts per category and genre", ""]
+
+def _counts_section(triplets: Sequence[Triplet]) -> list[str]:
+    n = len(triplets)
+    parts = ["## Counts per category and genre", ""]
     for by in ("category", "genre"):
         counts = Counter(getattr(t, by) or "(unknown)" for t in triplets)
         names = _names(by)
@@ -241,7 +269,6 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                          [[f"`{k}`", names.get(k, ""), c, f"{c / n:.1%}"]
                           for k, c in sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))]
                          + [["Total", "", n, "100%"]]), ""]
-
     parts += ["## Length statistics (characters)", "",
               "Min / mean / max characters of prompt, reasoning and text per category, as in "
               "the paper's table.", ""]
@@ -250,16 +277,21 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                      [[g.name, g.count, *(f"{s.min:,} / {s.mean:,.0f} / {s.max:,}"
                                           for s in g.lengths.values())]
                       for g in [*groups, total]]), ""]
+    return parts
 
-    parts += ["## Construction: thresholds, templates, models", ""]
+
+def _construction_section(store: Store, triplets: Sequence[Triplet],
+                          urows: list[dict[str, Any]]) -> list[str]:
+    parts = ["## Construction: thresholds, templates, models", ""]
     cfg = _latest_run_config(store)
     if cfg:
         c = cfg.get("config", {})
         keys = ("lang", "screen_threshold", "min_each", "min_sum", "reject_below", "max_rounds",
-                "min_reasoning_chars")
+                "score_rule", "top_logprobs")
         parts += [_table(["setting", "value"], [[k, c.get(k)] for k in keys if k in c]), ""]
     else:
         parts += ["No construction run is recorded in the store (triplets were imported).", ""]
+    parts += _gate_health(triplets)
     hashes: Counter[tuple[str, str]] = Counter()
     for t in triplets:
         hashes.update(t.templates.items())
@@ -269,14 +301,41 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     models = Counter(t.model or "(unknown)" for t in triplets)
     parts += ["Annotator (construction) models: "
               + ", ".join(f"`{m}` ({c})" for m, c in models.most_common()) + "."]
-    urows = [r for r in store.usefulness.usefulness_rows() if r["triplet_id"] in {t.id for t in triplets}]
     scorers = Counter((r["scorer"], r["template_hash"][:12]) for r in urows)
     parts += ["Usefulness scorer models: "
               + (", ".join(f"`{s}` with chat template `{h}` ({c})" for (s, h), c in
                            scorers.items()) if scorers else "none")
               + ".", ""]
+    scored = [t.scores.total for t in triplets if t.scores]
+    if scored:
+        parts += [f"Six-dimension score sums of {len(scored)} scored triplets: min "
+                  f"{min(scored)}, median {statistics.median(scored)}, max {max(scored)}.", ""]
+    return parts
 
-    parts += ["## Review", ""]
+
+def _gate_health(triplets: Sequence[Triplet]) -> list[str]:
+    """Which scores the thresholds compared, and whether each score dimension carried
+    information (construct.health), with its warnings."""
+    from ..construct.health import health_lines, health_row, score_health
+
+    rules = Counter(t.score_rule or "not recorded" for t in triplets if t.scores)
+    if not rules:
+        return []
+    h = score_health([health_row(t.scores.model_dump(), t.expected_scores, t.score_confidence)
+                      for t in triplets if t.scores])
+    parts = ["### The gate's health", "",
+             "Score rule (what the thresholds compared: `argmax` the integers the judge wrote, "
+             "`expected` their expected value over the score tokens' probabilities): "
+             + ", ".join(f"`{r}` ({c})" for r, c in rules.most_common()) + ".", "", "```"]
+    parts += health_lines(h) + ["```", ""]
+    parts += [f"- **Warning:** {w}" for w in h["warnings"]] + ([""] if h["warnings"] else [])
+    return parts
+
+
+def _review_section(store: Store, review: Sequence[str], opts: PublishOptions) -> list[str]:
+    from ..review.service import acceptance_counts, agreement_stats
+
+    parts = ["## Review", ""]
     rs = Counter(review)
     policy = _policy(store, opts)
     special = ", ".join(f"{g}: {k}" for g, k in (policy.per_genre or {}).items())
@@ -301,8 +360,11 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
     parts += [f"Reviewer agreement over {agree['items']} reviewed items: Krippendorff's alpha "
               f"{_fmt(alpha if isinstance(alpha, float) else None, 2)}; pairwise Cohen's kappa: "
               f"{kappas}.", ""]
+    return parts
 
-    parts += ["## Provenance and licences", ""]
+
+def _provenance_section(store: Store, rows: Sequence[dict[str, Any]]) -> list[str]:
+    parts = ["## Provenance and licences", ""]
     lics = Counter(r["license"] or "(none recorded)" for r in rows)
     parts += [_table(["licence", "triplets"], lics.most_common()), ""]
     dates = sorted(r["date"] for r in rows if r["date"])
@@ -312,7 +374,6 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
               else "Source dates: none recorded.",
               "Sources: " + (", ".join(f"`{h}` ({c})" for h, c in hosts.most_common(10))
                              if hosts else "none recorded") + ".", ""]
-
     parts += ["## Filters applied to the corpus", ""]
     srcs = store.corpus.count_sources()
     reasons = Counter((s.filter_reason or "unspecified").split(":")[0].split(" ")[0]
@@ -325,51 +386,35 @@ def dataset_card(store: Store, triplets: Sequence[Triplet], review: Sequence[str
                   + ", ".join(f"`{c}`" for c in where) + "."]
     if reasons:
         parts += ["", _table(["filter reason", "texts"], reasons.most_common())]
-    parts += [""]
+    return parts + [""]
 
-    parts += ["## Decontamination against evaluation prompts", "", _decontam_text(decon, opts),
-              ""]
 
-    parts += ["## Usefulness of the reasoning", ""]
+def _usefulness_section(urows: list[dict[str, Any]]) -> list[str]:
+    from ..construct.usefulness import distribution
+
+    parts = ["## Usefulness of the reasoning", ""]
     dist = distribution(urows)
-    if dist:
-        parts += ["Clipped mean NLL of the text under a base model (REER / DeepWriter measure: "
-                  "token log-probabilities clipped to [-2, 0]); `gain` = NLL with the prompt "
-                  "alone minus NLL with the prompt and this reasoning, `vs control` = NLL with "
-                  "another triplet's reasoning of the same genre minus NLL with this one. "
-                  "Positive: the reasoning makes the text more predictable.", "",
-                  _table(["genre", "n", "mean gain", "median", "min", "max", "vs control",
-                          "gain > 0"],
-                         [[d["group"], d["count"], _fmt(d["mean_gain"]),
-                           _fmt(d["median_gain"]), _fmt(d["min_gain"]), _fmt(d["max_gain"]),
-                           _fmt(d["mean_gain_vs_control"]), f"{d['positive']:.0%}"]
-                          for d in dist]), ""]
-    else:
-        parts += ["Not measured (run `coig-writer construct usefulness`).", ""]
+    if not dist:
+        return parts + ["Not measured (run `coig-writer construct usefulness`).", ""]
+    return parts + [
+        "Clipped mean NLL of the text under a base model (REER / DeepWriter measure: "
+        "token log-probabilities clipped to [-2, 0]); `gain` = NLL with the prompt "
+        "alone minus NLL with the prompt and this reasoning, `vs control` = NLL with "
+        "another triplet's reasoning of the same genre minus NLL with this one. "
+        "Positive: the reasoning makes the text more predictable.", "",
+        _table(["genre", "n", "mean gain", "median", "min", "max", "vs control", "gain > 0"],
+               [[d["group"], d["count"], _fmt(d["mean_gain"]), _fmt(d["median_gain"]),
+                 _fmt(d["min_gain"]), _fmt(d["max_gain"]), _fmt(d["mean_gain_vs_control"]),
+                 f"{d['positive']:.0%}"] for d in dist]), ""]
 
-    parts += ["## Reasoning checks (no LLM)", "",
-              "`coig_writer.construct.checks` with default thresholds: does the reasoning paste "
-              "the text, cover the prompt's requirements, show the paper's five decision kinds, "
-              "keep a sane length ratio? Items flagged per check, and how many reasonings show "
-              "each decision kind (keyword detector, zh and en).", ""]
-    parts += [_table(["check / decision kind", "items"], _check_counts(triplets)), ""]
 
-    scored = [t.scores.total for t in triplets if t.scores]
-    if scored:
-        parts += ["## Scores", "",
-                  f"Six-dimension score sums of {len(scored)} scored triplets: min {min(scored)}, "
-                  f"median {statistics.median(scored)}, max {max(scored)}.", ""]
-
-    parts += ["## Known limitations", "",
-              "- Prompts and reasoning are reverse-engineered by an LLM from existing texts; "
-              "the reasoning describes a plausible process, not the author's.",
-              "- LLM scores come from one judge model and can be lenient; the usefulness "
-              "measure depends on the scorer model and its chat template (hashes above).",
-              "- Texts keep their original licences (see the `license` column); check them "
-              "before redistribution or training.",
-              "- Genre labels come from the screening model and may be wrong for mixed forms.",
-              ""]
-    return "\n".join(parts)
+def _checks_section(triplets: Sequence[Triplet]) -> list[str]:
+    return ["## LLM-free checks", "",
+            "`coig_writer.construct.checks` with default thresholds over the published "
+            "triplets (docs/gates.md): items failing each named check (`review`: only a "
+            "reason for human review), and how many reasonings show each of the paper's five "
+            "decision kinds (keyword detector, zh and en).", "",
+            _table(["check / decision kind", "items"], _check_counts(triplets)), ""]
 
 
 def _decontam_text(decon: DecontaminationReport | None, opts: PublishOptions) -> str:

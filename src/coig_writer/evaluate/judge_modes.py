@@ -12,9 +12,9 @@ import re
 import string
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from ..records import Criterion, EvalPrompt, Judgment, RubricScore
 from ..store import Store
@@ -41,11 +41,17 @@ class JudgeTask(BaseModel):
     """One unit of judging work, small and serializable: pairwise (models in shown order A, B),
     ranking (models in shown order) or rubric (one model, one criterion)."""
 
-    mode: Literal["pairwise", "ranking", "rubric"]
+    mode: str  # a key of MODES
     prompt_id: str
     models: list[str]
     criterion: int | None = None
     judge: str
+
+    @field_validator("mode")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        judge_mode(v)
+        return v
 
     @property
     def key(self) -> str:
