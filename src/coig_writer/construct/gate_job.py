@@ -107,7 +107,8 @@ class GateJob:
     def others(self) -> list[str]:
         """Texts of the file's other rows, for the checks that compare a reasoning with what
         it would share with any text (a bounded sample)."""
-        return [i.answer[:2000] for i in self.items[:64]]
+        n = self.config.max_article_chars  # as the checks see each text (ItemContext.article)
+        return list(dict.fromkeys(i.answer[:n] for i in self.items))[:64]
 
     def verdict(self, item: GateItem) -> dict[str, Any] | None:
         """The stored verdict of `item` as it is now (None: not judged, or judged before an

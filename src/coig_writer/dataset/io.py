@@ -87,6 +87,12 @@ def _triplet(data: dict[str, Any], tax: Any) -> Triplet:
         raise BadRecord(f"field 'id': expected text or a number, got {type(d['id']).__name__}")
     d["id"] = str(d["id"])
     d.setdefault("status", "accepted")
+    prov = d.get("provenance") if isinstance(d.get("provenance"), dict) else {}
+    for k in ("title", "author", "source_url", "license"):  # flat files name them at the top
+        if isinstance(d.get(k), str) and not prov.get(k):
+            prov = {**prov, k: d[k]}
+    if prov:
+        d["provenance"] = prov
     return validate(Triplet, d)
 
 
