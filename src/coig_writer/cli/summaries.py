@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich import box
 from rich.table import Table
 
 from .common import console, warn
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document "
-                                                      "on stdout (for scripts).")]
 
 
 def print_json(data: Any) -> None:
