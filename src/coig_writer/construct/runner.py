@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import ItemResult
-from ..executors.runs import JobRun, RunBook, run_recorded, run_recorded_here
+from ..executors.runs import JobRun, RunBook, Watch, run_recorded, run_recorded_here
 from ..executors.spec import ExecutorSpec
 from ..llm import BackendSpec
 from ..records import Triplet
@@ -39,7 +39,7 @@ class ConstructBook(RunBook):
         self.summary = s
 
 
-class Progress:
+class CallbackWatch:
     """A `Watch` from two callbacks: `on_start(pending)` and `on_item(triplet or None)` (Ray
     and batch runs report no triplet)."""
 
@@ -59,7 +59,7 @@ class Progress:
 def run_construct(pipe: ConstructPipeline, executor: ExecutorSpec,
                   backend: BackendSpec | None = None, *, limit: int | None = None,
                   redo: bool = False, follow: bool = False,
-                  watch: Progress | None = None) -> tuple[RunSummary, dict[str, Any]]:
+                  watch: Watch | None = None) -> tuple[RunSummary, dict[str, Any]]:
     """Construct the pending texts (at most `limit`; `redo`: texts with a triplet too;
     `follow`: also texts ingested while the run goes) on `executor`; for batch waves the
     second value holds the answers loaded and the next wave file."""
@@ -78,14 +78,14 @@ async def run_local(pipe: ConstructPipeline, *, limit: int | None = None, concur
     items in flight); `follow` also takes texts ingested while the run goes."""
     book = ConstructBook(pipe, follow)
     await run_recorded_here(ConstructJob(pipe, redo=redo), pipe.llm, book, concurrency,
-                            limit=limit, watch=Progress(on_item, on_start))
+                            limit=limit, watch=CallbackWatch(on_item, on_start))
     assert book.summary is not None
     return book.summary
 
 
 def run_on_ray(pipe: ConstructPipeline, backend: BackendSpec, executor: ExecutorSpec, *,
                limit: int | None = None, redo: bool = False,
-               watch: Progress | None = None) -> RunSummary:
+               watch: Watch | None = None) -> RunSummary:
     """Shards of pending texts processed by Ray workers; the driver merges their results."""
     return run_construct(pipe, executor.model_copy(update={"kind": "ray"}), backend,
                          limit=limit, redo=redo, watch=watch)[0]

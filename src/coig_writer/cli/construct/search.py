@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -36,8 +37,13 @@ from ..options import (
 )
 from . import construct_app
 
+if TYPE_CHECKING:
+    from ...construct.config import ConstructConfig
+    from ...llm import BackendSpec
 
-def search_stage(store, spec, cfg, run_id, config) -> None:
+
+def search_stage(store: Store, spec: BackendSpec, cfg: ConstructConfig, run_id: str,
+                 config: Path | None) -> None:
     """`search.enabled`: the optional reasoning search over the run's accepted triplets."""
     from ...construct.search import search_run_output
     from ...llm import LLMError
