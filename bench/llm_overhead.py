@@ -34,6 +34,8 @@ import httpx
 from coig_writer.construct.config import ConstructConfig
 from coig_writer.construct.pipeline import ConstructPipeline
 from coig_writer.construct.runner import run_local, run_on_ray
+from coig_writer.executors.spec import ExecutorSpec
+from coig_writer.llm import BackendSpec
 from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SourceText
 from coig_writer.store import Store
@@ -129,12 +131,13 @@ def startup_cpu() -> float:
 def ray_run(url: str, n: int, conc: int, work: Path, workers: int) -> tuple[float, int]:
     with Store(work / f"ray-{conc}.sqlite") as s:
         fill(s, n)
-        spec = {"kind": "openai", "model": "stub", "base_url": [url],
-                "concurrency": max(1, conc // workers)}
+        spec = BackendSpec(kind="openai", model="stub", base_url=[url],
+                           concurrency=max(1, conc // workers))
         pipe = ConstructPipeline(s, OpenAICompatBackend(url, "stub"), cfg())
         wall, _, summary = measure(lambda: run_on_ray(
-            pipe, spec, workers=workers, shard_size=max(8, n // (workers * 4)),
-            concurrency=max(1, conc // workers)))
+            pipe, spec, ExecutorSpec(kind="ray", workers=workers,
+                                     shard_size=max(8, n // (workers * 4)),
+                                     concurrency=max(1, conc // workers))))
         assert summary.statuses.get("accepted") == n, summary.statuses
         return wall, summary.llm_calls
 

@@ -216,8 +216,7 @@ def test_two_wave_batch_round_trip_equals_online(tmp_path):
             while True:
                 be = backend(srv)
                 pipe = ConstructPipeline(bs, CachedBackend(be, bs))
-                _, info = run_batch_wave(pipe, waves, batch_in=result_file,
-                                         payload=be.payload, served_model="stub")
+                _, info = run_batch_wave(pipe, waves, batch_in=result_file)
                 if info["wave"] is None:
                     break
                 n_waves += 1
@@ -249,6 +248,7 @@ def test_eval_generate_batch_waves_equal_online(tmp_path):
     """Eval generation as Batch API waves stores the same answers as an online run."""
     from coig_writer.evaluate.generate import GenerateJob
     from coig_writer.executors.run import run_job
+    from coig_writer.executors.spec import ExecutorSpec
 
     prompts = [EvalPrompt(id=f"p{i}", lang="zh", prompt=f"写第{i}首诗") for i in range(3)]
 
@@ -267,11 +267,11 @@ def test_eval_generate_batch_waves_equal_online(tmp_path):
             be = backend(srv)
             llm = CachedBackend(be, s)
             _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm,
-                              batch_out=tmp_path / "w", payload=be.payload, served_model="stub")
+                              ExecutorSpec(batch_out=tmp_path / "w"))
             assert info["requests"] == 3 and not s.evaluation.generations()
             out = answer_wave(Path(info["wave"]), srv.base_url)
             llm = CachedBackend(be, s)
-            _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm, batch_in=out,
-                              batch_out=tmp_path / "w", payload=be.payload, served_model="stub")
+            _, info = run_job(s, GenerateJob(s, llm, "m", prompts), llm,
+                              ExecutorSpec(batch_in=out, batch_out=tmp_path / "w"))
             assert info["loaded"]["loaded"] == 3 and info["wave"] is None
             assert answers(s) == expected and len(expected) == 3

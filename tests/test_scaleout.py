@@ -18,7 +18,8 @@ import pytest
 
 from coig_writer.construct.pipeline import ConstructPipeline
 from coig_writer.construct.runner import run_local, run_on_ray
-from coig_writer.llm import ChatRequest, Endpoint
+from coig_writer.executors.spec import ExecutorSpec
+from coig_writer.llm import BackendSpec, ChatRequest, Endpoint
 from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SourceText
 from coig_writer.store import Store
@@ -106,8 +107,12 @@ def snapshot(store: Store) -> list[dict]:
                    for t in store.construct.iter_triplets()), key=lambda t: t["id"])
 
 
-def spec(url: str) -> dict:
-    return {"kind": "openai", "model": "stub", "base_url": [url], "concurrency": 4}
+def spec(url: str, model: str = "stub") -> BackendSpec:
+    return BackendSpec(kind="openai", model=model, base_url=[url], concurrency=4)
+
+
+def on_ray(workers: int = 2, shard_size: int = 32) -> ExecutorSpec:
+    return ExecutorSpec(kind="ray", workers=workers, shard_size=shard_size, concurrency=16)
 
 
 def bodies(srv) -> Counter:
@@ -125,7 +130,7 @@ def test_ray_and_local_give_identical_triplets(local_ray, tmp_path):
         with Store(tmp_path / "ray.sqlite") as s:
             fill(s, 6)
             summary = run_on_ray(ConstructPipeline(s, OpenAICompatBackend(stub.base_url, "stub")),
-                                 spec(stub.base_url), workers=2, shard_size=2)
+                                 spec(stub.base_url), on_ray(2, 2))
             assert snapshot(s) == expected and len(expected) == 6
             assert summary.statuses["accepted"] == 6 and summary.llm_calls == 30
             assert not list(Path(f"{s.path}.shards").glob("*.sqlite"))  # merged and removed
@@ -136,7 +141,7 @@ def test_ray_and_local_give_identical_triplets(local_ray, tmp_path):
             s.cache.put_cache_rows(src.cache.cache_rows_for_items([f"s{i:03d}" for i in range(6)]))
             before = len(stub.requests)
             run_on_ray(ConstructPipeline(s, OpenAICompatBackend(stub.base_url, "stub")),
-                       spec(stub.base_url), workers=2, shard_size=3)
+                       spec(stub.base_url), on_ray(2, 3))
             assert snapshot(s) == expected and len(stub.requests) == before
 
 
@@ -160,7 +165,7 @@ def test_ray_worker_killed_mid_run_repeats_no_completed_call(local_ray, tmp_path
         t = threading.Thread(target=killer, args=(stub,))
         t.start()
         summary = run_on_ray(ConstructPipeline(s, OpenAICompatBackend(stub.base_url, "stub")),
-                             spec(stub.base_url), workers=2, shard_size=4)
+                             spec(stub.base_url), on_ray(2, 4))
         t.join()
         assert killed, "no Ray worker was found to kill"
         counts = bodies(stub)
@@ -232,12 +237,12 @@ def test_eval_generate_and_judge_on_ray_match_local(local_ray, tmp_path):
                 prompts = s.evaluation.eval_prompts()[:4]
                 for name in ("m1", "m2"):
                     llm = CachedBackend(OpenAICompatBackend(srv.base_url, name), s)
-                    run_job(s, GenerateJob(s, llm, name, prompts), llm, executor=executor,
-                            backend_spec=spec(srv.base_url) | {"model": name}, shard_size=2)
+                    run_job(s, GenerateJob(s, llm, name, prompts), llm,
+                            ExecutorSpec(kind=executor, shard_size=2), spec(srv.base_url, name))
                 llm = CachedBackend(OpenAICompatBackend(srv.base_url, "judge"), s)
                 job = JudgeJob(Judge(s, llm, "judge"), prompts, ["m1", "m2"], "pairwise")
-                res, _ = run_job(s, job, llm, executor=executor, shard_size=3,
-                                 backend_spec=spec(srv.base_url) | {"model": "judge"})
+                res, _ = run_job(s, job, llm, ExecutorSpec(kind=executor, shard_size=3),
+                                 spec(srv.base_url, "judge"))
                 assert res.labels["done"] == 8 and not res.errors
                 out[executor] = records(s)
     assert out["ray"] == out["local"] and len(out["local"][0]) == 8 and len(out["local"][1]) == 8

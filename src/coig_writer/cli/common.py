@@ -1,11 +1,11 @@
-"""Shared pieces of the command line: consoles, progress bars, errors, options."""
+"""Shared pieces of the command line: consoles, progress bars, errors, checks."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
@@ -24,6 +24,9 @@ from rich.text import Text
 
 from ..store import Store
 
+if TYPE_CHECKING:
+    from ..llm import BackendSpec
+
 
 def _width(stream) -> int | None:
     """Terminals report their width; logs and pipes get 120 columns instead of rich's 80."""
@@ -34,26 +37,6 @@ def _width(stream) -> int | None:
 
 console = Console(soft_wrap=True, width=_width(sys.stdout))
 err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
-
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite store file.", envvar="COIG_WRITER_DB")]
-TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", help="Seconds one server call may take, answer included (raise it for long "
-                      "generations on slow servers).")]
-MaxFailuresOpt = Annotated[int, typer.Option(
-    "--max-failures", help="Give up (exit 1, items left pending) when every endpoint has failed "
-                           "this many attempts in a row; 0: never.")]
-GiveUpAfterOpt = Annotated[float, typer.Option(
-    "--give-up-after", help="Give up when every endpoint has been failing this many seconds "
-                            "without a success; 0: never.")]
-
-
-def policy_spec(timeout: float, max_failures: int, give_up_after: float) -> dict:
-    """The `FailurePolicy` fields these options name (JSON-able, for Ray workers too)."""
-    if timeout <= 0 or max_failures < 0 or give_up_after < 0:
-        raise fail("--timeout must be > 0; --max-failures and --give-up-after >= 0")
-    return {"timeout_s": timeout, "give_up_failures": max_failures,
-            "give_up_after_s": give_up_after}
-
 
 class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
@@ -138,44 +121,15 @@ def checked_input(path: Path) -> Path:
         raise fail(str(e)) from None
 
 
-def backend_spec(backend: str, model: str | None, base_url: str | list[str] | None,
-                 api_key_env: str, concurrency: int, n_ctx: int = 8192,
-                 endpoints: Path | None = None, json_schema: bool = True,
-                 batch: bool = False, policy: dict | None = None,
-                 prompt_cache: bool = True) -> dict:
-    """The `make_backend` arguments the options name: this process builds its backend from
-    them, and Ray workers rebuild theirs from the same dict. Batch runs need no server."""
-    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-    if backend == "transformers" and model:  # Ray workers may start in another folder
-        model = str(Path(model).resolve())
-    if batch and not urls and not endpoints:
-        urls = ["http://batch.invalid/v1"]  # never contacted: requests go to files
-    spec = {"kind": backend, "model": model, "base_url": urls,
-            "endpoints": str(endpoints.resolve()) if endpoints else None,
-            "api_key_env": api_key_env, "concurrency": concurrency, "n_ctx": n_ctx,
-            "json_schema": json_schema, "policy": policy}
-    if not prompt_cache:  # the embedded engine's prompt cache off: for measurements only
-        spec["prompt_cache"] = False
-    return spec
-
-
-def build_or_fail(spec: dict):
-    """The backend of a `backend_spec`, or a clean exit with the reason."""
+def build_or_fail(spec: BackendSpec):
+    """The backend a `BackendSpec` names, or a clean exit with the reason."""
     from ..llm import LLMError, make_backend
     from ..llm.models import ModelError
 
     try:
-        return make_backend(**spec)
+        return make_backend(spec)
     except (LLMError, ModelError) as e:
         raise fail(str(e)) from None
-
-
-def backend_or_fail(backend: str, model: str | None, base_url: str | list[str] | None,
-                    api_key_env: str, concurrency: int, n_ctx: int = 8192,
-                    endpoints: Path | None = None, json_schema: bool = True):
-    """The backend the options name, or a clean exit with the reason."""
-    return build_or_fail(backend_spec(backend, model, base_url, api_key_env, concurrency, n_ctx,
-                                      endpoints, json_schema))
 
 
 def call_logger():
@@ -229,14 +183,6 @@ def triplet_panel(trip):
     style = {"accepted": "green", "rejected": "red"}.get(trip.status, "yellow")
     title = f"{trip.id} [{trip.status}] {trip.genre or ''}"
     return Panel(Group(*parts), title=Text(title), border_style=style)
-
-
-DecontamSetsOpt = Annotated[list[str] | None, typer.Option(
-    "--decontam-set", help="Eval sets the contamination check uses: bundled-zh, bundled-en, "
-                           "writingbench, arena-hard-creative, store, or a prompt file; repeat "
-                           "(default: the four named sets).")]
-ExcludeOpt = Annotated[bool, typer.Option(
-    "--exclude-contaminated", help="Drop items sharing an n-gram with an eval prompt.")]
 
 
 def check_contamination(triplets, sets: list[str] | None, exclude: bool, store=None,

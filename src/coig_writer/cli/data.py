@@ -12,9 +12,6 @@ from rich.table import Table
 
 from ..store import DEFAULT_DB, Store
 from .common import (
-    DbOpt,
-    DecontamSetsOpt,
-    ExcludeOpt,
     check_contamination,
     checked_input,
     console,
@@ -23,7 +20,24 @@ from .common import (
     read_store,
     warn,
 )
-from .summaries import JsonOpt, print_json
+from .options import (
+    DatasetNameOpt,
+    DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    GroupByOpt,
+    JsonOpt,
+    MinGainOpt,
+    NamesLangOpt,
+    NoDecontamOpt,
+    OutFileOpt,
+    ReasoningOpt,
+    ReviewedOpt,
+    ScorerFilterOpt,
+    StatusOpt,
+    TripletFileOpt,
+)
+from .summaries import print_json
 
 data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_args_is_help=True)
 
@@ -32,11 +46,9 @@ data_app = typer.Typer(help="Export, import and describe triplet datasets.", no_
 def export_cmd(
     out: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet file.")],
     db: DbOpt = Path(DEFAULT_DB),
-    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
+    status: StatusOpt = "accepted",
     full: bool = typer.Option(False, help="Add provenance, scores, status and template hashes."),
-    reviewed: Annotated[bool, typer.Option(help="Only triplets that k human reviewers accepted "
-                                                "(with the policy the review app last ran "
-                                                "with).")] = False,
+    reviewed: ReviewedOpt = False,
     exclude_contaminated: ExcludeOpt = False,
     decontam_sets: DecontamSetsOpt = None,
 ) -> None:
@@ -47,7 +59,7 @@ def export_cmd(
     from ..dataset.io import triplet_row, write_rows
 
     with read_store(db) as store:
-        keep = _reviewed_ids(store) if reviewed else None
+        keep = reviewed_ids(store) if reviewed else None
         chosen = [t for t in store.construct.iter_triplets(None if status == "all" else status)
                   if keep is None or t.id in keep]
         if exclude_contaminated:
@@ -60,7 +72,7 @@ def export_cmd(
     console.print(f"wrote {n} triplets to {out}")
 
 
-def _reviewed_ids(store: Store) -> set[str]:
+def reviewed_ids(store: Store) -> set[str]:
     """Ids k reviewers accepted, judged with the policy the review app last ran with."""
     from ..review.service import human_accepted_ids, load_policy
 
@@ -84,10 +96,10 @@ def import_cmd(
 @data_app.command("stats")
 def stats_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    file: Path | None = typer.Option(None, help="Describe a triplet file instead of the store."),
-    by: str = typer.Option("category", help="category or genre"),
-    status: str = typer.Option("all", help="Triplet status to include, or all."),
-    lang: str = typer.Option("en", help="Names in zh or en."),
+    file: TripletFileOpt = None,
+    by: GroupByOpt = "category",
+    status: StatusOpt = "all",
+    lang: NamesLangOpt = "en",
     as_json: JsonOpt = False,
 ) -> None:
     """Count, share and min/mean/max characters of prompt, reasoning and text per group.
@@ -129,7 +141,7 @@ def stats_cmd(
 
 
 @data_app.command("genres")
-def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
+def genres_cmd(lang: NamesLangOpt = "zh") -> None:
     """Print the genre taxonomy (7 categories and their genres)."""
     from ..genres import load_taxonomy
 
@@ -143,9 +155,9 @@ def genres_cmd(lang: str = typer.Option("zh", help="zh or en")) -> None:
 @data_app.command("usefulness")
 def usefulness_stats_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    by: str = typer.Option("genre", help="genre or category"),
-    scorer: str | None = typer.Option(None, help="Only this scorer model."),
-    min_gain: float | None = typer.Option(None, help="Also show the share below this gain."),
+    by: GroupByOpt = "genre",
+    scorer: ScorerFilterOpt = None,
+    min_gain: MinGainOpt = None,
 ) -> None:
     """Distribution of usefulness gains per genre (or category): mean, median, min, max gain,
     gain over the control reasoning, share positive.
@@ -179,19 +191,17 @@ def usefulness_stats_cmd(
 def publish_cmd(
     out: Annotated[Path, typer.Argument(help="Output folder (Parquet shards + README.md).")],
     db: DbOpt = Path(DEFAULT_DB),
-    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
-    reviewed: bool = typer.Option(False, help="Only items the reviewers accepted (review "
-                                              "policy: every reviewer accepts or edits)."),
+    status: StatusOpt = "accepted",
+    reviewed: ReviewedOpt = False,
     reviewers: int | None = typer.Option(None, help="Reviewers an item needs (default: the "
                                                     "review app's saved policy, k=2)."),
     shard_rows: int = typer.Option(10_000, help="Rows per Parquet shard."),
     license: str | None = typer.Option(None, help="Licence id for the card (default: the rows' "
                                                   "single licence, else other)."),
-    name: str | None = typer.Option(None, help="Dataset title in the card."),
+    name: DatasetNameOpt = None,
     exclude_contaminated: ExcludeOpt = False,
     decontam_sets: DecontamSetsOpt = None,
-    no_decontam: bool = typer.Option(False, "--no-decontam-check",
-                                     help="Skip the n-gram contamination check."),
+    no_decontam: NoDecontamOpt = False,
 ) -> None:
     """Write a publishable dataset: data/train-*.parquet with {id, query, thought, answer} and
     optional columns, plus a README.md dataset card computed from the store.
@@ -227,12 +237,12 @@ def publish_cmd(
 def decontaminate_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     sets: DecontamSetsOpt = None,
-    file: Path | None = typer.Option(None, help="Check a triplet file instead of the store."),
-    status: str = typer.Option("all", help="Triplet status to check, or all."),
+    file: TripletFileOpt = None,
+    status: StatusOpt = "all",
     zh_n: int = typer.Option(13, help="Character n-gram size for Chinese characters."),
     en_n: int = typer.Option(8, help="Word n-gram size for other words."),
-    out: Path | None = typer.Option(None, help="Write every flag to this .jsonl file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: OutFileOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Find triplets whose prompt or text shares an n-gram (13 Chinese characters, 8 words)
     with a prompt of the eval sets: each flag names the set, prompt id and shared span.
@@ -275,7 +285,7 @@ def export_preferences_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     fmt: str = typer.Option("dpo", "--format", help="dpo: TRL prompt/chosen/rejected; reward: "
                                                    "chosen/rejected conversations with margin."),
-    reasoning: str = typer.Option("think", help="think: reasoning in the <think> slot; drop."),
+    reasoning: ReasoningOpt = "think",
     refinement: bool = typer.Option(True, help="Pairs from construction/refinement rounds."),
     review: bool = typer.Option(True, help="Pairs from reviewer edits and rejections."),
     judgment: bool = typer.Option(True, help="Pairs from pairwise eval judgments (both orders "

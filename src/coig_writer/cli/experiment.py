@@ -8,6 +8,15 @@ from pathlib import Path
 import typer
 
 from .common import console, err, fail
+from .options import (
+    ExecutorOpt,
+    GeneralFilesOpt,
+    JsonOpt,
+    PlanDbOpt,
+    PlanPresetOpt,
+    ReviewedOpt,
+    TripletsOpt,
+)
 
 experiment_app = typer.Typer(help="Mixtures -> training -> generation -> judging -> report, as "
                              "one resumable plan.", no_args_is_help=True)
@@ -16,13 +25,11 @@ experiment_app = typer.Typer(help="Mixtures -> training -> generation -> judging
 @experiment_app.command("init")
 def experiment_init_cmd(
     folder: Path = typer.Argument(..., help="Plan folder (everything the plan makes goes here)."),
-    preset: str = typer.Option("paper", help="paper (five 7B models, GPUs, a judge endpoint) or "
-                               "smoke (tiny model, CPU, minutes)."),
-    triplets: Path | None = typer.Option(None, help="Creative triplet file (else the store's "
-                                         "accepted triplets)."),
-    reviewed: bool = typer.Option(False, help="Only store triplets k human reviewers accepted."),
-    db: Path | None = typer.Option(None, "--db", help="Store with the triplets."),
-    general_files: list[Path] = typer.Option([], "--general-file", help="General data (repeat)."),
+    preset: PlanPresetOpt = "paper",
+    triplets: TripletsOpt = None,
+    reviewed: ReviewedOpt = False,
+    db: PlanDbOpt = None,
+    general_files: GeneralFilesOpt = [],  # noqa: B006 - typer copies the default
     base_model: str | None = typer.Option(None, help="Base model folder or hub id."),
     judge_base_url: list[str] = typer.Option([], help="Judge server URL (repeatable)."),
     judge_model: str | None = typer.Option(None, help="Judge model name."),
@@ -67,15 +74,15 @@ def experiment_init_cmd(
 @experiment_app.command("run")
 def experiment_run_cmd(
     plan: Path = typer.Argument(..., help="Plan folder or its plan.yaml."),
-    executor: str | None = typer.Option(None, help="local or ray (default: the plan's)."),
+    executor: ExecutorOpt = None,
     check: bool = typer.Option(True, help="Check the steps to run as a whole first (data, "
                                "mixtures, GPUs, judge endpoint); --no-check lets steps fail "
                                "where they fail."),
 ) -> None:
     """Run the plan: only steps whose inputs changed since they last finished (each says why);
-    a failed step stops its dependants, the others go on. Safe to kill and rerun. First the
-    steps to run are checked as a whole: every problem is listed at once (exit 2), before
-    anything runs.
+    a failed step stops its dependants, the others go on. Safe to kill and rerun. --executor
+    overrides the plan's. First the steps to run are checked as a whole: every problem is
+    listed at once (exit 2), before anything runs.
 
     Example: coig-writer experiment run exp/smoke
     """
@@ -110,7 +117,7 @@ def experiment_run_cmd(
 @experiment_app.command("status")
 def experiment_status_cmd(
     plan: Path = typer.Argument(..., help="Plan folder or its plan.yaml."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Every step with its state, input hash, outputs, time and cost; `pending` for steps not
     run yet, `stale` when the plan or data changed since a step finished.

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from ..store import DEFAULT_DB, Store
 from .common import (
-    DbOpt,
-    DecontamSetsOpt,
-    ExcludeOpt,
     check_contamination,
     checked_input,
     console,
     fail,
     print_quarantined,
 )
-from .data import _reviewed_ids
+from .data import reviewed_ids
+from .options import (
+    CheckTokenizerOpt,
+    DatasetNameOpt,
+    DbOpt,
+    DecontamSetsOpt,
+    ExcludeOpt,
+    GeneralFilesOpt,
+    MixPresetOpt,
+    NoDecontamOpt,
+    OutDirOpt,
+    ReasoningOpt,
+    ReviewedOpt,
+    SeedOpt,
+    TripletsOpt,
+)
 from .train import train_app
 
 __all__ = ["mix_app", "train_app"]
@@ -29,29 +40,24 @@ mix_app = typer.Typer(help="SFT mixtures at exact ratios, rendering and exports.
 
 @mix_app.command("build")
 def mix_build_cmd(
-    general_files: list[Path] = typer.Option(
-        [], "--general-file", help="General dataset (.jsonl/.json/.parquet; chat or "
-                                   "prompt/response). Repeat for several."),
-    out: Path = typer.Option(Path("out/mix"), help="Output folder."),
+    general_files: GeneralFilesOpt = [],  # noqa: B006 - typer copies the default
+    out: OutDirOpt = Path("out/mix"),
     db: DbOpt = Path(DEFAULT_DB),
-    triplets: Path | None = typer.Option(None, help="Triplet file instead of the store's accepted ones."),
-    reviewed: Annotated[bool, typer.Option(
-        help="Only store triplets that k human reviewers accepted.")] = False,
-    preset: str | None = typer.Option(None, help="CW, CW+2k, CW+10k, CW+20k or G (the paper's)."),
+    triplets: TripletsOpt = None,
+    reviewed: ReviewedOpt = False,
+    preset: MixPresetOpt = None,
     ratio: str | None = typer.Option(None, help="creative:general, e.g. 1:12."),
     creative: int | None = typer.Option(None, help="Number of creative samples (default all)."),
     general: int | None = typer.Option(None, help="Number of general samples."),
     lang_balance: str | None = typer.Option(None, help="General split by language, e.g. zh=1,en=1."),
     stratify_genre: bool = typer.Option(False, help="Keep genre shares when subsampling creative."),
-    seed: int = typer.Option(0),
-    reasoning: str = typer.Option("think", help="think: reasoning in <think>; drop: ablation."),
-    name: str | None = typer.Option(None, help="Mixture name (default: preset or 'mixture')."),
-    tokenizer: Path | None = typer.Option(None, help="Check the chat template and loss mask "
-                                                     "with this tokenizer and print a sample."),
+    seed: SeedOpt = 0,
+    reasoning: ReasoningOpt = "think",
+    name: DatasetNameOpt = None,
+    tokenizer: CheckTokenizerOpt = None,
     exclude_contaminated: ExcludeOpt = False,
     decontam_sets: DecontamSetsOpt = None,
-    no_decontam: bool = typer.Option(False, "--no-decontam-check",
-                                     help="Skip the n-gram contamination check of the triplets."),
+    no_decontam: NoDecontamOpt = False,
     gpus: int = typer.Option(1, min=1, help="GPUs LLaMA-Factory will run on: its gradient accumulation "
                                             "is computed so that the global batch stays 32."),
 ) -> None:
@@ -92,7 +98,7 @@ def mix_build_cmd(
         else:
             trips = list(store.construct.iter_triplets("accepted"))
             if reviewed:
-                keep = _reviewed_ids(store)
+                keep = reviewed_ids(store)
                 trips = [t for t in trips if t.id in keep]
         if trips and not no_decontam:
             trips, rep = check_contamination(trips, decontam_sets, exclude_contaminated, store)

@@ -10,6 +10,7 @@ from .common import (
     err,
     fail,
 )
+from .options import LangOpt, NCtxOpt, PortOpt, ServeModelOpt
 
 models_app = typer.Typer(help="Embedded local models.", no_args_is_help=True)
 prompts_app = typer.Typer(help="Versioned prompt templates and rubrics.", no_args_is_help=True)
@@ -50,18 +51,18 @@ def models_fetch(name: str = typer.Argument("qwen2.5-coder-1.5b")) -> None:
 def models_serve(
     name: str = typer.Argument("qwen2.5-coder-1.5b", help="Embedded model (llama.cpp)."),
     engine: str = typer.Option("llama.cpp", help="llama.cpp, vllm or sglang."),
-    model: str | None = typer.Option(None, help="Checkpoint folder (vllm, sglang) or .gguf file "
-                                     "(llama.cpp); default: the embedded model NAME."),
+    model: ServeModelOpt = None,
     alias: str | None = typer.Option(None, help="Model name clients ask for (default: NAME "
                                      "or the folder name)."),
-    port: int = typer.Option(8765, help="Port on 127.0.0.1."),
-    n_ctx: int = typer.Option(8192, help="llama.cpp: context window (shared by the slots)."),
+    port: PortOpt = 8765,
+    n_ctx: NCtxOpt = 8192,
     n_parallel: int = typer.Option(2, help="llama.cpp: requests decoded together."),
     startup_s: float = typer.Option(600, help="Seconds to wait for the health endpoint."),
 ) -> None:
     """Serve a model over an OpenAI-compatible API until Ctrl+C or SIGTERM: the engine runs as
     a child process, is awaited on its health endpoint, and is stopped with this command (also
-    when this command is killed). Prints the base URL on stdout when it is ready.
+    when this command is killed). Prints the base URL on stdout when it is ready. It listens on
+    127.0.0.1; --n-ctx is llama.cpp's context window, shared by the slots.
 
     Example: coig-writer models serve qwen2.5-coder-0.5b --port 8765
 
@@ -104,7 +105,7 @@ def models_serve(
 
 
 @prompts_app.command("list")
-def prompts_list(lang: str = typer.Option("zh", help="zh or en")) -> None:
+def prompts_list(lang: LangOpt = "zh") -> None:
     """Templates with their version and sha256 (the hash enters every cache key)."""
     from ..prompts import list_templates, load_template
 
@@ -113,7 +114,7 @@ def prompts_list(lang: str = typer.Option("zh", help="zh or en")) -> None:
 
 
 @prompts_app.command("show")
-def prompts_show(name: str, lang: str = typer.Option("zh", help="zh or en")) -> None:
+def prompts_show(name: str, lang: LangOpt = "zh") -> None:
     """Print one template."""
     from ..prompts import load_template
 

@@ -10,9 +10,23 @@ import typer
 
 from ..store import DEFAULT_DB, Store
 from .common import (
-    DbOpt,
     console,
     fail,
+)
+from .options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    LangOpt,
+    LimitOpt,
+    ModelOpt,
+    NCtxOpt,
+    PortOpt,
+    backend_spec,
 )
 
 review_app = typer.Typer(help="Expert review web app and blind human ranking.", no_args_is_help=True)
@@ -82,25 +96,16 @@ def review_assign(
     console.print(f"{n} new assignments")
 
 
-def _pipeline(store: Store, backend: str, model: str | None, base_url: str | None,
-              api_key_env: str, concurrency: int, config: Path | None, lang: str | None,
-              n_ctx: int):
+def _pipeline(store: Store, spec, config: Path | None, lang: str | None = None):
+    """The construction pipeline refinement reruns, with the backend `spec` names."""
     from ..construct.config import ConstructConfig
     from ..construct.pipeline import ConstructPipeline
-    from .common import backend_or_fail
+    from .common import build_or_fail
 
     cfg = ConstructConfig.load(config, lang=lang, max_rounds=None)
-    return ConstructPipeline(store, backend_or_fail(backend, model, base_url, api_key_env,
-                                                    concurrency, n_ctx), cfg)
+    return ConstructPipeline(store, build_or_fail(spec), cfg)
 
 
-BackendOpt = Annotated[str, typer.Option(help="local (embedded llama.cpp) or openai (any "
-                                              "OpenAI-compatible server).")]
-ModelOpt = Annotated[str | None, typer.Option(help="Embedded model name or .gguf path (local), "
-                                                   "or the server's model name (openai).")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="e.g. http://127.0.0.1:8000/v1")]
-KeyEnvOpt = Annotated[str, typer.Option(help="Name of the env var with the key.")]
-ConfigOpt = Annotated[Path | None, typer.Option(help="YAML with ConstructConfig fields.")]
 RereviewOpt = Annotated[str, typer.Option(
     "--rereview", help="After a refinement: same (the reviewers who saw it) or any (any k).")]
 
@@ -111,12 +116,12 @@ def review_refine(
     backend: BackendOpt = "local",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
-    concurrency: int = typer.Option(2, help="Items and requests in flight."),
-    limit: int | None = typer.Option(None, help="Work at most this many requests."),
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 2,
+    n_ctx: NCtxOpt = 8192,
+    limit: LimitOpt = None,
     config: ConfigOpt = None,
-    lang: str | None = typer.Option(None, help="Prompt language: zh or en (default zh)."),
-    n_ctx: int = typer.Option(8192, help="Context window of the local model."),
+    lang: LangOpt = None,
     max_attempts: int = typer.Option(3, help="Backend failures before a request is given up."),
 ) -> None:
     """Refine every item reviewers sent back: rerun the stages with their feedback, store the
@@ -124,13 +129,13 @@ def review_refine(
 
     Example: coig-writer review refine --backend openai --base-url http://127.0.0.1:8000/v1 --model qwen
     """
+    spec = backend_spec(locals())
     import asyncio
 
     from ..review.refine import refine_pending
 
     with Store(db) as store:
-        pipe = _pipeline(store, backend, model, base_url, api_key_env, concurrency, config, lang,
-                         n_ctx)
+        pipe = _pipeline(store, spec, config, lang)
 
         def on_item(item: str, outcome: str) -> None:
             console.print(f"{item}: {outcome}", markup=False)
@@ -153,7 +158,7 @@ def review_refine(
 def review_serve(
     db: DbOpt = Path(DEFAULT_DB),
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8600),
+    port: PortOpt = 8600,
     k: KOpt = 2,
     specialist: SpecialistOpt = SPECIALIST_DEFAULT,
     rereview: RereviewOpt = "same",
@@ -172,7 +177,7 @@ def review_serve(
     backend: BackendOpt = "local",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     config: ConfigOpt = None,
 ) -> None:
     """Serve the review app over the store (with --refine, also refine sent-back items).
@@ -180,6 +185,7 @@ def review_serve(
     Example: coig-writer review serve --port 8600 --refine --backend openai
     --base-url http://127.0.0.1:8000/v1
     """
+    opts = locals()
     import uvicorn
 
     from ..review.app import create_app
@@ -191,8 +197,7 @@ def review_serve(
         from ..review.refine import refine_loop
 
         worker_store = Store(db)
-        pipe = _pipeline(worker_store, backend, model, base_url, api_key_env, 2, config, None,
-                         8192)
+        pipe = _pipeline(worker_store, backend_spec(opts, concurrency=2), config)
 
         def background():
             return refine_loop(worker_store, pipe, refine_interval)
@@ -277,8 +282,7 @@ def review_calibration(
     min_reviewers: int = typer.Option(2, help="Leave out items with fewer reviewer decisions."),
     config: ConfigOpt = None,
     plot: Path | None = typer.Option(None, help="Write a precision/recall plot (PNG) here."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (schema in "
-                                                       "docs/review.md)."),
+    as_json: JsonOpt = False,
 ) -> None:
     """How well the LLM gate's accept decision matches the reviewers' majority: agreement,
     precision, recall and kappa, and a sweep of min_each/min_sum over integer and expected

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich import box
 from rich.table import Table
 
 from .common import console, warn
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document "
-                                                      "on stdout (for scripts).")]
 
 
 def print_json(data: Any) -> None:
@@ -101,7 +97,7 @@ def construct_sentence(s: dict[str, Any]) -> str:
     return text + "."
 
 
-def print_summary(summary, as_json: bool = False) -> None:
+def print_summary(summary, as_json: bool = False, health: bool = True) -> None:
     """A finished construct run: a sentence, the usage table, the failures."""
     d = summary.as_dict()
     if as_json:
@@ -112,7 +108,7 @@ def print_summary(summary, as_json: bool = False) -> None:
         console.print(f"run {summary.run_id}: {construct_sentence(d)}", highlight=False)
         if summary.accounting:
             console.print(accounting_table(summary.accounting))
-        if summary.gate_health:
+        if summary.gate_health and health:
             print_gate_health(summary.gate_health)
     for sid, e in summary.errors.items():
         warn("failed", f"{sid}: {e} (rerun to retry)", "red")

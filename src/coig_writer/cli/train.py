@@ -9,6 +9,15 @@ from typing import Any
 import typer
 
 from .common import console, err, fail
+from .options import (
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    TrainConfigOpt,
+    TrainModelOpt,
+    TrainStepsOpt,
+    TrainWorkersOpt,
+)
 
 train_app = typer.Typer(help="Supervised fine-tuning with TRL (one process, torchrun or Ray Train).",
                         no_args_is_help=True)
@@ -43,13 +52,13 @@ def _log_line(row: dict[str, Any]) -> None:
 
 @train_app.command("run")
 def train_run_cmd(
-    config: Path | None = typer.Option(None, help="YAML TrainConfig (e.g. the mix's train.yaml)."),
-    model: str | None = typer.Option(None, help="Model folder (overrides the config)."),
+    config: TrainConfigOpt = None,
+    model: TrainModelOpt = None,
     data: str | None = typer.Option(None, help="prompt-completion JSONL (overrides)."),
     output_dir: str | None = typer.Option(None),
     lora: bool | None = typer.Option(None, "--lora/--full"),
     epochs: float | None = typer.Option(None),
-    max_steps: int | None = typer.Option(None),
+    max_steps: TrainStepsOpt = None,
     strategy: str | None = typer.Option(None, help="auto | ddp | fsdp2 | zero3 | zero2."),
     optimizer: str | None = typer.Option(None, help="adamw_fused (default) | adamw | adamw_8bit."),
     nproc: int | None = typer.Option(None, help="Processes on this node, launched with torchrun "
@@ -58,16 +67,17 @@ def train_run_cmd(
     node_rank: int = typer.Option(0, help="This node's rank (0 .. nnodes-1)."),
     master_addr: str | None = typer.Option(None, help="Address of node rank 0."),
     master_port: int = typer.Option(29500),
-    executor: str = typer.Option("local", help="local (one process or torchrun) or ray (Ray Train)."),
-    workers: int | None = typer.Option(None, help="Ray Train workers (default: the cluster's GPUs)."),
-    ray_address: str | None = typer.Option(None, help="Ray cluster address (default: a local instance)."),
+    executor: ExecutorOpt = "local",
+    workers: TrainWorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     storage_path: str | None = typer.Option(None, help="Ray checkpoint storage (default output_dir/ray)."),
-    as_json: bool = typer.Option(False, "--json", help="Print train_result.json's content."),
+    as_json: JsonOpt = False,
 ) -> None:
     """SFT with TRL (paper defaults: 3 epochs, lr 2e-5, global batch 32, 10% warmup, max
     length 8192, fp32 master weights with bf16 autocast, padding-free batches); resumes from the
     last checkpoint in output_dir. Under an outer torchrun, accelerate launch or srun it joins
-    that world instead of launching one.
+    that world instead of launching one. --executor local: one process or torchrun; ray: Ray
+    Train. --json prints train_result.json's content.
 
     Example: coig-writer train run --config out/mix/train.yaml --nproc 8 --strategy zero3
     """
@@ -113,7 +123,7 @@ def train_run_cmd(
 def train_plan_cmd(
     mean_tokens: float = typer.Option(2048, help="Mean tokens per sample (measure: train run prints it)."),
     mfu: float = typer.Option(0.35, help="Model FLOPs utilisation to assume."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: JsonOpt = False,
 ) -> None:
     """Projected memory per device and training time of the paper's five models (Qwen2.5-7B,
     full fine-tuning, 3 epochs, max length 8192) on 1 x H200 and 8 x H100 (ZeRO-3).

@@ -1,88 +1,100 @@
-"""Construction runs: on the local executor (asyncio, bounded items in flight), on Ray, and
-as Batch API waves. Each is a construction run record around the same `ConstructJob`."""
+"""Construction runs on every executor (local, Ray, Batch API waves): the same recorded run
+(`executors.runs`) around the same `ConstructJob`, summarised as a `RunSummary`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..executors.base import Outcome
-from ..executors.leasing import ItemLeases
-from ..executors.local import run_local as run_items
-from ..executors.run import run_job
+from ..executors.base import ItemResult
+from ..executors.runs import JobRun, RunBook, Watch, run_recorded, run_recorded_here
+from ..executors.spec import ExecutorSpec
+from ..llm import BackendSpec
 from ..records import Triplet
 from .job import ConstructJob
 from .pipeline import ConstructPipeline, RunSummary
 
 
-def _begin(pipe: ConstructPipeline, job: ConstructJob, kind: str, limit: int | None,
-           run_info: dict[str, Any], on_start: Callable[[int], None] | None,
-           follow: bool = False) -> RunSummary:
-    run_id = pipe.start_run(follow, limit=limit, executor=kind, **run_info)
-    summary = RunSummary(run_id=run_id, pending=job.count_pending(limit), executor=kind)
-    if on_start:
-        on_start(summary.pending)
-    return summary
+class ConstructBook(RunBook):
+    """Construction runs are recorded by the pipeline (its config, model, templates and scope)
+    and summarised as a `RunSummary`."""
+
+    def __init__(self, pipe: ConstructPipeline, follow: bool = False):
+        super().__init__(pipe.store, "construct")
+        self.pipe = pipe
+        self.follow = follow
+        self.summary: RunSummary | None = None
+
+    def start(self, executor: ExecutorSpec, limit: int | None) -> str:
+        return self.pipe.start_run(self.follow, limit=limit, executor=executor.name,
+                                   **executor.record())
+
+    def finish(self, run: JobRun) -> None:
+        s = RunSummary(run_id=run.run_id, pending=run.pending, executor=run.executor,
+                       errors=run.outcome.errors, stopped=run.outcome.stopped,
+                       elapsed_s=run.elapsed_s)
+        s.statuses.update(run.outcome.labels)
+        self.pipe.finish(s)
+        self.summary = s
 
 
-def _end(pipe: ConstructPipeline, summary: RunSummary, out: Outcome, t0: float) -> RunSummary:
-    summary.statuses.update(out.labels)
-    summary.errors, summary.stopped = out.errors, out.stopped
-    summary.elapsed_s = time.perf_counter() - t0
-    pipe.finish(summary)
-    return summary
+class CallbackWatch:
+    """A `Watch` from two callbacks: `on_start(pending)` and `on_item(triplet or None)` (Ray
+    and batch runs report no triplet)."""
+
+    def __init__(self, on_item: Callable[[Triplet | None], None] | None = None,
+                 on_start: Callable[[int], None] | None = None):
+        self.on_item, self.on_start = on_item, on_start
+
+    def started(self, pending: int) -> None:
+        if self.on_start:
+            self.on_start(pending)
+
+    def item(self, result: ItemResult) -> None:
+        if self.on_item:
+            self.on_item(result.value)
+
+
+def run_construct(pipe: ConstructPipeline, executor: ExecutorSpec,
+                  backend: BackendSpec | None = None, *, limit: int | None = None,
+                  redo: bool = False, follow: bool = False,
+                  watch: Watch | None = None) -> tuple[RunSummary, dict[str, Any]]:
+    """Construct the pending texts (at most `limit`; `redo`: texts with a triplet too;
+    `follow`: also texts ingested while the run goes) on `executor`; for batch waves the
+    second value holds the answers loaded and the next wave file."""
+    book = ConstructBook(pipe, follow)
+    run = run_recorded(ConstructJob(pipe, redo=redo), pipe.llm, book, executor, backend,
+                       limit=limit, watch=watch)
+    assert book.summary is not None
+    return book.summary, run.info
 
 
 async def run_local(pipe: ConstructPipeline, *, limit: int | None = None, concurrency: int = 4,
                     redo: bool = False, on_item: Callable[[Triplet | None], None] | None = None,
                     on_start: Callable[[int], None] | None = None,
                     follow: bool = False) -> RunSummary:
-    """Process every pending text on the local executor (bounded items in flight); `follow`
-    also takes texts ingested while the run goes."""
-    job = ConstructJob(pipe, redo=redo)
-    summary = _begin(pipe, job, "local", limit, {"concurrency": concurrency}, on_start, follow)
-    t0 = time.perf_counter()
-    leases = ItemLeases(pipe.store, job.kind)
-    try:
-        out = await run_items(job, job.pending(limit), concurrency=concurrency,
-                              on_item=(lambda o: on_item(o.value)) if on_item else None,
-                              leases=leases)
-    finally:
-        leases.close()
-    return _end(pipe, summary, out, t0)
+    """Process every pending text on the local executor in the caller's event loop (bounded
+    items in flight); `follow` also takes texts ingested while the run goes."""
+    book = ConstructBook(pipe, follow)
+    await run_recorded_here(ConstructJob(pipe, redo=redo), pipe.llm, book, concurrency,
+                            limit=limit, watch=CallbackWatch(on_item, on_start))
+    assert book.summary is not None
+    return book.summary
 
 
-def _run(pipe: ConstructPipeline, kind: str, limit: int | None, redo: bool,
-         run_info: dict[str, Any], on_start: Callable[[int], None] | None = None,
-         follow: bool = False, **run_args: Any) -> tuple[RunSummary, dict[str, Any]]:
-    """Record a construction run of `kind` (ray, batch) around `run_job(**run_args)`."""
-    job = ConstructJob(pipe, redo=redo)
-    summary = _begin(pipe, job, kind, limit, run_info, on_start, follow)
-    t0 = time.perf_counter()
-    out, info = run_job(pipe.store, job, pipe.llm, limit=limit, **run_args)
-    return _end(pipe, summary, out, t0), info
-
-
-def run_on_ray(pipe: ConstructPipeline, backend_spec: dict[str, Any], *,
-               limit: int | None = None, redo: bool = False, workers: int = 2,
-               shard_size: int = 32, concurrency: int = 16, address: str | None = None,
-               on_start: Callable[[int], None] | None = None,
-               on_item: Callable[[str], None] | None = None, follow: bool = False) -> RunSummary:
+def run_on_ray(pipe: ConstructPipeline, backend: BackendSpec, executor: ExecutorSpec, *,
+               limit: int | None = None, redo: bool = False,
+               watch: Watch | None = None) -> RunSummary:
     """Shards of pending texts processed by Ray workers; the driver merges their results."""
-    info = {"workers": workers, "shard_size": shard_size, "concurrency": concurrency,
-            "ray_address": address}
-    return _run(pipe, "ray", limit, redo, info, on_start, follow, executor="ray",
-                backend_spec=backend_spec, workers=workers, shard_size=shard_size,
-                concurrency=concurrency, address=address, on_item=on_item)[0]
+    return run_construct(pipe, executor.model_copy(update={"kind": "ray"}), backend,
+                         limit=limit, redo=redo, watch=watch)[0]
 
 
 def run_batch_wave(pipe: ConstructPipeline, out_dir: Path, *, batch_in: Path | None = None,
-                   limit: int | None = None, redo: bool = False,
-                   payload: Any, served_model: str) -> tuple[RunSummary, dict[str, Any]]:
+                   limit: int | None = None, redo: bool = False
+                   ) -> tuple[RunSummary, dict[str, Any]]:
     """Load a Batch API result file (if given), advance every pending item as far as the cached
     answers allow, and write the requests the items wait for as the next wave file."""
-    return _run(pipe, "batch", limit, redo, {"batch_in": str(batch_in or "")},
-                batch_out=out_dir, batch_in=batch_in, payload=payload,
-                served_model=served_model)
+    return run_construct(pipe, ExecutorSpec(batch_out=out_dir, batch_in=batch_in), limit=limit,
+                         redo=redo)

@@ -30,14 +30,16 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..llm import Accounting, LLMError
+from ..llm import Accounting, BackendSpec, LLMError
 from ..store import Store
-from .base import Job, Outcome, shard_context
+from .base import ItemResult, Job, Outcome, shard_context
 from .leasing import ItemLeases, still_pending
+from .spec import ExecutorSpec
 
 
 class RayUnavailable(RuntimeError):
@@ -139,30 +141,39 @@ async def _until_driver_gone(driver: dict[str, Any] | None, every_s: float = 0.5
         await asyncio.sleep(every_s)
 
 
-def run_shard(job_spec: dict[str, Any], backend_spec: dict[str, Any], items: list[Any],
-              cache_rows: list[tuple[Any, ...]], shard_path: str, concurrency: int,
-              progress: Any = None, context: Any = None,
-              driver: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Process one shard on a worker; results stay in the shard store for the driver. The
-    shard is abandoned (no further request sent) as soon as the driver is gone."""
-    from ..llm import CachedBackend, make_backend
+@dataclass
+class Shard:
+    """One shard's work: its items, the cached answers they may replay, the shard store's path
+    and what the job's items read besides (`shard_context`)."""
+
+    items: list[Any]
+    cache_rows: list[tuple[Any, ...]]
+    path: str
+    context: Any = None
+
+
+def run_shard(job_spec: dict[str, Any], backend: dict[str, Any], shard: Shard, concurrency: int,
+              progress: Any = None, driver: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Process one shard on a worker (`backend`: a `BackendSpec` as JSON); results stay in the
+    shard store for the driver. The shard is abandoned (no further request sent) as soon as
+    the driver is gone."""
+    from ..llm import BackendSpec, CachedBackend, make_backend
     from .base import job_from_spec, load_context
     from .local import run_local
 
-    store = Store(shard_path)
+    store = Store(shard.path)
     try:
-        store.cache.put_cache_rows(cache_rows)
-        backend = make_backend(**backend_spec)
-        llm = CachedBackend(backend, store)
+        store.cache.put_cache_rows(shard.cache_rows)
+        llm = CachedBackend(make_backend(BackendSpec.model_validate(backend)), store)
         job = job_from_spec(job_spec, store, llm)
-        load_context(job, context)
+        load_context(job, shard.context)
 
         def tick(res: Any) -> None:
             if progress is not None:
                 progress.tick.remote(res.label)
 
         async def go() -> Outcome:
-            work = asyncio.ensure_future(run_local(job, items, concurrency=concurrency,
+            work = asyncio.ensure_future(run_local(job, shard.items, concurrency=concurrency,
                                                    on_item=tick))
             watch = asyncio.ensure_future(_until_driver_gone(driver))
             try:
@@ -230,29 +241,29 @@ def recover_shards(store: Store, shard_dir: Path, kind: str) -> int:
     return n
 
 
-def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterable[Any], *,
-            workers: int = 2, shard_size: int = 32, concurrency: int = 16,
-            shard_dir: Path | None = None, address: str | None = None,
-            accounting: Accounting | None = None,
-            on_progress: Callable[[str, int], None] | None = None,
-            leases: ItemLeases | None = None) -> Outcome:
-    """Run `job` over `items` on Ray with `workers` shards in flight (each with `concurrency`
-    items in flight); merges every finished shard into `store`."""
+def run_ray(store: Store, job: Job, items: Iterable[Any], executor: ExecutorSpec,
+            backend: BackendSpec, *, accounting: Accounting | None = None,
+            on_item: Callable[[ItemResult], None] | None = None) -> Outcome:
+    """Run `job` over `items` on Ray: `executor.workers` shards in flight, each with
+    `executor.concurrency` items in flight; every item is claimed first (`ItemLeases`), so
+    several processes on one store share the items; merges every finished shard into `store`."""
     ray = _ray()
-    if backend_spec.get("kind") == "local":
+    if backend.kind == "local":
         raise LLMError("the Ray executor needs --backend openai: serve the model once "
                        "(`coig-writer models serve`, vLLM, ...) and pass its --base-url; an "
                        "embedded model per worker would compete for the same cores")
-    shard_dir = shard_dir or Path(f"{store.path}.shards")
+    shard_dir = Path(f"{store.path}.shards")
     check_writable_dir(shard_dir, "Ray shard folder")
     recover_shards(store, shard_dir, job.kind)
     started_here = False
     if not ray.is_initialized():
-        init_ray(address, workers, shard_dir)
+        init_ray(executor.address, executor.workers, shard_dir)
         started_here = True
     remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_shard)
     progress = ray.remote(num_cpus=0)(_Progress).remote()
     driver = driver_info(progress)
+    spec = backend.to_json()
+    leases = ItemLeases(store, job.kind)
     out = Outcome()
     inflight: dict[Any, Path] = {}
     claimed: dict[Any, list[str]] = {}  # shard -> the item ids it holds leases on
@@ -261,47 +272,46 @@ def run_ray(store: Store, job: Job, backend_spec: dict[str, Any], items: Iterabl
     def drain() -> None:
         """Merge whichever shards finished within half a second; pass on progress."""
         ready = ray.wait(list(inflight), num_returns=1, timeout=0.5)[0] if inflight else []
-        if leases is not None:
-            leases.renew_due()
+        leases.renew_due()
         for ref in ready:
             path = inflight.pop(ref)
             res = ray.get(ref)  # a shard that failed for good raises here: nothing was merged
             store.merge_from(path)
             _remove(path)
-            for key in claimed.pop(ref, []) if leases is not None else []:
+            for key in claimed.pop(ref, []):
                 leases.release(key)
             out.add(Outcome(labels=Counter(res["labels"]), errors=res["errors"],
                             done=res["done"], stopped=res.get("stopped", "")))
             if accounting is not None:
                 accounting.merge(res["accounting"])
-        if on_progress:
+        if on_item:
             for label, n in ray.get(progress.take.remote()).items():
-                on_progress(label, n)
+                for _ in range(n):
+                    on_item(ItemResult("", label))
 
     try:
-        for i, chunk in enumerate(_batched(items, shard_size)):
-            while len(inflight) >= 2 * workers and not out.stopped:
+        for i, chunk in enumerate(_batched(items, executor.shard_size)):
+            while len(inflight) >= 2 * executor.workers and not out.stopped:
                 drain()
             if out.stopped:  # every endpoint is down: no new shard (the rest stays pending)
                 break
-            if leases is not None:  # items another process works on (or finished) are left out
-                chunk = _claimed(job, chunk, leases)
-                if not chunk:
-                    continue
+            chunk = _claimed(job, chunk, leases)  # items another process works on (or finished)
+            if not chunk:
+                continue
             ids = [job.item_id(x) for x in chunk]
-            path = shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"
-            ref = remote.remote(job.spec(), backend_spec, chunk, store.cache.cache_rows_for_items(ids),
-                                str(path), concurrency, progress, shard_context(job, chunk),
-                                driver)
-            inflight[ref] = path
+            shard = Shard(chunk, store.cache.cache_rows_for_items(ids),
+                          str(shard_dir / f"{job.kind}-{tag}-{i:06d}.sqlite"),
+                          shard_context(job, chunk))
+            ref = remote.remote(job.spec(), spec, shard, executor.concurrency, progress, driver)
+            inflight[ref] = Path(shard.path)
             claimed[ref] = ids
         while inflight:
             drain()
         drain()  # the last progress ticks
     finally:
+        leases.close()
         if started_here:
             from .ray_local import stop_local
 
             stop_local(ray, shard_dir)
     return out
-

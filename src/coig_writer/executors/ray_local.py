@@ -58,7 +58,7 @@ def _recorded(state: Path) -> list[list[float]]:
 def cleanup_leftovers(state_dir: Path) -> int:
     """End the processes of local instances whose driver is gone (a run killed before its
     reaper could act); returns how many were ended. A live driver's instance is left alone."""
-    from .ray_reaper import _alive, kill_all, known_tree
+    from .ray_reaper import alive, kill_all, known_tree
 
     n = 0
     for state in state_dir.glob(STATE.format(pid="*")):
@@ -66,7 +66,7 @@ def cleanup_leftovers(state_dir: Path) -> int:
             data = json.loads(state.read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        if _alive(data["driver"], data["driver_created"]):
+        if alive(data["driver"], data["driver_created"]):
             continue
         n += kill_all(known_tree(data["procs"]))
         state.unlink(missing_ok=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 
 
-def _alive(pid: int, created: float) -> psutil.Process | None:
+def alive(pid: int, created: float) -> psutil.Process | None:
+    """The process `pid` if it is the one started at `created` and no zombie; else None."""
     try:
         p = psutil.Process(pid)
         return p if abs(p.create_time() - created) < 1.0 and p.status() != "zombie" else None
@@ -29,7 +30,7 @@ def known_tree(recorded: list[list[float]]) -> dict[int, float]:
     """The recorded processes that still live, and all their descendants: pid -> start time."""
     out: dict[int, float] = {}
     for pid, created in recorded:
-        p = _alive(int(pid), created)
+        p = alive(int(pid), created)
         if p is None:
             continue
         out[p.pid] = created
@@ -43,7 +44,7 @@ def known_tree(recorded: list[list[float]]) -> dict[int, float]:
 
 def kill_all(known: dict[int, float], grace_s: float = 2.0) -> int:
     """SIGTERM, then SIGKILL after `grace_s`, every process of `known` still alive."""
-    procs = [p for pid, t in known.items() if (p := _alive(pid, t)) is not None]
+    procs = [p for pid, t in known.items() if (p := alive(pid, t)) is not None]
     for p in procs:
         try:
             p.terminate()
@@ -64,7 +65,7 @@ def main(state_file: str) -> None:
     state = json.loads(path.read_text("utf-8"))
     known = {int(pid): t for pid, t in state["procs"]}
     while path.exists():
-        if _alive(state["driver"], state["driver_created"]) is None:
+        if alive(state["driver"], state["driver_created"]) is None:
             known.update(known_tree([[pid, t] for pid, t in known.items()]))
             kill_all(known)
             path.unlink(missing_ok=True)

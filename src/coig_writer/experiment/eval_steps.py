@@ -12,10 +12,11 @@ from .steps import Context, StepError, digest, versioned
 
 def _run(ctx: Context, job: Any, llm: Any, concurrency: int) -> Any:
     from ..executors.run import run_job
+    from ..executors.spec import ExecutorSpec
     from ..llm import LLMError
 
     try:
-        out, _ = run_job(ctx.store, job, llm, executor="local", concurrency=concurrency)
+        out, _ = run_job(ctx.store, job, llm, ExecutorSpec(concurrency=concurrency))
     except LLMError as e:
         raise StepError(str(e)) from None
     return out

@@ -11,7 +11,6 @@ import typer
 from ...readers import InputError, check_input
 from ...store import DEFAULT_DB, Store
 from ..common import (
-    DbOpt,
     console,
     fail,
     print_quarantined,
@@ -19,22 +18,22 @@ from ..common import (
     read_store,
     warn,
 )
-from ..summaries import JsonOpt, print_json, print_status
+from ..options import DbOpt, JsonOpt
+from ..summaries import print_json, print_status
 from . import construct_app
-from .options import WhereOpt
+from .options import AfterOpt, MaxCharsOpt, MinCharsOpt, NearDupOpt, RequireDateOpt, WhereOpt
 
 
 @construct_app.command("ingest")
 def ingest_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .jsonl .json .parquet).")],
     db: DbOpt = Path(DEFAULT_DB),
-    min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
-    max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
-    after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD (paper: 2022-10-31)."),
-    require_date: bool = typer.Option(False, help="Filter texts without a date."),
+    min_chars: MinCharsOpt = 12,
+    max_chars: MaxCharsOpt = 50_000,
+    after: AfterOpt = None,
+    require_date: RequireDateOpt = False,
     where: WhereOpt = None,
-    near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
-                                             "is a near duplicate of a stored one."),
+    near_dup: NearDupOpt = 0.8,
     license: str | None = typer.Option(None, help="License for rows that name none."),
     batch_size: Annotated[int, typer.Option(help="Rows per transaction (a kill -9 loses at most "
                                                  "the open batch; a rerun redoes it).")] = 1000,
@@ -96,12 +95,11 @@ def ingest_cmd(
 @construct_app.command("refilter")
 def refilter_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    min_chars: int = typer.Option(12, help="Shorter texts are filtered."),
-    max_chars: int = typer.Option(50_000, help="Longer texts are filtered."),
-    after: str | None = typer.Option(None, help="Keep texts dated after YYYY-MM-DD."),
-    require_date: bool = typer.Option(False, help="Filter texts without a date."),
-    near_dup: float = typer.Option(0.8, help="Character 5-gram Jaccard at or above which a text "
-                                             "is a near duplicate of an earlier one."),
+    min_chars: MinCharsOpt = 12,
+    max_chars: MaxCharsOpt = 50_000,
+    after: AfterOpt = None,
+    require_date: RequireDateOpt = False,
+    near_dup: NearDupOpt = 0.8,
     touch_constructed: Annotated[bool, typer.Option(
         help="Also change texts that already have a triplet (they are listed either way).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Report the changes without making them.")] = False,

@@ -7,58 +7,66 @@ from pathlib import Path
 import typer
 
 from ...store import DEFAULT_DB, Store
-from ..common import (
+from ..common import console, fail, print_quarantined, print_stopped, warn, writable_places
+from ..jobs import open_llm, watching
+from ..options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
     DbOpt,
+    EndpointsOpt,
+    ExecutorOpt,
     GiveUpAfterOpt,
+    JsonOpt,
+    LangOpt,
+    LimitOpt,
+    LogCallsOpt,
     MaxFailuresOpt,
+    ModelOpt,
+    NCtxOpt,
+    PricesOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
     TimeoutOpt,
+    WorkersOpt,
     backend_spec,
-    build_or_fail,
-    call_logger,
-    checked_input,
-    console,
-    fail,
-    policy_spec,
-    print_quarantined,
-    print_stopped,
-    progress_bar,
-    warn,
-    writable_places,
+    executor_spec,
 )
-from ..summaries import JsonOpt, accounting_table, counts, print_gate_health, print_json
+from ..summaries import accounting_table, counts, print_gate_health, print_json
 from . import construct_app
+from .options import ScoreRuleOpt, VerdictsOutOpt
 
 
 @construct_app.command("gate")
 def gate_cmd(
     file: Path = typer.Argument(..., help="Triplets file (.jsonl/.json/.parquet) with id, "
                                 "query, thought, answer: the released format or an export."),
-    out: Path = typer.Option(..., "--out", help="Where the verdicts go (.jsonl or .parquet), "
-                             "one row per input row in input order."),
+    out: VerdictsOutOpt = ...,
     db: DbOpt = Path(DEFAULT_DB),
-    config: Path | None = typer.Option(None, help="YAML with ConstructConfig fields "
-                                       "(thresholds, checks, score_rule)."),
+    config: ConfigOpt = None,
     keep: bool = typer.Option(False, "--store", help="Also keep the rows as triplets in the "
                               "store with the gate's verdict, for the review app."),
-    backend: str = typer.Option("local", help="local (embedded llama.cpp), openai (any "
-                                "OpenAI-compatible server) or transformers (a checkpoint)."),
-    model: str | None = typer.Option(None, help="Embedded model name or .gguf path (local), "
-                                     "or the server's model name (openai)."),
-    base_url: list[str] | None = typer.Option(None, help="Server URL; repeat for several."),
-    endpoints: Path | None = typer.Option(None, help="YAML list of endpoints."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
-    concurrency: int = typer.Option(4, help="Rows in flight (per worker with --executor ray)."),
-    executor: str = typer.Option("local", help="local (asyncio in this process) or ray."),
-    ray_address: str | None = typer.Option(None, help="Ray cluster address (default: local)."),
-    workers: int = typer.Option(2, help="Ray: shards processed at once."),
-    shard_size: int = typer.Option(32, help="Ray: rows per shard."),
-    limit: int | None = typer.Option(None, help="Judge at most this many pending rows."),
-    lang: str | None = typer.Option(None, help="Language of the instructions: zh or en."),
-    score_rule: str | None = typer.Option(None, help="argmax or expected (default: config)."),
-    log_calls: bool = typer.Option(False, help="Print one line per LLM answer."),
+    score_rule: ScoreRuleOpt = None,
+    lang: LangOpt = None,
+    limit: LimitOpt = None,
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    endpoints: EndpointsOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    n_ctx: NCtxOpt = 8192,
     timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    prices: PricesOpt = None,
+    log_calls: LogCallsOpt = False,
+    concurrency: ConcurrencyOpt = 4,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
+    shard_size: ShardSizeOpt = 32,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a triplets file through the gate that `construct run` applies: the named LLM-free
@@ -76,76 +84,68 @@ def gate_cmd(
     from ...construct.gate_job import GateJob, read_gate_items, verdict_row
     from ...construct.health import health_row, score_health
     from ...dataset.io import write_rows
-    from ...executors.ray_executor import RayUnavailable
-    from ...executors.run import run_job
-    from ...llm import Accounting, CachedBackend, LLMError
+    from ...executors.runs import RunBook, run_recorded
+    from ..common import checked_input
 
+    opts = locals()
     checked_input(file)
     if out.suffix not in (".jsonl", ".parquet"):
         raise fail(f"--out {out}: choose a .jsonl or .parquet file name")
-    if executor not in ("local", "ray"):
-        raise fail(f"--executor must be local or ray, got {executor!r}")
     try:
         cfg = ConstructConfig.load(config, lang=lang, score_rule=score_rule)
     except (ValueError, OSError) as e:
         raise fail(str(e)) from None
+    spec = backend_spec(opts).model_copy(update={"json_schema": cfg.structured_output})
+    ex = executor_spec(opts)
     items, bad = read_gate_items(file)
-    spec = backend_spec(backend, model, base_url, api_key_env, concurrency, endpoints=endpoints,
-                        json_schema=cfg.structured_output,
-                        policy=policy_spec(timeout, max_failures, give_up_after))
-    writable_places(db, executor)
+    writable_places(db, ex.kind)
     with Store(db) as store:
         for q in bad:
             store.corpus.quarantine(q)
         print_quarantined(bad)
         if not items:
             raise fail(f"{file} holds no triplet the gate can judge")
-        llm = CachedBackend(build_or_fail(spec), store, accounting=Accounting())
-        if log_calls:
-            llm.listeners.append(call_logger())
-        run_id = store.runs.start_run("gate", {"file": str(file), "rows": len(items),
-                                               "config": cfg.model_dump(), "model": llm.model_id})
-        job = GateJob(store, llm, cfg, items, run_id=run_id, keep=keep)
-        with progress_bar() as bar:
-            task = bar.add_task("gate", total=job.count_pending(limit))
-            try:
-                outcome, _ = run_job(store, job, llm, executor=executor, backend_spec=spec,
-                                     concurrency=concurrency, workers=workers,
-                                     shard_size=shard_size, address=ray_address, limit=limit,
-                                     on_item=lambda _label: bar.advance(task))
-            except (RayUnavailable, LLMError) as e:
-                raise fail(str(e)) from None
+        llm = open_llm(store, spec, prices, log_calls)
+        book = RunBook(store, "gate", {"file": str(file), "rows": len(items),
+                                       "config": cfg.model_dump(), "model": llm.model_id})
+        job = GateJob(store, llm, cfg, items, keep=keep)
+        with watching("gate") as watch:
+            run = run_recorded(job, llm, book, ex, spec, limit=limit, watch=watch)
         verdicts = [(i, job.verdict(i)) for i in items]
         rows = [verdict_row(i, v) for i, v in verdicts if v is not None]
         health = score_health([health_row(v["scores"], v["expected_scores"],
                                           v.get("score_confidence")) for _, v in verdicts if v],
                               warn_share=cfg.spread_warn_share)
-        summary = {"file": str(file), "out": str(out), "rows": len(items),
-                   "quarantined": len(bad), "judged": len(rows),
+        summary = {"file": str(file), "out": str(out), "run_id": run.run_id,
+                   "rows": len(items), "quarantined": len(bad), "judged": len(rows),
                    "pending": len(items) - len(rows),
                    "statuses": _count(r["status"] for r in rows),
                    "failed_checks": _count(c for r in rows for c in r["checks"]),
                    "score_rule": cfg.score_rule, "gate_health": health,
-                   "errors": outcome.errors, "stopped": outcome.stopped or None,
-                   "accounting": llm.accounting.summary(), "totals": llm.accounting.totals()}
-        store.runs.finish_run(run_id, summary)
+                   "errors": run.outcome.errors, "stopped": run.outcome.stopped or None,
+                   "accounting": run.accounting, "totals": run.totals}
+        store.runs.finish_run(run.run_id, {**run.record(), **summary})
     write_rows(rows, out)
+    _report(summary, health, as_json)
+    if run.outcome.errors or run.outcome.stopped:
+        raise typer.Exit(1)
+
+
+def _report(summary: dict, health: dict, as_json: bool) -> None:
     if as_json:
         print_json(summary)
         for w in health["warnings"]:
             warn("gate warning:", w, "bold red")
     else:
-        console.print(f"{file}: {len(rows)} of {len(items)} rows judged -> {out} "
-                      f"({counts(summary['statuses'])}); failed checks: "
+        console.print(f"{summary['file']}: {summary['judged']} of {summary['rows']} rows judged "
+                      f"-> {summary['out']} ({counts(summary['statuses'])}); failed checks: "
                       f"{counts(summary['failed_checks'])}", highlight=False)
         if summary["accounting"]:
             console.print(accounting_table(summary["accounting"]))
         print_gate_health(health)
-    for key, e in outcome.errors.items():
+    for key, e in summary["errors"].items():
         warn("failed", f"{key}: {e} (rerun to retry)", "red")
-    print_stopped(outcome.stopped, summary["pending"], "rows")
-    if outcome.errors or outcome.stopped:
-        raise typer.Exit(1)
+    print_stopped(summary["stopped"] or "", summary["pending"], "rows")
 
 
 def _count(values) -> dict[str, int]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from ...store import DEFAULT_DB, Store
 from ..common import (
-    DbOpt,
-    backend_or_fail,
     build_or_fail,
     call_logger,
     console,
@@ -20,10 +19,31 @@ from ..common import (
     load_usefulness_config,
     progress_bar,
 )
+from ..options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    ConfigOpt,
+    DbOpt,
+    DeviceOpt,
+    LimitOpt,
+    LogCallsOpt,
+    ModelOpt,
+    NCtxOpt,
+    ScorerOpt,
+    SearchStepsOpt,
+    StatusOpt,
+    backend_spec,
+)
 from . import construct_app
 
+if TYPE_CHECKING:
+    from ...construct.config import ConstructConfig
+    from ...llm import BackendSpec
 
-def search_stage(store, spec, cfg, run_id, config) -> None:
+
+def search_stage(store: Store, spec: BackendSpec, cfg: ConstructConfig, run_id: str,
+                 config: Path | None) -> None:
     """`search.enabled`: the optional reasoning search over the run's accepted triplets."""
     from ...construct.search import search_run_output
     from ...llm import LLMError
@@ -43,36 +63,35 @@ def search_stage(store, spec, cfg, run_id, config) -> None:
 @construct_app.command("search-reasoning")
 def search_reasoning_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    backend: str = typer.Option("local", help="Generator: local (embedded llama.cpp) or openai."),
-    model: str | None = typer.Option(None, help="Generator model (embedded name, .gguf, or the "
-                                                "server's model name)."),
-    base_url: list[str] | None = typer.Option(None, help="Generator server URL; repeatable."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Env var with the generator's key."),
-    scorer: str | None = typer.Option(None, help="transformers (in-process), vllm or sglang "
-                                                 "(default: the config's search.scorer)."),
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    n_ctx: NCtxOpt = 8192,
+    scorer: ScorerOpt = None,
     scorer_model: str | None = typer.Option(None, help="Scorer model: folder, .gguf, embedded "
                                                        "name, or the served model name."),
     scorer_base_url: str | None = typer.Option(None, help="vllm/sglang scorer server."),
-    device: str = typer.Option("cpu", help="transformers scorer: cpu or cuda."),
-    config: Path | None = typer.Option(None, help="Construct config YAML (its `search:` and "
-                                                  "`usefulness:` sections, checks, language)."),
+    device: DeviceOpt = "cpu",
+    config: ConfigOpt = None,
     candidates: int | None = typer.Option(None, help="Rewrites per step (REER: 2)."),
-    max_steps: int | None = typer.Option(None, help="Steps per triplet (REER: 10)."),
+    max_steps: SearchStepsOpt = None,
     target_gain: float | None = typer.Option(None, help="Stop once the usefulness gain "
                                                         "reaches this."),
-    status: str = typer.Option("accepted", help="Triplets of this status, or all."),
-    limit: int | None = typer.Option(None, help="Search at most this many triplets."),
-    n_ctx: int = typer.Option(8192, help="Context window of the local generator."),
-    log_calls: bool = typer.Option(False, help="Print one line per generator answer."),
+    status: StatusOpt = "accepted",
+    limit: LimitOpt = None,
+    log_calls: LogCallsOpt = False,
 ) -> None:
     """Rewrite each triplet's reasoning one decision segment at a time: K candidates per step
-    from the generator, LLM-free checks on each, the usefulness scorer keeps the one that makes
-    the text most predictable; an improved reasoning becomes a new version for review.
-    Resumable: rerun after a kill and finished calls and scores come from the cache.
+    from the generator (the backend options), LLM-free checks on each, the usefulness scorer
+    (default: the config's search.scorer) keeps the one that makes the text most predictable;
+    an improved reasoning becomes a new version for review. Resumable: rerun after a kill and
+    finished calls and scores come from the cache.
 
     Example: coig-writer construct search-reasoning --model qwen2.5-coder-1.5b --scorer-model
     qwen2.5-coder-0.5b --max-steps 4 --limit 10
     """
+    spec = backend_spec(locals())
     from ...construct.config import ConstructConfig
     from ...construct.search import ReasoningSearch, run_search
     from ...llm import CachedBackend, LLMError
@@ -93,8 +112,7 @@ def search_reasoning_cmd(
                              api_key=os.environ.get(api_key_env))
         except ScorerError as e:
             raise fail(str(e)) from None
-        llm = CachedBackend(backend_or_fail(backend, model, base_url, api_key_env, 4, n_ctx),
-                            store)
+        llm = CachedBackend(build_or_fail(spec), store)
         if log_calls:
             llm.listeners.append(call_logger())
         cached = CachedScorer(sc, store)

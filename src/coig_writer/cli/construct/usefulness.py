@@ -10,11 +10,25 @@ import typer
 
 from ...store import DEFAULT_DB, Store
 from ..common import (
-    DbOpt,
     console,
     fail,
     load_usefulness_config,
     progress_bar,
+)
+from ..options import (
+    ApiKeyEnvOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    DbOpt,
+    DeviceOpt,
+    LimitOpt,
+    MinGainOpt,
+    RedoOpt,
+    ScorerModelOpt,
+    ScorerOpt,
+    ScorerTokenizerOpt,
+    ScorerUrlOpt,
+    StatusOpt,
 )
 from . import construct_app
 
@@ -22,29 +36,24 @@ from . import construct_app
 @construct_app.command("usefulness")
 def usefulness_cmd(
     db: DbOpt = Path(DEFAULT_DB),
-    status: str = typer.Option("accepted", help="accepted, needs_review, rejected or all."),
-    scorer: str = typer.Option("transformers", help="transformers (in-process), vllm or sglang."),
-    model: str | None = typer.Option(None, help="transformers: model folder, .gguf or embedded "
-                                                "name (qwen2.5-coder-0.5b); vllm/sglang: the "
-                                                "served model name."),
-    base_url: str | None = typer.Option(None, help="vllm/sglang server, e.g. "
-                                                   "http://127.0.0.1:8000/v1"),
-    tokenizer: str | None = typer.Option(None, help="vllm/sglang: local tokenizer folder "
-                                                    "(default: the server's /tokenize)."),
+    status: StatusOpt = "accepted",
+    scorer: ScorerOpt = "transformers",
+    model: ScorerModelOpt = None,
+    base_url: ScorerUrlOpt = None,
+    tokenizer: ScorerTokenizerOpt = None,
     chat_template: Path | None = typer.Option(None, help="vllm/sglang: Jinja chat template file "
                                                          "(default: --tokenizer's, else ChatML)."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
-    device: str = typer.Option("cpu", help="transformers: cpu or cuda."),
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    device: DeviceOpt = "cpu",
     batch_size: int = typer.Option(4, help="Sequences per forward pass or request."),
-    concurrency: int = typer.Option(1, help="Triplets in flight (e.g. 16 for a vLLM server)."),
-    config: Path | None = typer.Option(None, help="Construct config YAML; its `usefulness:` "
-                                                  "section is read."),
+    concurrency: ConcurrencyOpt = 1,
+    config: ConfigOpt = None,
     window_chars: int | None = typer.Option(None, help="Longest text piece scored at once."),
-    min_gain: float | None = typer.Option(None, help="Overrides min_usefulness_gain."),
+    min_gain: MinGainOpt = None,
     gate: bool = typer.Option(False, help="Accepted items with gain < min_usefulness_gain go to "
                                           "needs_review, the reason named."),
-    limit: int | None = typer.Option(None, help="Score at most this many triplets."),
-    redo: bool = typer.Option(False, help="Score again what was already scored."),
+    limit: LimitOpt = None,
+    redo: RedoOpt = False,
 ) -> None:
     """Clipped mean NLL of each text given prompt only, prompt + its reasoning, and prompt +
     another triplet's reasoning (REER measure); stores values and gains. Resumable.

