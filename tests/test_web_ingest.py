@@ -20,9 +20,12 @@ from typer.testing import CliRunner
 from coig_writer.cli import app
 from coig_writer.construct.filters import char_shingles, jaccard
 from coig_writer.construct.ingest import IngestOptions, ingest
+from coig_writer.construct.web.extract import ExtractOptions
 from coig_writer.construct.web.quality import PrefilterConfig, failures
 from coig_writer.construct.web.script import to_simplified
 from coig_writer.construct.web.signals import parse_count
+from coig_writer.construct.web.sites import load_sites
+from coig_writer.construct.where import parse_conditions
 from coig_writer.store import Store
 
 DATA = Path(__file__).parent / "data" / "web"
@@ -186,9 +189,10 @@ def test_ray_ingest_stores_what_local_ingest_stores(tmp_path):
     _warc(warc)
     folder = tmp_path / "more"
     folder.mkdir()
-    for name in ("dated-jsonld.html", "popular.html"):
+    for name in ("dated-jsonld.html", "popular.html", "forum.html"):
         (folder / name).write_bytes((DATA / name).read_bytes())
-    opts = IngestOptions(to_simplified=True, after=__import__("datetime").date(2022, 10, 31))
+    opts = IngestOptions(to_simplified=True, where=parse_conditions(["likes>=5000"]),
+                         web=ExtractOptions(signals=load_sites(DATA / "sites.yaml")))
 
     def stored(db: Path) -> list[tuple]:
         with Store(db) as st:
@@ -204,8 +208,10 @@ def test_ray_ingest_stores_what_local_ingest_stores(tmp_path):
             report = ingest_ray([warc, folder], st, opts, workers=2, shard_mb=1 / 16)
     finally:
         ray.shutdown()
-    assert report.read == 9
-    assert stored(tmp_path / "ray.sqlite") == stored(tmp_path / "local.sqlite")
+    assert report.read == 10
+    local = stored(tmp_path / "local.sqlite")
+    assert stored(tmp_path / "ray.sqlite") == local
+    assert sum(s[1] == "ok" for s in local[0]) == 2  # popular (JSON-LD) and forum (selectors)
 
 
 def test_dates_through_the_cutoff(tmp_path):

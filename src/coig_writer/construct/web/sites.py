@@ -18,6 +18,7 @@ not find on a page is absent from that page (so `--where` filters it with the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,26 @@ class FieldRule(BaseModel):
     text: bool = False  # keep the element's text as a string, not a number
 
 
+@cache
+def compiled(selector: str) -> Any:
+    """The selector as an lxml XPath function (compiled once per process: Ray workers get the
+    rules, not lxml objects, which do not pickle)."""
+    from lxml.cssselect import CSSSelector
+
+    return CSSSelector(selector)
+
+
 @dataclass
 class SiteSignals:
-    """Compiled selectors: host -> [(field, rule, xpath)]."""
+    """Selector rules: host -> [(field, rule)]."""
 
-    sites: dict[str, list[tuple[str, FieldRule, Any]]] = field(default_factory=dict)
+    sites: dict[str, list[tuple[str, FieldRule]]] = field(default_factory=dict)
 
     @property
     def fields(self) -> set[str]:
-        return {name for rules in self.sites.values() for name, _, _ in rules}
+        return {name for rules in self.sites.values() for name, _ in rules}
 
-    def rules_for(self, host: str | None) -> list[tuple[str, FieldRule, Any]]:
+    def rules_for(self, host: str | None) -> list[tuple[str, FieldRule]]:
         host = (host or "").lower()
         keys = [k for k in self.sites if host == k or host.endswith("." + k)]
         return self.sites[max(keys, key=len)] if keys else []
@@ -57,8 +67,8 @@ class SiteSignals:
     def read(self, tree: Any, host: str | None) -> dict[str, Any]:
         """The fields this map finds on a page of `host`."""
         out: dict[str, Any] = {}
-        for name, rule, xpath in self.rules_for(host):
-            found = xpath(tree)
+        for name, rule in self.rules_for(host):
+            found = compiled(rule.selector)(tree)
             if rule.exists:
                 out[name] = bool(found)
                 continue
@@ -74,7 +84,6 @@ class SiteSignals:
 
 def load_sites(path: Path) -> SiteSignals:
     """Read and compile a signals file; SitesError naming the file and the bad entry."""
-    from lxml.cssselect import CSSSelector
     from lxml.cssselect import SelectorError as CssError
 
     try:
@@ -92,7 +101,8 @@ def load_sites(path: Path) -> SiteSignals:
             where = f"{path}: {host}.{name}"
             try:
                 rule = FieldRule(selector=spec) if isinstance(spec, str) else FieldRule(**spec)
-                rules.append((str(name), rule, CSSSelector(rule.selector)))
+                compiled(rule.selector)
+                rules.append((str(name), rule))
             except (ValidationError, TypeError) as e:
                 raise SitesError(f"{where}: {e}") from None
             except CssError as e:
