@@ -79,15 +79,18 @@ def build(work: Path, n: int, pad_bytes: int = 0) -> tuple[Path, Path]:
                 (folder / f"{copy:03d}-{page.name}").write_bytes(body)
             http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=UTF-8")],
                                     protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(url_of(page, copy), "response",
-                                                          payload=io.BytesIO(body),
-                                                          http_headers=http))
+            # the payload type header as Common Crawl writes it (datatrove's reader needs it, or
+            # libmagic, which calls these XHTML pages text/xml and drops them)
+            writer.write_record(writer.create_warc_record(
+                url_of(page, copy), "response", payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict={"WARC-Identified-Payload-Type": "text/html"}))
             for j in range(pad_each):
                 img = StatusAndHeaders("200 OK", [("Content-Type", "image/jpeg")],
                                        protocol="HTTP/1.1")
                 writer.write_record(writer.create_warc_record(
                     f"https://www.debian.org/img/{i}-{j}.jpg", "response",
-                    payload=io.BytesIO(os.urandom(1 << 20)), http_headers=img))
+                    payload=io.BytesIO(os.urandom(1 << 20)), http_headers=img,
+                    warc_headers_dict={"WARC-Identified-Payload-Type": "image/jpeg"}))
     return folder, warc
 
 

@@ -140,10 +140,11 @@ def main() -> None:
     rows = [(i, st, json.loads(d).get("filter_reason") or "") for i, st, d in
             con.execute("SELECT id, status, data FROM sources ORDER BY rowid")]
     con.close()
+    from coig_writer.construct.filters import reason_key
     from coig_writer.construct.web.quality import PrefilterConfig
 
     names = set(PrefilterConfig().names)
-    by = Counter(r.split(":")[0] for _, st, r in rows if st == "filtered")
+    by = Counter(reason_key(r) for _, st, r in rows if st == "filtered")
     removed = [i for i, st, r in rows if st == "filtered" and r.split(":")[0] in names]
     kept = [i for i, st, _ in rows if st == "ok"]
     print(f"{n} pages; ok {len(kept)}; filtered {dict(by)}")

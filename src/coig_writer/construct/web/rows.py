@@ -42,13 +42,13 @@ def page_row(line: int, payload: bytes, url: str | None, charset: str | None,
              opts: ExtractOptions, extra: dict[str, Any] | None = None) -> WebRow:
     """One page's bytes -> a row (an error for bytes that no charset decodes)."""
     preview = payload[:RAW_CHARS].decode("utf-8", "replace")
+    if len(payload) > opts.max_bytes:
+        return WebRow(line, {"url": url, **(extra or {})}, preview,
+                      reason=f"too_large: {len(payload)} > {opts.max_bytes} bytes")
     try:
         html, used = decode_html(payload, charset)
     except CharsetError as e:
         return WebRow(line, None, preview, error=f"{e} (declared: {charset or 'none'})")
-    if len(payload) > opts.max_bytes:
-        return WebRow(line, {"url": url, **(extra or {})}, preview,
-                      reason=f"too_large: {len(payload)} > {opts.max_bytes} bytes")
     try:
         page = extract_page(html, url, opts)
     except (ValueError, TypeError, RecursionError) as e:  # lxml / trafilatura on odd markup
@@ -60,6 +60,10 @@ def page_row(line: int, payload: bytes, url: str | None, charset: str | None,
 def html_rows(path: Path, opts: ExtractOptions | None = None) -> Iterator[WebRow]:
     opts = opts or ExtractOptions()
     try:
+        size = path.stat().st_size
+        if size > opts.max_bytes:  # not read at all
+            yield WebRow(1, {}, "", reason=f"too_large: {size} > {opts.max_bytes} bytes")
+            return
         payload = path.read_bytes()
     except OSError as e:
         yield WebRow(1, None, "", error=f"cannot read: {e.strerror or e}")
