@@ -101,22 +101,25 @@ def screen(db: Path, ids: list[str], model: str) -> list[tuple[str, int, int] | 
     from coig_writer.store import Store
 
     out: list[tuple[str, int, int] | None] = []
-    with Store(db) as store:
-        backend = LocalBackend(ensure_model(model), name=model, n_ctx=8192)
-        pipe = ConstructPipeline(store, backend)
+
+    async def go(store: Store, pipe: ConstructPipeline) -> None:
         try:
             for sid in ids:
                 src = store.corpus.get_source(sid)
                 article = src.text[:pipe.config.max_article_chars]  # as the pipeline cuts
-                res = asyncio.run(pipe.run_stage("screen", sid, 0, "prefilter-bench",
-                                                 article=article, title=src.provenance.title or "",
-                                                 genres=pipe.genre_listing))
+                res = await pipe.run_stage("screen", sid, 0, "prefilter-bench", article=article,
+                                           title=src.provenance.title or "",
+                                           genres=pipe.genre_listing)
                 o = res.output
                 out.append((str(o.get("genre")), int(o["quality"]), int(o["creativity"]))
                            if res.ok else None)
                 print(f"  {sid} {src.filter_reason or 'kept'}: {out[-1]}", flush=True)
         finally:
-            asyncio.run(pipe.llm.aclose())
+            await pipe.llm.aclose()
+
+    with Store(db) as store:  # one event loop for every call (the client belongs to it)
+        backend = LocalBackend(ensure_model(model), name=model, n_ctx=8192)
+        asyncio.run(go(store, ConstructPipeline(store, backend)))
     return out
 
 

@@ -4,8 +4,10 @@ The main text is trafilatura's in precision mode: navigation, comment sections a
 dropped; paragraphs are lines, and a <br> inside a paragraph stays a line break (verse keeps
 its lines). The row's fields:
 
-- text, title, author, url (the WARC record's, else `<link rel=canonical>`, else the page's
-  own `og:url`), site (the site name, else the host), host;
+- text; title, author, site as the markup states them (Open Graph and meta tags, JSON-LD,
+  <title>; `signals.markup_meta`: trafilatura's own metadata pass guesses bylines too, but
+  costs about as much as the content extraction on long pages); url (the WARC record's, else
+  `<link rel=canonical>`, else `og:url`); host;
 - date (YYYY-MM-DD) with date_method: json-ld, microdata or meta (markup read here), htmldate
   (htmldate's fast search: URL, <time>, markup, timestamps), or text (the first full
   year-month-day in the visible text, 2023年3月5日 included). A bare year (a copyright line) is
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .script import detect_language
-from .signals import json_ld, markup_counts, markup_date, parse_day
+from .signals import json_ld, markup_counts, markup_date, markup_meta, parse_day
 from .sites import SiteSignals
 
 # the fields a web row may carry besides text/title/author/url/date (for --where checks)
@@ -62,6 +64,7 @@ def _text_date(html: str) -> dt.date | None:
 
 def extract_page(html: str, url: str | None = None, opts: ExtractOptions | None = None) -> Extracted:
     """The row for one page (a `reason` instead of text when there is no main content)."""
+    from htmldate import find_date
     from trafilatura import bare_extraction
     from trafilatura.utils import load_html
 
@@ -76,24 +79,19 @@ def extract_page(html: str, url: str | None = None, opts: ExtractOptions | None 
     data.update(markup_counts(tree, objects))
     if opts.signals:
         data.update(opts.signals.read(tree, host))
+    data.update(markup_meta(tree, objects))
+    data["site"] = data["site"] or host
     day, method = markup_date(tree, objects)
-    doc = bare_extraction(tree, url=url, with_metadata=True, include_comments=False,
-                          favor_precision=opts.favor_precision,
-                          date_extraction_params={"extensive_search": False, "original_date": True,
-                                                  "outputformat": "%Y-%m-%d",
-                                                  "max_date": dt.date.today().isoformat()})
-    if doc is not None:
-        data.update(title=doc.title, author=doc.author, site=doc.sitename or doc.hostname or host)
-        data["url"] = url or doc.url
-    if day is None and doc is not None and doc.date:
-        day, method = parse_day(doc.date), "htmldate"
+    if day is None and (found := find_date(tree, extensive_search=False, original_date=True,
+                                           url=url, max_date=dt.date.today().isoformat())):
+        day, method = parse_day(found), "htmldate"
     if day is None and (day := _text_date(html)) is not None:
         method = "text"
+    doc = bare_extraction(tree, url=url, include_comments=False,
+                          favor_precision=opts.favor_precision)
     data.update(date=day.isoformat() if day else None, date_method=method)
     text = (doc.text or "").strip() if doc is not None else ""
     if not text:
-        if data.get("title") is None:
-            data["title"] = (tree.findtext(".//title") or "").strip() or None
         return Extracted(data, "no_main_content: the extractor found no main text")
     data["text"] = text
     data["lang"] = detect_language(text)

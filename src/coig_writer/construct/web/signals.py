@@ -144,3 +144,33 @@ def markup_date(tree: Any, objects: list[dict[str, Any]]) -> tuple[dt.date | Non
         if (day := parse_day(metas.get(name))) is not None:
             return day, "meta"
     return None, None
+
+
+def _name(value: Any) -> str | None:
+    """A JSON-LD name: a string, {"name": ...}, or the first of a list."""
+    if isinstance(value, list):
+        names = [n for n in (_name(v) for v in value) if n]
+        return ", ".join(names) or None
+    if isinstance(value, dict):
+        value = value.get("name")
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def markup_meta(tree: Any, objects: list[dict[str, Any]]) -> dict[str, str | None]:
+    """title, author and site as the page's markup states them: Open Graph and meta tags,
+    JSON-LD (headline, author, publisher), then trafilatura's title (<title>, <h1>)."""
+    metas: dict[str, str] = {}
+    for el in tree.xpath("//meta[@content]"):
+        name = (el.get("property") or el.get("name") or "").lower()
+        metas.setdefault(name, (el.get("content") or "").strip())
+    article = next((o for o in objects if o.get("headline") or o.get("author")), {})
+    site_obj = next((o for o in objects if _type_name(o) == "website"), {})
+    from trafilatura.metadata import extract_title  # <title> without the site's suffix, or <h1>
+
+    title = (metas.get("og:title") or _name(article.get("headline"))
+             or " ".join((extract_title(tree) or "").split()))
+    author = (_name(article.get("author")) or metas.get("author") or metas.get("article:author")
+              or metas.get("byl"))
+    site = (metas.get("og:site_name") or _name(article.get("publisher")) or _name(site_obj)
+            or metas.get("application-name"))
+    return {"title": title or None, "author": author or None, "site": site or None}
