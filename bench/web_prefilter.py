@@ -12,7 +12,7 @@ the texts the pre-filters removed, and one of the texts they kept, go through th
 kept by the screen when min(quality, creativity) >= the screen threshold (8, as the paper).
 
     apt-get install debian-reference-zh-cn debian-reference-zh-tw fortunes-zh
-    python bench/web_prefilter.py --sample 20            # the recorded run (0.5B model)
+    python bench/web_prefilter.py --sample 10            # the recorded run (0.5B model)
     python bench/web_prefilter.py --sample 0             # pre-filter counts only
 """
 
@@ -93,8 +93,10 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
-def screen(db: Path, ids: list[str], model: str) -> list[tuple[str, int, int] | None]:
+def screen(db: Path, ids: list[str], model: str, article_chars: int
+           ) -> list[tuple[str, int, int] | None]:
     """The screen stage's (genre, quality, creativity) for each text; None when it failed."""
+    from coig_writer.construct.config import ConstructConfig
     from coig_writer.construct.pipeline import ConstructPipeline
     from coig_writer.llm.engine import LocalBackend
     from coig_writer.llm.models import ensure_model
@@ -119,15 +121,18 @@ def screen(db: Path, ids: list[str], model: str) -> list[tuple[str, int, int] | 
 
     with Store(db) as store:  # one event loop for every call (the client belongs to it)
         backend = LocalBackend(ensure_model(model), name=model, n_ctx=8192)
-        asyncio.run(go(store, ConstructPipeline(store, backend)))
+        cfg = ConstructConfig(max_article_chars=article_chars)
+        asyncio.run(go(store, ConstructPipeline(store, backend, cfg)))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sample", type=int, default=20, help="texts screened per group")
+    ap.add_argument("--sample", type=int, default=10, help="texts screened per group")
     ap.add_argument("--chinese", type=int, default=400, help="entries of fortunes-zh `chinese`")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--article-chars", type=int, default=1500,
+                    help="texts cut to this in the screen prompt (the pipeline's default: 6000)")
     ap.add_argument("--seed", type=int, default=20261203)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="prefilter-bench-"))
@@ -161,7 +166,7 @@ def main() -> None:
     threshold = 8
     for label, ids in groups.items():
         print(f"screening {len(ids)} {label} texts with {args.model}:", flush=True)
-        res = screen(db, ids, args.model)
+        res = screen(db, ids, args.model, args.article_chars)
         done = [r for r in res if r is not None]
         k = sum(min(q, c) >= threshold for _, q, c in done)
         lo, hi = wilson(k, len(done))
