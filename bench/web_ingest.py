@@ -7,7 +7,7 @@ up to --pages pages, written
   - as one WARC (gzip per record, written with warcio), the same pages as `response` records.
 Then, each in its own child process (CPU = user + system of the process and its children):
   - ours, HTML: `coig-writer construct ingest FOLDER --db ...`;
-  - ours, WARC: `coig-writer construct ingest crawl.warc.gz --db ...`;
+  - ours, WARC: `coig-writer construct ingest crawl.warc.gz --db ...` (and with --fast-extract);
   - datatrove 0.10.1 on the same WARC: WarcReader -> Trafilatura(favour_precision=True,
     timeout=120 s: its 1 s default drops the longer chapters on this machine) -> JsonlWriter,
     LocalPipelineExecutor with 1 task.
@@ -167,10 +167,10 @@ def measure(cmd: list[str], log: Path, sample_s: float = 0.2) -> dict[str, objec
     return {"cpu_s": cpu, "wall_s": time.perf_counter() - t0, "rss": rss}
 
 
-def ours(inp: Path, db: Path, log: Path) -> dict[str, object]:
+def ours(inp: Path, db: Path, log: Path, *extra: str) -> dict[str, object]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    return measure([*CLI, "construct", "ingest", str(inp), "--db", str(db)], log)
+    return measure([*CLI, "construct", "ingest", str(inp), "--db", str(db), *extra], log)
 
 
 def our_texts(db: Path) -> dict[str, str]:
@@ -237,27 +237,32 @@ def main() -> None:
         folder, warc = build(work, args.pages)
         print(f"{args.pages} pages, {sum(p.stat().st_size for p in folder.iterdir()) / 2**20:.1f} "
               f"MiB of HTML; WARC {warc.stat().st_size / 2 ** 20:.1f} MiB", flush=True)
-        runs: dict[str, list[float]] = {"html": [], "warc": [], "datatrove": []}
+        runs: dict[str, list[float]] = {"html": [], "warc": [], "warc-fast": [], "datatrove": []}
         for r in range(args.rounds):
             m = ours(folder, work / "html.sqlite", work / "html-log.txt")
             runs["html"].append(float(m["cpu_s"]))
             m = ours(warc, work / "warc.sqlite", work / "warc-log.txt")
             runs["warc"].append(float(m["cpu_s"]))
+            m = ours(warc, work / "fast.sqlite", work / "fast-log.txt", "--fast-extract")
+            runs["warc-fast"].append(float(m["cpu_s"]))
             out = work / f"dt-{r}"
             m = measure([sys.executable, __file__, "--child", "datatrove", str(warc.parent),
                          str(out)], work / "dt-log.txt")
             runs["datatrove"].append(float(m["cpu_s"]))
-            print(f"round {r + 1}: CPU s html {runs['html'][-1]:.1f}, warc {runs['warc'][-1]:.1f}, "
-                  f"datatrove {runs['datatrove'][-1]:.1f}", flush=True)
+            print(f"round {r + 1}: CPU s " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()),
+                  flush=True)
         rate = {k: args.pages / statistics.median(v) for k, v in runs.items()}
-        for k in ("html", "warc", "datatrove"):
-            print(f"{k:>9}: {rate[k]:.2f} pages per CPU-second")
-        print(f"ours / datatrove, WARC: {rate['warc'] / rate['datatrove']:.2f}x; "
+        for k, v in rate.items():
+            print(f"{k:>10}: {v:.2f} pages per CPU-second")
+        print(f"ours / datatrove, WARC: {rate['warc'] / rate['datatrove']:.2f}x "
+              f"(--fast-extract {rate['warc-fast'] / rate['datatrove']:.2f}x); "
               f"HTML files / datatrove WARC: {rate['html'] / rate['datatrove']:.2f}x")
         q_ours, n_ours = quality(our_texts(work / "warc.sqlite"))
+        q_fast, _ = quality(our_texts(work / "fast.sqlite"))
         q_dt, n_dt = quality(datatrove_texts(work / f"dt-{args.rounds - 1}"))
         print(f"shared-token F1 vs reference, {len(pages())} distinct pages: ours {q_ours:.3f} "
-              f"({n_ours} returned), datatrove {q_dt:.3f} ({n_dt} returned)")
+              f"({n_ours} returned; --fast-extract {q_fast:.3f}), datatrove {q_dt:.3f} "
+              f"({n_dt} returned)")
         if args.memory_gb:
             memory_check(work, args.memory_gb)
     finally:

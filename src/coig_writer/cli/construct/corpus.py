@@ -52,6 +52,9 @@ def ingest_cmd(
         help="YAML file of pre-filter thresholds (implies --prefilter).")] = None,
     signals: Annotated[Path | None, typer.Option(
         help="YAML map of CSS selectors per site for fields such as likes or featured.")] = None,
+    fast_extract: Annotated[bool, typer.Option(
+        help="Skip trafilatura's fallback extractors (readability, jusText): about 30% less "
+             "CPU per page; the fallbacks rescue pages its main extractor misreads.")] = False,
     stats: Annotated[bool, typer.Option(
         help="Write nothing: print what each filter would remove.")] = False,
     executor: Annotated[str, typer.Option(
@@ -87,6 +90,7 @@ def ingest_cmd(
     if executor not in ("local", "ray"):
         raise fail(f"--executor must be local or ray, got {executor!r}")
     web, quality = _web_options(signals, prefilter or prefilter_config is not None, prefilter_config)
+    web.fast = fast_extract
     opts = IngestOptions(min_chars=min_chars, max_chars=max_chars, after=cutoff,
                          require_date=require_date, near_dup_threshold=near_dup,
                          default_license=license, batch_size=batch_size,

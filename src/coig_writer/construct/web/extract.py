@@ -43,6 +43,7 @@ class ExtractOptions:
     signals: SiteSignals | None = None
     max_bytes: int = 16 << 20  # larger pages / WARC payloads are filtered (too_large)
     favor_precision: bool = True
+    fast: bool = False  # trafilatura without its fallback extractors (readability, jusText)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def extract_page(html: str, url: str | None = None, opts: ExtractOptions | None 
     if day is None and (day := _text_date(html)) is not None:
         method = "text"
     doc = bare_extraction(tree, url=url, include_comments=False,
-                          favor_precision=opts.favor_precision)
+                          favor_precision=opts.favor_precision, fast=opts.fast)
     data.update(date=day.isoformat() if day else None, date_method=method)
     text = (doc.text or "").strip() if doc is not None else ""
     if not text:
