@@ -76,9 +76,10 @@ def fortune_pages(out: Path, chinese: int, seed: int) -> int:
             entries = rng.sample(entries, min(chinese, len(entries)))
         for i, e in enumerate(entries):
             lines = e.split("\n")
+            if len(lines) == 1:  # a one-line saying: a generic title (not the saying twice)
+                lines = [f"{name} {i}", *lines]
             body = "\n".join(f"<p>{html.escape(ln)}</p>" if ln.strip() else "" for ln in lines[1:])
-            page = PAGE.format(title=html.escape(lines[0][:60]), body=body or html.escape(e),
-                               source="fortunes-zh")
+            page = PAGE.format(title=html.escape(lines[0][:60]), body=body, source="fortunes-zh")
             (out / f"fortune-{name}-{i:04d}.html").write_text(page, "utf-8")
             n += 1
     return n
