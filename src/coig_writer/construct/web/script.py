@@ -22,6 +22,9 @@ def to_simplified(text: str) -> str:
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA_HANGUL = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff]")
 _LETTER = re.compile(r"[^\W\d_]")
+# py3langid also names Chinese varieties (ISO 639-3); their written forms are Chinese text,
+# and its guesses between them are unreliable (a Mao Zedong ci came out as Wu): all are "zh"
+CHINESE = {"yue", "wuu", "gan", "hak", "nan", "cmn", "lzh", "cdo", "hsn"}
 
 
 def detect_language(text: str, sample: int = 5000) -> str:
@@ -38,4 +41,5 @@ def detect_language(text: str, sample: int = 5000) -> str:
         return "zh"
     import py3langid
 
-    return str(py3langid.classify(text)[0])
+    lang = str(py3langid.classify(text)[0])
+    return "zh" if lang in CHINESE else lang
