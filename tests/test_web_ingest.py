@@ -323,3 +323,43 @@ def test_stats_and_prefilter_options(tmp_path):
     result = runner.invoke(app, ["construct", "ingest", str(folder), "--db", str(db),
                                  "--prefilter-config", str(cfg)])
     assert result.exit_code == 2 and "max_links" in result.output
+
+
+def _small_warc(n: int = 6) -> tuple[bytes, list[int]]:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf, offsets = io.BytesIO(), []
+    writer = WARCWriter(buf, gzip=True)
+    for i in range(n):
+        offsets.append(buf.tell())
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        body = f"<html><body><p>第{i}页：{'春眠不觉晓，处处闻啼鸟。' * (i + 1)}</p></body></html>"
+        writer.write_record(writer.create_warc_record(f"https://x.cn/{i}", "response",
+                                                      payload=io.BytesIO(body.encode()),
+                                                      http_headers=http))
+    return buf.getvalue(), offsets
+
+
+def test_warc_reader_resynchronises_and_splits_into_ranges(tmp_path):
+    from coig_writer.construct.web.warc import iter_warc
+
+    data, offs = _small_warc()
+    path = tmp_path / "a.warc.gz"
+    path.write_bytes(data)
+    whole = [(i.offset, i.error is None and i.payload is not None) for i in iter_warc(path)]
+    assert whole == [(o, True) for o in offs]
+    # every split into byte ranges reads each record exactly once
+    for step in (1, 97, 500, len(data) // 2):
+        parts = [i.offset for start in range(0, len(data), step)
+                 for i in iter_warc(path, start, start + step if start + step < len(data) else None)]
+        assert parts == offs, step
+    # a corrupt member in the middle and garbage between two records: reported by offset,
+    # every other record still read
+    bad = bytearray(data)
+    bad[offs[2] + 30:offs[2] + 50] = bytes(20)
+    bad = bytes(bad[:offs[4]]) + b"garbage!" + bytes(bad[offs[4]:])
+    path.write_bytes(bad)
+    got = [(i.offset, "error" if i.error else "page") for i in iter_warc(path)]
+    assert got == [(offs[0], "page"), (offs[1], "page"), (offs[2], "error"), (offs[3], "page"),
+                   (offs[4], "error"), (offs[4] + 8, "page"), (offs[5] + 8, "page")]
