@@ -1,4 +1,5 @@
-"""The one row reader every input path uses: txt/md, JSONL, JSON arrays, Parquet.
+"""The one row reader every input path uses: txt/md, JSONL, JSON arrays, Parquet, and for
+corpus ingest HTML pages and WARC files (`construct/web/`: main content and metadata).
 
 - Paths are checked first (`check_input`): a folder, a device or a missing file is refused with
   an `InputError` naming it (the CLI exits 2), before anything is written.
@@ -7,6 +8,7 @@
 - A row that cannot be read carries an `error` (with file and line) instead of data; `validate`
   turns a row into a pydantic model or a `BadRecord` naming the field, so every caller
   quarantines it rather than dropping it or stopping.
+- A web row may carry a `reason` (not HTML, no main content, ...): ingest stores it as filtered.
 - Chat contents in OpenAI's list-of-parts form are normalised once (`text_content`).
 """
 
@@ -17,13 +19,18 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+if TYPE_CHECKING:
+    from .construct.web.extract import ExtractOptions
+    from .construct.web.rows import WebRow
+
 TEXT_SUFFIXES = {".txt", ".md"}
 ROW_SUFFIXES = {".jsonl", ".json", ".parquet"}
+WEB_SUFFIXES = (".html", ".htm", ".warc", ".warc.gz")  # corpus ingest only (texts / folders)
 BOM = "\ufeff"
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,6 +50,7 @@ class RawRow:
     data: dict[str, Any] | None
     raw: str
     error: str | None = None
+    reason: str | None = None  # a web record that is no page to keep: stored as filtered
 
     @property
     def where(self) -> str:
@@ -64,10 +72,19 @@ def check_input(path: Path, *, folders: bool = False, texts: bool = False) -> Pa
         raise InputError(f"{path} is a folder; give a .jsonl, .json or .parquet file")
     if not stat.S_ISREG(mode):
         raise InputError(f"{path} is not a regular file (a device, pipe or socket)")
+    if (folders or texts) and is_web(path):
+        return path
     if path.suffix not in ROW_SUFFIXES | (TEXT_SUFFIXES if folders or texts else set()):
         raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                         f"use one of {', '.join(sorted(ROW_SUFFIXES))}")
+                         f"use one of {', '.join(sorted(ROW_SUFFIXES))}"
+                         + (f" or {', '.join(sorted(TEXT_SUFFIXES) + list(WEB_SUFFIXES))}"
+                            if folders or texts else ""))
     return path
+
+
+def is_web(path: Path) -> bool:
+    """An HTML page or a WARC file (.html .htm .warc .warc.gz, any case)."""
+    return path.name.lower().endswith(WEB_SUFFIXES)
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -76,8 +93,8 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
         check_input(p, folders=True)
     for p in paths:
         if p.is_dir():
-            yield from sorted(f for f in p.rglob("*")
-                              if f.is_file() and f.suffix in TEXT_SUFFIXES | ROW_SUFFIXES)
+            yield from sorted(f for f in p.rglob("*") if f.is_file()
+                              and (f.suffix in TEXT_SUFFIXES | ROW_SUFFIXES or is_web(f)))
         else:
             yield p
 
@@ -93,15 +110,20 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
-def read_rows(path: Path) -> Iterator[RawRow]:
-    """Yield the rows of one file; unreadable rows carry an `error` instead of `data`."""
+def read_rows(path: Path, web: ExtractOptions | None = None) -> Iterator[RawRow]:
+    """Yield the rows of one file; unreadable rows carry an `error` instead of `data`.
+    `web`: how HTML and WARC files are read (trafilatura's defaults when None)."""
     name = str(path)
     try:
         check_input(path, texts=True)
     except InputError as e:
         yield RawRow(name, None, None, "", str(e))
         return
-    if path.suffix in TEXT_SUFFIXES:
+    if is_web(path):
+        from .construct.web.rows import html_rows, is_html, warc_rows
+
+        yield from web_rows(path, html_rows(path, web) if is_html(path) else warc_rows(path, web))
+    elif path.suffix in TEXT_SUFFIXES:
         yield _text_file(path)
     elif path.suffix == ".jsonl":
         yield from _jsonl(path)
@@ -109,6 +131,12 @@ def read_rows(path: Path) -> Iterator[RawRow]:
         yield from _json_array(path)
     else:
         yield from _parquet(path)
+
+
+def web_rows(path: Path, rows: Iterator[WebRow]) -> Iterator[RawRow]:
+    """The rows of an HTML or WARC reader as RawRows (the line of a WARC row: its offset)."""
+    for r in rows:
+        yield RawRow(str(path), r.line, r.data, r.raw, r.error, r.reason)
 
 
 def _text_file(path: Path) -> RawRow:

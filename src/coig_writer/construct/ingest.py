@@ -1,7 +1,9 @@
-"""Ingest a corpus (txt/md folders, JSONL, JSON arrays, Parquet) into the store.
+"""Ingest a corpus (txt/md folders, JSONL, JSON arrays, Parquet, HTML pages, WARC files) into
+the store.
 
 Every input row ends in exactly one place: a stored text (`ok`), a stored text marked
-`filtered` with its reason (duplicate, length, date), or the quarantine with file:line and error.
+`filtered` with its reason (duplicate, length, date, language, a quality pre-filter; for web
+records also not HTML, no main content), or the quarantine with file:line and error.
 Rows are streamed and committed in batches (a kill -9 loses at most the open batch, which a
 rerun redoes); the near-duplicate index lives in the store, so each text is hashed once.
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..readers import BadRecord, RawRow, check_input, iter_files, read_rows, validate
+from ..readers import BadRecord, RawRow, check_input, is_web, iter_files, read_rows, validate
 from ..records import Provenance, QuarantineEntry, SourceText, content_hash
 from ..store import Store
 from .filters import (
@@ -36,6 +38,8 @@ from .filters import (
     normalize_fast,
     reason_key,
 )
+from .web.extract import WEB_FIELDS, ExtractOptions
+from .web.quality import FILTERS, PrefilterConfig, prefilter_reason
 from .where import Condition, check_fields, where_reason
 
 TEXT_KEYS = ("text", "content", "article", "answer", "body", "paragraphs")
@@ -43,7 +47,8 @@ URL_KEYS = ("source_url", "url", "link", "source")
 DATE_KEYS = ("date", "published", "publish_date", "published_at")
 KNOWN_KEYS = {"id", "title", "author", "license", *TEXT_KEYS, *URL_KEYS, *DATE_KEYS}
 # the filter reasons this module decides (and `refilter` may revise)
-CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff", "where"}
+CHEAP_REASONS = {"too_short", "too_long", "no_date", "before_cutoff", "where", "other_language",
+                 *(name for name, _ in FILTERS)}
 OUR_REASONS = CHEAP_REASONS | {"exact_duplicate", "near_duplicate"}
 
 
@@ -58,6 +63,10 @@ class IngestOptions:
     default_license: str | None = None
     batch_size: int = 1000  # rows per transaction (and per vectorised hashing call)
     where: tuple[Condition, ...] = ()  # metadata conditions (`--where likes>=5000`)
+    to_simplified: bool = False  # opencc t2s before hashing; the original kept in meta
+    langs: tuple[str, ...] = ()  # keep these languages only (ISO 639-1, e.g. zh)
+    prefilter: PrefilterConfig | None = None  # cheap quality pre-filters (None: off)
+    web: ExtractOptions | None = None  # how HTML / WARC pages are read
 
 
 @dataclass
@@ -113,46 +122,88 @@ def parse_date(value: Any) -> dt.date | None:
 
 
 def to_source(row: dict[str, Any], origin: str, default_license: str | None,
-              digest: Callable[[str], str] = content_hash) -> SourceText:
+              digest: Callable[[str], str] = content_hash, *,
+              convert: Callable[[str], str] | None = None, reason: str | None = None) -> SourceText:
     """Map a row with loosely named fields onto a SourceText (BadRecord naming the field when
-    a known field has the wrong type)."""
+    a known field has the wrong type). `convert`: applied to text and title first (the
+    originals are kept in meta when it changes them). `reason`: a record that is filtered
+    already (a web record with no page): it may have no text; its id comes from its origin."""
     validate(CorpusRow, row)
     text = _first(row, TEXT_KEYS)
     if isinstance(text, list):
         text = "\n".join(str(t) for t in text)
-    if not isinstance(text, str) or not text.strip():
+    if reason is not None and not (isinstance(text, str) and text.strip()):
+        text = ""
+    elif not isinstance(text, str) or not text.strip():
         raise BadRecord(f"no text field (one of {', '.join(TEXT_KEYS)})")
+    meta = {k: v for k, v in row.items() if k not in KNOWN_KEYS}
+    title = row.get("title")
+    if convert is not None and text:
+        if (new := convert(text)) != text:
+            meta["original_text"], text = text, new
+        if title and (new := convert(title)) != title:
+            meta["original_title"], title = title, new
     url = _first(row, URL_KEYS)
     prov = Provenance(source_url=str(url) if url else None, date=parse_date(_first(row, DATE_KEYS)),
-                      license=row.get("license") or default_license, title=row.get("title"),
+                      license=row.get("license") or default_license, title=title,
                       author=row.get("author"), origin=origin)
-    meta = {k: v for k, v in row.items() if k not in KNOWN_KEYS}
-    sid = str(row["id"]) if row.get("id") not in (None, "") else f"src-{digest(text)[:16]}"
-    return SourceText(id=sid, text=text.strip(), provenance=prov,
-                      meta=json.loads(json.dumps(meta, ensure_ascii=False, default=str)))
+    if row.get("id") not in (None, ""):
+        sid = str(row["id"])
+    elif not text:
+        sid = f"web-{hashlib.sha256(origin.encode()).hexdigest()[:16]}"
+    else:
+        sid = f"src-{digest(text)[:16]}"
+    src = SourceText(id=sid, text=text.strip(), provenance=prov,
+                     meta=json.loads(json.dumps(meta, ensure_ascii=False, default=str)))
+    if reason is not None:
+        src.status, src.filter_reason = "filtered", reason
+    return src
 
 
 @dataclass
-class _Parsed:
-    """One input row: its text (or why it is quarantined), normalized once for all checks."""
+class ParsedRow:
+    """One input row: its text (or why it is quarantined), normalized once for all checks;
+    `reason`: filtered by its reader already; `sig`: its MinHash signature when a Ray worker
+    computed it."""
 
     row: RawRow
     src: SourceText | None = None
     bad: QuarantineEntry | None = None
     norm: str = ""
     digest: str = ""
+    reason: str | None = None
+    sig: bytes | None = None
 
 
-def _cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
+def lang_reason(src: SourceText, langs: tuple[str, ...]) -> str | None:
+    """`other_language` unless the text's language (meta `lang`, else detected) is in `langs`."""
+    if not langs:
+        return None
+    from .web.script import detect_language
+
+    lang = src.meta.get("lang") or detect_language(src.text)
+    return None if lang in langs else f"other_language: {lang} not in {','.join(langs)}"
+
+
+def cheap_reason(src: SourceText, opts: IngestOptions, norm: str | None = None) -> str | None:
+    """The first filter a text fails before the duplicate checks (None: it passes them)."""
     return (length_reason(src.text, opts.min_chars, opts.max_chars,
                           None if norm is None else len(norm))
             or date_reason(src.provenance.date, opts.after, opts.require_date)
-            or where_reason(src.meta, opts.where))
+            or where_reason(src.meta, opts.where)
+            or lang_reason(src, opts.langs)
+            or prefilter_reason(src.text, opts.prefilter))
 
 
-def _row_metas(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    """The metadata ingest would keep of every readable row (for checking --where fields)."""
+def _row_metas(paths: list[Path], opts: IngestOptions) -> Iterator[dict[str, Any]]:
+    """The metadata ingest would keep of every readable row (for checking --where fields);
+    a web file declares its fields (extracting every page only to check names would double
+    the cost of a crawl)."""
+    signals = opts.web.signals if opts.web else None
     for path in iter_files(paths):
+        if is_web(path):
+            yield dict.fromkeys((*WEB_FIELDS, *(signals.fields if signals else ())))
+            continue
         for row in read_rows(path):
             if isinstance(row.data, dict):
                 yield {k: v for k, v in row.data.items() if k not in KNOWN_KEYS}
@@ -164,8 +215,8 @@ def record_where(store: Store, conds: tuple[Condition, ...]) -> None:
         store.corpus.set_corpus_meta("where", json.dumps([str(c) for c in conds], ensure_ascii=False))
 
 
-def _batches(paths: list[Path], size: int) -> Iterator[list[RawRow]]:
-    rows = (row for path in iter_files(paths) for row in read_rows(path))
+def _batches(paths: list[Path], size: int, web: ExtractOptions | None) -> Iterator[list[RawRow]]:
+    rows = (row for path in iter_files(paths) for row in read_rows(path, web))
     while batch := list(islice(rows, max(1, size))):
         yield batch
 
@@ -174,26 +225,41 @@ def ingest(paths: list[Path], store: Store, opts: IngestOptions | None = None,
            on_row: Callable[[], Any] | None = None) -> IngestReport:
     """Read, validate, filter and store texts. Idempotent: re-ingesting adds nothing new."""
     opts = opts or IngestOptions()
+    index, report = start_ingest(paths, store, opts)
+    for batch in _batches(paths, opts.batch_size, opts.web):
+        store_batch([parse_row(row, opts) for row in batch], store, opts, index, report, on_row)
+    report.hashed = index.hashed - report.backfilled
+    return report
+
+
+def start_ingest(paths: list[Path], store: Store, opts: IngestOptions
+                 ) -> tuple[NearDupIndex, IngestReport]:
+    """Check the inputs and conditions (before anything is written) and ready the index."""
     for p in paths:  # fail before writing anything (InputError names the path)
         check_input(p, folders=True)
     if opts.where:  # a field no row has is a typo, not a filter: WhereError before writing
-        check_fields(opts.where, _row_metas(paths))
+        check_fields(opts.where, _row_metas(paths, opts))
         record_where(store, opts.where)
     report = IngestReport()
     index = NearDupIndex(store, threshold=opts.near_dup_threshold, ngram=opts.shingle)
     report.backfilled = index.prepare()
     report.indexed, report.layout = store.corpus.count_minhash(), index.layout
-    for batch in _batches(paths, opts.batch_size):
-        with store.transaction():
-            _ingest_batch(batch, store, opts, index, report, on_row)
-        report.batches += 1
-    report.hashed = index.hashed - report.backfilled
-    return report
+    return index, report
 
 
-def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
+def store_batch(parsed: list[ParsedRow], store: Store, opts: IngestOptions, index: NearDupIndex,
+                report: IngestReport, on_row: Callable[[], Any] | None = None) -> None:
+    """Decide and store one batch of parsed rows in one transaction, in order."""
+    with store.transaction():
+        _ingest_batch(parsed, store, opts, index, report, on_row)
+    report.batches += 1
+
+
+def parse_row(row: RawRow, opts: IngestOptions) -> ParsedRow:
+    """A row as a SourceText (converted, normalized and hashed) or a quarantine entry; needs
+    no store (Ray workers run it)."""
     origin = f"{row.path}:{row.line}" if row.line is not None else row.path
-    p = _Parsed(row)
+    p = ParsedRow(row, reason=row.reason)
 
     def digest(text: str) -> str:
         p.norm = normalize_fast(text)
@@ -203,7 +269,11 @@ def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
     try:
         if row.error:
             raise BadRecord(row.error)
-        p.src = to_source(row.data or {}, origin, opts.default_license, digest)
+        convert = None
+        if opts.to_simplified:
+            from .web.script import to_simplified as convert
+        p.src = to_source(row.data or {}, origin, opts.default_license, digest, convert=convert,
+                          reason=row.reason)
         if not p.digest:  # (normalizing strips, so the raw text's digest is the stored one's)
             digest(p.src.text)
     except (ValueError, TypeError) as e:  # BadRecord, pydantic's ValidationError, ...
@@ -212,11 +282,12 @@ def _parse(row: RawRow, opts: IngestOptions) -> _Parsed:
     return p
 
 
-def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index: NearDupIndex,
+def _ingest_batch(parsed: list[ParsedRow], store: Store, opts: IngestOptions, index: NearDupIndex,
                   report: IngestReport, on_row: Callable[[], Any] | None) -> None:
-    parsed = [_parse(row, opts) for row in batch]
+    index.load({p.digest: p.sig for p in parsed if p.sig is not None})
     # hash at once every text that may reach the near-duplicate check
-    todo = [p for p in parsed if p.src is not None and _cheap_reason(p.src, opts, p.norm) is None
+    todo = [p for p in parsed if p.src is not None and p.sig is None and p.reason is None
+            and cheap_reason(p.src, opts, p.norm) is None
             and store.corpus.source_digest(p.src.id) is None
             and store.corpus.source_with_hash(p.digest) is None]
     index.compute([p.norm for p in todo], [p.digest for p in todo], normalized=True)
@@ -235,7 +306,7 @@ def _ingest_batch(batch: list[RawRow], store: Store, opts: IngestOptions, index:
     index.forget()
 
 
-def _store_row(p: _Parsed, store: Store, opts: IngestOptions, index: NearDupIndex,
+def _store_row(p: ParsedRow, store: Store, opts: IngestOptions, index: NearDupIndex,
                report: IngestReport) -> None:
     """Store one parsed row: ok, filtered (with its reason), already stored, or quarantined."""
     row, src = p.row, p.src
@@ -262,7 +333,7 @@ def _store_row(p: _Parsed, store: Store, opts: IngestOptions, index: NearDupInde
             error=f"id {src.id!r} already stored with a different text "
                   f"(from {other.provenance.origin if other else '?'})"))
         return
-    reason = _cheap_reason(src, opts, p.norm)
+    reason = p.reason or cheap_reason(src, opts, p.norm)
     if reason is None and (dup := store.corpus.source_with_hash(p.digest)):
         reason, src.duplicate_of = f"exact_duplicate of {dup}", dup
     if reason is None and not index.has_signature(p.digest):  # a copy of a filtered text
@@ -290,7 +361,7 @@ def _would_change(src: SourceText, opts: IngestOptions) -> str | None:
     old = reason_key(src.filter_reason) if src.status == "filtered" else "ok"
     if old not in CHEAP_REASONS | {"ok"}:
         return None  # duplicates: only `refilter` can re-decide them (order matters)
-    new = reason_key(_cheap_reason(src, opts))
+    new = reason_key(cheap_reason(src, opts))
     return f"{old} -> {new}" if new != old else None
 
 
@@ -345,7 +416,7 @@ def refilter(store: Store, opts: IngestOptions | None = None, *, touch_construct
 def _refilter_page(rows: list[tuple[int, SourceText]], store: Store, opts: IngestOptions,
                    index: NearDupIndex, report: RefilterReport, touch_constructed: bool,
                    triplet_id: Callable[[str], str], on_row: Callable[[], Any] | None) -> None:
-    cheap = {rowid: _cheap_reason(src, opts) for rowid, src in rows}
+    cheap = {rowid: cheap_reason(src, opts) for rowid, src in rows}
     need = [src for rowid, src in rows if cheap[rowid] is None]
     stored = store.corpus.minhash_of([s.id for s in need]) if need else {}
     index.load({s.hash: stored[s.id] for s in need if s.id in stored})

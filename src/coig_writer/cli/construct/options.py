@@ -34,3 +34,11 @@ ScoreRuleOpt = Annotated[str | None, typer.Option(
 VerdictsOutOpt = Annotated[Path, typer.Option(
     "--out", help="Where the verdicts go (.jsonl or .parquet), one row per input row in input "
                   "order.")]
+KeepLangOpt = Annotated[list[str] | None, typer.Option(
+    "--lang", help="Keep texts in this language only (ISO 639-1, e.g. zh; repeat for several); "
+                   "others are filtered as other_language.")]
+PrefilterOpt = Annotated[bool, typer.Option(
+    "--prefilter/--no-prefilter", help="Apply the cheap quality pre-filters (Han share, repeated "
+    "lines, boilerplate, punctuation, links, lists; see docs/web-ingest.md).")]
+PrefilterConfigOpt = Annotated[Path | None, typer.Option(
+    "--prefilter-config", help="YAML file of pre-filter thresholds (implies --prefilter).")]

@@ -117,7 +117,8 @@ def run_cmd(
     """
     opts = locals()
     construct(db, backend_spec(opts), executor_spec(opts),
-              ConstructRequest(**{f.name: opts[f.name] for f in fields(ConstructRequest)}))
+              ConstructRequest(**{f.name: opts[f.name] for f in fields(ConstructRequest)
+                                  if f.name in opts}))
 
 
 def construct(db: Path, backend: BackendSpec, executor: ExecutorSpec,
