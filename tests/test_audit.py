@@ -307,7 +307,7 @@ def test_gate_and_audit_gates_end_to_end_on_the_small_model(small_model, tmp_pat
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout[r.stdout.index("{"):])
     assert rep["schema"] == "coig-writer/audit-gates/1" and rep["pending"] == 0
-    hits = {a["stage"]: a["hits"] for a in rep["accounting"]}
+    hits = {a["stage"]: a["cache_hits"] for a in rep["accounting"]}
     assert hits == {"validate": 2, "score": 2}  # the originals' calls were those of the gate
     assert rep["originals"]["judged"] == 2
     assert [x["status"] for x in rep["rows"][:2]] == [x["status"] for x in rows]
@@ -324,3 +324,33 @@ def test_gate_and_audit_gates_end_to_end_on_the_small_model(small_model, tmp_pat
     assert again.exit_code == 0, again.output
     rerun = json.loads(again.stdout[again.stdout.index("{"):])
     assert rerun["accounting"] == [] and rerun["variants"] == rep["variants"]
+
+
+# -- the command's input ----------------------------------------------------------------------
+def test_bad_input_exits_2_with_the_reason(tmp_path):
+    db = ["--db", str(tmp_path / "s.sqlite")]
+    one = tmp_path / "one.jsonl"
+    one.write_text(GOLD.read_text("utf-8").splitlines(keepends=True)[0], "utf-8")
+    cases = [([], "give one of --status or --file"),
+             (["--file", str(GOLD), "--status", "accepted"], "give one of --status or --file"),
+             (["--status", "done"], "--status must be one of"),
+             (["--file", str(GOLD), "--variants", "shuffled_text,nope"], "unknown variant kinds"),
+             (["--file", str(one), "--variants", "prompt_of_another_text"], "at least two triplets"),
+             (["--status", "accepted"], "holds no triplet the gate can judge with status accepted")]
+    for args, why in cases:
+        r = runner.invoke(app, ["construct", "audit-gates", *args, *db])
+        assert r.exit_code == 2 and why in " ".join(r.output.split()), (args, r.output)
+
+
+def test_stored_triplets_of_a_status_are_the_originals(store):
+    from coig_writer.construct.audit import items_of_store
+    from coig_writer.records import Triplet
+
+    store.construct.put_triplet(Triplet(id="a", query="写一首诗", thought="我想……", answer="诗",
+                                        status="accepted", genre="classical_shi"))
+    store.construct.put_triplet(Triplet(id="b", query="写", thought="", answer="诗",
+                                        status="accepted"))
+    store.construct.put_triplet(Triplet(id="c", query="写", thought="想", answer="诗",
+                                        status="rejected"))
+    items, left = items_of_store(store, "accepted")
+    assert [i.id for i in items] == ["a"] and items[0].genre == "classical_shi" and left == ["b"]

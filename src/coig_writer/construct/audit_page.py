@@ -60,13 +60,6 @@ def plot_png(report: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def write_plot(report: dict[str, Any], path: Path) -> bytes:
-    png = plot_png(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return png
-
-
 def auc_text(block: dict[str, Any] | None) -> str:
     if not block:
         return "–"

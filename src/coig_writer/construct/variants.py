@@ -309,17 +309,25 @@ def donors(items: Sequence[GateItem], kind: str, seed: int) -> dict[str, GateIte
     return out
 
 
-def build_variants(items: Sequence[GateItem], kinds: Sequence[str] | None = None, seed: int = 0,
-                   template_dir: str | None = None) -> tuple[list[Variant], list[Skipped]]:
-    """The variants of `items` of each kind (default: every kind), in kind then input order,
-    and the ones that could not be made. ValueError: unknown kinds, repeated ids, or a swap
-    kind with fewer than two triplets."""
+def check_request(items: Sequence[GateItem], kinds: Sequence[str] | str | None) -> list[str]:
+    """The kinds asked for, or ValueError: unknown kinds, repeated ids, or a swap kind with
+    fewer than two triplets."""
     kinds = parse_kinds(kinds)
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise ValueError("the triplets' ids repeat; variants need unique ids")
     if len(items) < 2 and any(k in SWAPS for k in kinds):
-        raise ValueError("variants of another text need at least two triplets")
+        raise ValueError("variants of another text (" + ", ".join(k for k in kinds if k in SWAPS)
+                         + ") need at least two triplets")
+    return kinds
+
+
+def build_variants(items: Sequence[GateItem], kinds: Sequence[str] | None = None, seed: int = 0,
+                   template_dir: str | None = None) -> tuple[list[Variant], list[Skipped]]:
+    """The variants of `items` of each kind (default: every kind), in kind then input order,
+    and the ones that could not be made. ValueError: unknown kinds, repeated ids, or a swap
+    kind with fewer than two triplets."""
+    kinds = check_request(items, kinds)
     made: list[Variant] = []
     skipped: list[Skipped] = []
     for kind in kinds:

@@ -90,8 +90,7 @@ def audit_gates_cmd(
     from ...construct.audit import Audit, items_of_store
     from ...construct.config import ConstructConfig
     from ...construct.gate_job import read_gate_items
-    from ...construct.variants import parse_kinds
-    from ...dataset.io import write_rows
+    from ...construct.variants import check_request, parse_kinds
     from ...executors.ray_executor import RayUnavailable
     from ...executors.run import run_job
     from ...llm import Accounting, CachedBackend, LLMError
@@ -131,6 +130,10 @@ def audit_gates_cmd(
         if not originals:
             raise fail(f"{file or db} holds no triplet the gate can judge"
                        + ("" if file else f" with status {status}"))
+        try:
+            check_request(originals, kinds)
+        except ValueError as e:
+            raise fail(str(e)) from None
         llm = CachedBackend(build_or_fail(spec), store, accounting=Accounting())
         if log_calls:
             llm.listeners.append(call_logger())
@@ -138,10 +141,7 @@ def audit_gates_cmd(
                                                       "variants": kinds, "seed": seed,
                                                       "config": cfg.model_dump(),
                                                       "model": llm.model_id})
-        try:
-            audit = Audit(store, llm, cfg, originals, kinds, seed, run_id=run_id)
-        except ValueError as e:
-            raise fail(str(e)) from None
+        audit = Audit(store, llm, cfg, originals, kinds, seed, run_id=run_id)
         with progress_bar() as bar:
             task = bar.add_task("audit", total=audit.job.count_pending(limit))
             try:
@@ -156,18 +156,7 @@ def audit_gates_cmd(
                               errors=outcome.errors, stopped=outcome.stopped or None,
                               accounting=llm.accounting.summary())
         store.runs.finish_run(run_id, {k: v for k, v in report.items() if k != "rows"})
-    if write_variants is not None:
-        write_rows([v.row() for v in audit.variants], write_variants)
-    png = None
-    if plot is not None or page is not None:
-        from ...construct.audit_page import plot_png, write_page
-
-        png = plot_png(report)
-        if plot is not None:
-            plot.parent.mkdir(parents=True, exist_ok=True)
-            plot.write_bytes(png)
-        if page is not None:
-            write_page(report, page, png)
+    write_outputs(report, audit, page, plot, write_variants)
     if as_json:
         print_json(report)
     else:
@@ -180,6 +169,25 @@ def audit_gates_cmd(
     print_stopped(outcome.stopped, report["pending"], "rows")
     if outcome.errors or outcome.stopped:
         raise typer.Exit(1)
+
+
+def write_outputs(report: dict, audit, page: Path | None, plot: Path | None,
+                  variants: Path | None) -> None:
+    """The variant rows, the plot and the page, where asked for."""
+    if variants is not None:
+        from ...dataset.io import write_rows
+
+        write_rows([v.row() for v in audit.variants], variants)
+    if plot is None and page is None:
+        return
+    from ...construct.audit_page import plot_png, write_page
+
+    png = plot_png(report)
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(png)
+    if page is not None:
+        write_page(report, page, png)
 
 
 def print_report(report: dict) -> None:
