@@ -67,8 +67,8 @@ def auc_text(block: dict[str, Any] | None) -> str:
     return f"{block['auc']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
-def counts_text(mapping: dict[str, int] | None) -> str:
-    return ", ".join(f"{k} {v}" for k, v in (mapping or {}).items()) or "–"
+def counts_text(mapping: dict[str, int] | None, top: int | None = None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in list((mapping or {}).items())[:top]) or "–"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -79,10 +79,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def variant_rows(report: dict[str, Any]) -> list[list[Any]]:
-    """The per-kind table (the CLI prints the same columns)."""
+def variant_rows(report: dict[str, Any], top: int | None = None) -> list[list[Any]]:
+    """The per-kind table (the CLI prints the same columns, the `top` causes only)."""
     return [[v["kind"], v["seen_by"], v["judged"], f"{v['caught']}/{v['judged']}",
-             counts_text(v["caught_by"]), auc_text(v["auc"].get("argmax")),
+             counts_text(v["caught_by"], top), auc_text(v["auc"].get("argmax")),
              auc_text(v["auc"].get("expected"))] for v in report["variants"]]
 
 

@@ -206,7 +206,7 @@ def print_report(report: dict) -> None:
                   f"{report['ci']['method']})")
     for c in VARIANT_HEADER:
         table.add_column(c, justify="left" if c in ("variant", "seen by", "by") else "right")
-    for row in variant_rows(report):
+    for row in variant_rows(report, top=3):
         table.add_row(*map(str, row))
     console.print(table)
     for v in report["variants"]:
