@@ -241,10 +241,16 @@ def test_the_report_counts_what_caught_each_variant_and_says_so():
     assert t["auc"]["argmax"]["auc"] == 0.5 and t["caught"] == 0
     assert t["verdict"].startswith("this gate cannot tell a truncated reasoning from a real "
                                    "triplet (AUC 0.50 on expected scores")
+    assert "; its scores rank the variants lower (AUC 1.00 on expected scores" in s["verdict"]
     rejecting = _rows([_verdict("needs_review", 7, expected=6.5)] * 5)
-    rep = build_report(rejecting, {"shuffled_text": by_scores}, KINDS, rule="expected")
+    rep = build_report(rejecting, {"shuffled_text": by_scores, "reasoning_as_json": by_checks},
+                       KINDS, rule="expected")
     assert rep["originals"]["false_reject_rate"] == 1.0
-    assert "but also 5/5 real triplets" in rep["variants"][0]["verdict"]
+    s, j = rep["variants"]
+    assert s["verdict"].startswith("this gate turns away a sentence-shuffled text (4/5) but also "
+                                   "5/5 real triplets; its scores")
+    assert j["verdict"].startswith("the named checks catch a reasoning laid out as JSON: caught 5/5")
+    assert j["verdict"].endswith("; the gate also turns away 5/5 real triplets")
 
 
 def test_the_page_escapes_every_text_and_embeds_the_plot():
@@ -354,3 +360,12 @@ def test_stored_triplets_of_a_status_are_the_originals(store):
                                         status="rejected"))
     items, left = items_of_store(store, "accepted")
     assert [i.id for i in items] == ["a"] and items[0].genre == "classical_shi" and left == ["b"]
+
+
+def test_a_variant_the_scores_prefer_is_called_so():
+    orig = _rows([_verdict("accepted", 8, expected=8.0 + n / 100) for n in range(4)])
+    liked = _rows([_verdict("accepted", 9, expected=9.0)] * 4, "generic_reasoning")
+    [v] = build_report(orig, {"generic_reasoning": liked}, KINDS, rule="expected")["variants"]
+    assert v["auc"]["expected"] == {"auc": 0.0, "ci": [0.0, 0.0], "n_original": 4, "n_variant": 4}
+    assert v["verdict"] == ("this gate's scores prefer a generic reasoning to a real triplet (AUC "
+                            "0.00 on expected scores, CI 0.00-0.00; caught 0/4)")

@@ -139,29 +139,40 @@ def _auc_text(block: dict[str, Any], name: str) -> str:
 
 def verdict_line(label: str, fig: Mapping[str, Any], auc_by: Mapping[str, Any], rule: str,
                  originals: Mapping[str, Any]) -> str:
-    """One sentence on whether the gate tells this kind of variant from a real triplet."""
+    """One sentence on whether the gate tells this kind of variant from a real triplet: what
+    caught it (the named checks, or the gate's status), then what its scores say."""
     n, k = fig["judged"], fig["caught"]
     if not n:
         return f"no {label} could be judged"
     name = rule if auc_by.get(rule) else "argmax"
     block = auc_by.get(name)
     a_txt = _auc_text(block, name) if block else "no scores to compare"
-    ranks = bool(block and block["ci"] and block["ci"][0] > 0.5)
+    ci = block["ci"] if block else None
+    lower, higher = bool(ci and ci[0] > 0.5), bool(ci and ci[1] < 0.5)
     top = ", ".join(f"{c} {m}" for c, m in list(fig["caught_by"].items())[:3])
-    share, fr = k / n, originals.get("false_reject_rate")
-    if share >= CATCH_SHARE and (fr is None or fr <= FALSE_REJECT_SHARE):
-        who = "the named checks catch" if fig["caught_by_checks"] >= CATCH_SHARE * n else \
-            "this gate catches"
-        return f"{who} {label}: caught {k}/{n} ({top}; {a_txt})"
-    if share >= CATCH_SHARE:
-        tell = "its scores still rank the variants lower" if ranks else \
-            "its scores cannot tell them apart"
-        return (f"this gate turns away {label} ({k}/{n}) but also {originals['not_accepted']}/"
-                f"{originals['judged']} real triplets; {tell} ({a_txt})")
-    if ranks:
+    nj = originals.get("judged") or 0
+    fr = originals.get("false_reject_rate")
+    checks_clean = not nj or originals.get("caught_by_checks", 0) <= FALSE_REJECT_SHARE * nj
+    if fig["caught_by_checks"] >= CATCH_SHARE * n and checks_clean:
+        head = f"the named checks catch {label}: caught {fig['caught_by_checks']}/{n} ({top})"
+    elif k >= CATCH_SHARE * n and (fr is None or fr <= FALSE_REJECT_SHARE):
+        head = f"this gate catches {label}: caught {k}/{n} ({top})"
+    elif k >= CATCH_SHARE * n:
+        head = (f"this gate turns away {label} ({k}/{n}) but also "
+                f"{originals['not_accepted']}/{nj} real triplets")
+    elif lower:
         return (f"this gate's scores tell {label} from a real triplet ({a_txt}) but it accepts "
                 f"{n - k}/{n} of them")
-    return f"this gate cannot tell {label} from a real triplet ({a_txt}; caught {k}/{n})"
+    elif higher:
+        return f"this gate's scores prefer {label} to a real triplet ({a_txt}; caught {k}/{n})"
+    else:
+        return f"this gate cannot tell {label} from a real triplet ({a_txt}; caught {k}/{n})"
+    tell = ("its scores rank the variants lower" if lower else
+            "its scores even rank the variants higher" if higher else
+            "its scores cannot tell them apart")
+    also = (f"; the gate also turns away {originals['not_accepted']}/{nj} real triplets"
+            if head.startswith("the named") and fr is not None and fr > FALSE_REJECT_SHARE else "")
+    return f"{head}; {tell} ({a_txt}){also}"
 
 
 def originals_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
