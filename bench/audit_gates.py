@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--base-url", default=None)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("bench-out/audit_gates"))
+    ap.add_argument("--out", type=Path, default=Path("out/audit_gates"))
     ap.add_argument("--db", type=Path, default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
