@@ -84,5 +84,6 @@ def job_from_spec(spec: dict[str, Any], store: Store, llm: CachedBackend) -> Job
 
 register_job("construct", "coig_writer.construct.job:construct_job")
 register_job("gate", "coig_writer.construct.gate_job:gate_job")
+register_job("audit_gate", "coig_writer.construct.audit:audit_job")
 register_job("generate", "coig_writer.evaluate.generate:generate_job")
 register_job("judge", "coig_writer.evaluate.judge:judge_job")

@@ -6,6 +6,6 @@ import typer
 
 construct_app = typer.Typer(help="Corpus ingestion and triplet construction.", no_args_is_help=True)
 
-from . import corpus, gate, run, search, usefulness  # noqa: E402,F401  (register their commands)
+from . import audit, corpus, gate, run, search, usefulness  # noqa: E402,F401  (register their commands)
 
 __all__ = ["construct_app"]
