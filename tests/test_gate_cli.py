@@ -99,3 +99,16 @@ def test_an_edited_row_is_judged_again(tmp_path):
         assert len(judge.requests) == 4
     [v] = [json.loads(x) for x in (tmp_path / "verdicts.jsonl").read_text().splitlines()]
     assert v["status"] != "accepted" and "reasoning_not_prose" in v["checks"], res.output
+
+
+def test_another_config_is_another_gate(tmp_path):
+    """A rerun with other settings judges again (its LLM calls replayed from the cache)."""
+    g = json.loads(GOLD.read_text("utf-8").splitlines()[1])
+    infile = tmp_path / "one.jsonl"
+    infile.write_text(json.dumps(g, ensure_ascii=False) + "\n", "utf-8")
+    with lenient_judge() as judge:
+        assert _gate(tmp_path, infile, judge.base_url).exit_code == 0
+        res = _gate(tmp_path, infile, judge.base_url, "--score-rule", "argmax")
+        assert res.exit_code == 0 and len(judge.requests) == 2  # nothing asked again
+    [v] = [json.loads(x) for x in (tmp_path / "verdicts.jsonl").read_text().splitlines()]
+    assert v["score_rule"] == "argmax" and v["status"] == "accepted"

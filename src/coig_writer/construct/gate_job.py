@@ -12,6 +12,7 @@ judges an edited row again; the LLM calls go through the cache. Rows become outp
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,14 @@ class GateItem(BaseModel):
     @property
     def item_id(self) -> str:
         return f"gate:{self.id}"
+
+
+def gate_key(config: ConstructConfig, caller: StageCaller) -> str:
+    """What a stored verdict depends on besides its row: the model, the config and the
+    templates (a verdict of another gate is not this gate's)."""
+    blob = json.dumps({"model": caller.llm.model_id, "config": config.model_dump(mode="json"),
+                       "templates": caller.template_hashes}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def read_gate_items(path: Path) -> tuple[list[GateItem], list[QuarantineEntry]]:
@@ -97,12 +106,13 @@ class GateJob:
         self.caller = StageCaller(store, llm, config)
         self.items = items or []
         self.gate = Gate(self.caller, others or self.others())
+        self.gate_key = gate_key(config, self.caller)
         self.run_id = run_id
         self.keep = keep  # also store each row as a triplet for the review app
 
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "config": self.config.model_dump(), "run_id": self.run_id,
-                "keep": self.keep, "others": self.others()}
+                "keep": self.keep, "others": list(self.gate.others)}
 
     def others(self) -> list[str]:
         """Texts of the file's other rows, for the checks that compare a reasoning with what
@@ -111,10 +121,11 @@ class GateJob:
         return list(dict.fromkeys(i.answer[:n] for i in self.items))[:64]
 
     def verdict(self, item: GateItem) -> dict[str, Any] | None:
-        """The stored verdict of `item` as it is now (None: not judged, or judged before an
-        edit)."""
+        """The stored verdict of `item` as it is now, by this gate (None: not judged, judged
+        before an edit, or by another model, config or templates)."""
         for r in self.store.construct.stages_for(item.item_id):
-            if r.stage == GATE_STAGE and r.output.get("input_hash") == item.input_hash:
+            if (r.stage == GATE_STAGE and r.output.get("input_hash") == item.input_hash
+                    and r.output.get("gate_key") == self.gate_key):
                 return r.output
         return None
 
@@ -144,7 +155,7 @@ class GateJob:
     async def process(self, item: GateItem | dict[str, Any]) -> ItemResult:
         item = item if isinstance(item, GateItem) else GateItem.model_validate(item)
         v = await self.judge(item)
-        out = {**v.as_dict(), "input_hash": item.input_hash}
+        out = {**v.as_dict(), "input_hash": item.input_hash, "gate_key": self.gate_key}
         tpl = self.caller.templates["score"]
         self.store.construct.put_stage(StageResult(
             item_id=item.item_id, stage=GATE_STAGE, round=0, output=out, template=tpl.ref,

@@ -8,70 +8,85 @@ import typer
 
 from ...store import DEFAULT_DB, Store
 from ..common import (
-    DbOpt,
-    GiveUpAfterOpt,
-    MaxFailuresOpt,
-    TimeoutOpt,
-    backend_spec,
-    build_or_fail,
-    call_logger,
     checked_input,
     console,
     fail,
-    policy_spec,
     print_quarantined,
     print_stopped,
-    progress_bar,
     warn,
     writable_places,
 )
-from ..summaries import JsonOpt, accounting_table, print_json
+from ..jobs import open_llm, watching
+from ..options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    DbOpt,
+    EndpointsOpt,
+    ExecutorOpt,
+    GiveUpAfterOpt,
+    JsonOpt,
+    LangOpt,
+    LimitOpt,
+    LogCallsOpt,
+    MaxFailuresOpt,
+    ModelOpt,
+    NCtxOpt,
+    PricesOpt,
+    RayAddressOpt,
+    SeedOpt,
+    ShardSizeOpt,
+    TimeoutOpt,
+    TripletFileOpt,
+    WorkersOpt,
+    backend_spec,
+    executor_spec,
+)
+from ..summaries import accounting_table, print_json
 from . import construct_app
+from .options import AuditStatusOpt, FirstTripletsOpt, ScoreRuleOpt
 
 STATUSES = ("accepted", "needs_review", "rejected", "refining")
 
 
 @construct_app.command("audit-gates")
 def audit_gates_cmd(
-    status: str | None = typer.Option(None, "--status", help="Audit the stored triplets of "
-                                      "this status (accepted, needs_review, rejected)."),
-    file: Path | None = typer.Option(None, "--file", help="Audit the triplets of this file "
-                                     "(.jsonl/.json/.parquet with id, query, thought, answer)."),
+    status: AuditStatusOpt = None,
+    file: TripletFileOpt = None,
     variants: str = typer.Option("all", "--variants", help="Variant kinds, comma-separated, or "
                                  "all: prompt_of_another_text, reasoning_of_another_text, "
                                  "prompt_copies_text, prompt_of_guidelines, reasoning_as_json, "
                                  "generic_reasoning, shuffled_text, truncated_reasoning."),
-    triplets: int | None = typer.Option(None, "--triplets", help="Use only the first N "
-                                        "triplets."),
-    seed: int = typer.Option(0, help="Seed of the variants and of the bootstrap CIs."),
+    triplets: FirstTripletsOpt = None,
+    seed: SeedOpt = 0,
     page: Path | None = typer.Option(None, "--page", help="Write the report as an HTML page "
                                      "(the plot embedded) here."),
     plot: Path | None = typer.Option(None, "--plot", help="Write the AUC plot (PNG) here."),
     write_variants: Path | None = typer.Option(None, "--write-variants", help="Also write the "
                                                "variant rows (.jsonl), e.g. for construct gate."),
     db: DbOpt = Path(DEFAULT_DB),
-    config: Path | None = typer.Option(None, help="YAML with ConstructConfig fields "
-                                       "(thresholds, checks, score_rule)."),
-    backend: str = typer.Option("local", help="local (embedded llama.cpp), openai (any "
-                                "OpenAI-compatible server) or transformers (a checkpoint)."),
-    model: str | None = typer.Option(None, help="Embedded model name or .gguf path (local), "
-                                     "or the server's model name (openai)."),
-    base_url: list[str] | None = typer.Option(None, help="Server URL; repeat for several."),
-    endpoints: Path | None = typer.Option(None, help="YAML list of endpoints."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Name of the env var with the key."),
-    concurrency: int = typer.Option(4, help="Rows in flight (per worker with --executor ray)."),
-    executor: str = typer.Option("local", help="local (asyncio in this process) or ray."),
-    ray_address: str | None = typer.Option(None, help="Ray cluster address (default: local)."),
-    workers: int = typer.Option(2, help="Ray: shards processed at once."),
-    shard_size: int = typer.Option(32, help="Ray: rows per shard."),
-    limit: int | None = typer.Option(None, help="Judge at most this many pending rows (the "
-                                     "report covers what is judged)."),
-    lang: str | None = typer.Option(None, help="Language of the instructions: zh or en."),
-    score_rule: str | None = typer.Option(None, help="argmax or expected (default: config)."),
-    log_calls: bool = typer.Option(False, help="Print one line per LLM answer."),
+    config: ConfigOpt = None,
+    score_rule: ScoreRuleOpt = None,
+    lang: LangOpt = None,
+    limit: LimitOpt = None,
+    backend: BackendOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    endpoints: EndpointsOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    n_ctx: NCtxOpt = 8192,
     timeout: TimeoutOpt = 300.0,
     max_failures: MaxFailuresOpt = 10,
     give_up_after: GiveUpAfterOpt = 300.0,
+    prices: PricesOpt = None,
+    log_calls: LogCallsOpt = False,
+    concurrency: ConcurrencyOpt = 4,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
+    shard_size: ShardSizeOpt = 32,
     as_json: JsonOpt = False,
 ) -> None:
     """Can the gate tell a good triplet from a bad one with this model? Builds counterfactual
@@ -91,18 +106,15 @@ def audit_gates_cmd(
     from ...construct.config import ConstructConfig
     from ...construct.gate_job import read_gate_items
     from ...construct.variants import check_request, parse_kinds
-    from ...executors.ray_executor import RayUnavailable
-    from ...executors.run import run_job
-    from ...llm import Accounting, CachedBackend, LLMError
+    from ...executors.runs import RunBook, run_recorded
 
+    opts = locals()
     if (status is None) == (file is None):
         raise fail("give one of --status or --file")
     if status is not None and status not in STATUSES:
         raise fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     if file is not None:
         checked_input(file)
-    if executor not in ("local", "ray"):
-        raise fail(f"--executor must be local or ray, got {executor!r}")
     if triplets is not None and triplets < 1:
         raise fail("--triplets must be at least 1")
     if write_variants is not None and write_variants.suffix not in (".jsonl", ".parquet"):
@@ -112,10 +124,9 @@ def audit_gates_cmd(
         cfg = ConstructConfig.load(config, lang=lang, score_rule=score_rule)
     except (ValueError, OSError) as e:
         raise fail(str(e)) from None
-    spec = backend_spec(backend, model, base_url, api_key_env, concurrency, endpoints=endpoints,
-                        json_schema=cfg.structured_output,
-                        policy=policy_spec(timeout, max_failures, give_up_after))
-    writable_places(db, executor)
+    spec = backend_spec(opts).model_copy(update={"json_schema": cfg.structured_output})
+    ex = executor_spec(opts)
+    writable_places(db, ex.kind)
     with Store(db) as store:
         if file is not None:
             originals, bad = read_gate_items(file)
@@ -134,28 +145,19 @@ def audit_gates_cmd(
             check_request(originals, kinds)
         except ValueError as e:
             raise fail(str(e)) from None
-        llm = CachedBackend(build_or_fail(spec), store, accounting=Accounting())
-        if log_calls:
-            llm.listeners.append(call_logger())
-        run_id = store.runs.start_run("audit-gates", {**source, "triplets": len(originals),
-                                                      "variants": kinds, "seed": seed,
-                                                      "config": cfg.model_dump(),
-                                                      "model": llm.model_id})
-        audit = Audit(store, llm, cfg, originals, kinds, seed, run_id=run_id)
-        with progress_bar() as bar:
-            task = bar.add_task("audit", total=audit.job.count_pending(limit))
-            try:
-                outcome, _ = run_job(store, audit.job, llm, executor=executor,
-                                     backend_spec=spec, concurrency=concurrency,
-                                     workers=workers, shard_size=shard_size,
-                                     address=ray_address, limit=limit,
-                                     on_item=lambda _label: bar.advance(task))
-            except (RayUnavailable, LLMError) as e:
-                raise fail(str(e)) from None
+        llm = open_llm(store, spec, prices, log_calls)
+        info = {**source, "triplets": len(originals), "variants": kinds, "seed": seed,
+                "config": cfg.model_dump(), "model": llm.model_id}
+        audit = Audit(store, llm, cfg, originals, kinds, seed)
+        book = RunBook(store, "audit-gates", info)
+        with watching("audit") as watch:
+            run = run_recorded(audit.job, llm, book, ex, spec, limit=limit, watch=watch)
+        outcome = run.outcome
         report = audit.report(input={**source, "triplets": len(originals)}, model=llm.model_id,
                               errors=outcome.errors, stopped=outcome.stopped or None,
-                              accounting=llm.accounting.summary())
-        store.runs.finish_run(run_id, {k: v for k, v in report.items() if k != "rows"})
+                              accounting=run.accounting)
+        store.runs.finish_run(run.run_id, {**run.record(),
+                                           **{k: v for k, v in report.items() if k != "rows"}})
     write_outputs(report, audit, page, plot, write_variants)
     if as_json:
         print_json(report)

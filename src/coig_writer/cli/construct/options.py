@@ -42,3 +42,8 @@ PrefilterOpt = Annotated[bool, typer.Option(
     "lines, boilerplate, punctuation, links, lists; see docs/web-ingest.md).")]
 PrefilterConfigOpt = Annotated[Path | None, typer.Option(
     "--prefilter-config", help="YAML file of pre-filter thresholds (implies --prefilter).")]
+AuditStatusOpt = Annotated[str | None, typer.Option(
+    "--status", help="Audit the stored triplets of this status (accepted, needs_review, "
+                     "rejected).")]
+FirstTripletsOpt = Annotated[int | None, typer.Option(
+    "--triplets", help="Use only the first N triplets.")]
