@@ -80,7 +80,8 @@ def _run(store: Store, url: str, redo: bool = False, **cfg) -> ConstructPipeline
 def test_every_call_of_an_item_shares_its_prefix_byte_for_byte(tmp_path, lang):
     """One refinement round and a reviewer's refinement: all calls begin with the same system
     message and source block; reasoning adds the prompt; validate and score share prompt and
-    reasoning too."""
+    reasoning too. The stub writes the same prompt and reasoning every round, so the judging
+    stages (seed kept across rounds) replay round 1's verdict from the cache."""
     with StageStub(coherent=False) as srv, _store_with_text(tmp_path / "s.sqlite") as store:
         pipe = _run(store, srv.base_url, lang=lang, max_rounds=1)
         trip = next(store.construct.iter_triplets())
@@ -93,7 +94,8 @@ def test_every_call_of_an_item_shares_its_prefix_byte_for_byte(tmp_path, lang):
 
         asyncio.run(refine())
         calls = [(b["messages"], json.dumps(b.get("response_format"))) for b in srv.requests]
-    assert len(calls) == 1 + 4 * 2 + 3 * 2  # screen, two rounds, two refinement rounds (same prompt)
+    # screen; round 1; round 2's prompt and reasoning; the two refinement rounds' reasoning
+    assert len(calls) == 1 + 4 + 2 + 2
     prefix = load_template("shared/prefix", lang)
     system, user = compose(prefix, load_template("shared/screen", lang), title="静夜思",
                            article=TEXT, genres=load_taxonomy().listing(lang))
@@ -107,7 +109,7 @@ def test_every_call_of_an_item_shares_its_prefix_byte_for_byte(tmp_path, lang):
     prompt_block = dict(prefix.blocks)["prompt"].replace("$prompt", PROMPT).strip()
     reasoning_block = dict(prefix.blocks)["reasoning"].replace("$reasoning", REASONING).strip()
     later = [m[1]["content"] for m, fmt in calls if "coherent" in fmt or "prompt_quality" in fmt]
-    assert len(later) == 8
+    assert len(later) == 2  # validate and score once: the later rounds' are the same calls
     for content in later:
         assert content.startswith(f"{source}\n\n{prompt_block}\n\n{reasoning_block}\n\n")
     reasoning_calls = [m[1]["content"] for m, fmt in calls

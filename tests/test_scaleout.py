@@ -24,10 +24,10 @@ from coig_writer.llm.openai_compat import OpenAICompatBackend
 from coig_writer.records import SourceText
 from coig_writer.store import Store
 
-from .review_fixtures import StageStub
+from .review_fixtures import GOLD, GOLD_TEXT, StageStub
 from .servers import _Server, completion
 
-TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 8
+TEXT = GOLD_TEXT  # a bundled text: the stub answers it with its hand-written triplet
 
 
 def req(i: int) -> ChatRequest:
@@ -98,8 +98,10 @@ def local_ray():
 
 
 def fill(store: Store, n: int) -> None:
+    """n texts, the bundled ones in turn, each with its number appended (so they differ): the
+    stub answers each with its hand-written triplet, which the gate accepts."""
     for i in range(n):
-        store.corpus.add_source(SourceText(id=f"s{i:03d}", text=f"{TEXT}{i}"))
+        store.corpus.add_source(SourceText(id=f"s{i:03d}", text=f"{GOLD[i % len(GOLD)]['answer']}{i}"))
 
 
 def snapshot(store: Store) -> list[dict]:
