@@ -11,9 +11,6 @@ from ..common import (
     checked_input,
     console,
     fail,
-    print_quarantined,
-    print_stopped,
-    warn,
     writable_places,
 )
 from ..jobs import open_llm, watching
@@ -41,11 +38,10 @@ from ..options import (
     TimeoutOpt,
     TripletFileOpt,
     WorkersOpt,
-    backend_spec,
-    executor_spec,
 )
 from ..summaries import accounting_table, print_json
 from . import construct_app
+from .gate import exit_if_unfinished, gate_specs, read_quarantining
 from .options import AuditStatusOpt, FirstTripletsOpt, ScoreRuleOpt
 
 STATUSES = ("accepted", "needs_review", "rejected", "refining")
@@ -103,8 +99,6 @@ def audit_gates_cmd(
       coig-writer construct audit-gates --status accepted --variants shuffled_text,generic_reasoning --json
     """
     from ...construct.audit import Audit, items_of_store
-    from ...construct.config import ConstructConfig
-    from ...construct.gate_job import read_gate_items
     from ...construct.variants import check_request, parse_kinds
     from ...executors.runs import RunBook, run_recorded
 
@@ -121,18 +115,13 @@ def audit_gates_cmd(
         raise fail(f"--write-variants {write_variants}: choose a .jsonl or .parquet file name")
     try:
         kinds = parse_kinds(variants)
-        cfg = ConstructConfig.load(config, lang=lang, score_rule=score_rule)
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         raise fail(str(e)) from None
-    spec = backend_spec(opts).model_copy(update={"json_schema": cfg.structured_output})
-    ex = executor_spec(opts)
+    cfg, spec, ex = gate_specs(opts)
     writable_places(db, ex.kind)
     with Store(db) as store:
         if file is not None:
-            originals, bad = read_gate_items(file)
-            for q in bad:
-                store.corpus.quarantine(q)
-            print_quarantined(bad)
+            originals, bad = read_quarantining(store, file)
             source = {"file": str(file), "quarantined": len(bad)}
         else:
             originals, left = items_of_store(store, status or "")
@@ -166,11 +155,7 @@ def audit_gates_cmd(
         for what, path in (("page", page), ("plot", plot), ("variants", write_variants)):
             if path is not None:
                 console.print(f"{what}: {path}", markup=False)
-    for key, e in outcome.errors.items():
-        warn("failed", f"{key}: {e} (rerun to retry)", "red")
-    print_stopped(outcome.stopped, report["pending"], "rows")
-    if outcome.errors or outcome.stopped:
-        raise typer.Exit(1)
+    exit_if_unfinished(outcome.errors, outcome.stopped, report["pending"])
 
 
 def write_outputs(report: dict, audit, page: Path | None, plot: Path | None,

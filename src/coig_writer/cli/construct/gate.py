@@ -80,8 +80,7 @@ def gate_cmd(
       coig-writer construct gate COIG-Writer.jsonl --out verdicts.jsonl
       coig-writer construct gate mine.jsonl --out v.jsonl --store --backend openai --model q72 --base-url URL
     """
-    from ...construct.config import ConstructConfig
-    from ...construct.gate_job import GateJob, read_gate_items, verdict_row
+    from ...construct.gate_job import GateJob, verdict_row
     from ...construct.health import health_row, score_health
     from ...dataset.io import write_rows
     from ...executors.runs import RunBook, run_recorded
@@ -91,18 +90,10 @@ def gate_cmd(
     checked_input(file)
     if out.suffix not in (".jsonl", ".parquet"):
         raise fail(f"--out {out}: choose a .jsonl or .parquet file name")
-    try:
-        cfg = ConstructConfig.load(config, lang=lang, score_rule=score_rule)
-    except (ValueError, OSError) as e:
-        raise fail(str(e)) from None
-    spec = backend_spec(opts).model_copy(update={"json_schema": cfg.structured_output})
-    ex = executor_spec(opts)
-    items, bad = read_gate_items(file)
+    cfg, spec, ex = gate_specs(opts)
     writable_places(db, ex.kind)
     with Store(db) as store:
-        for q in bad:
-            store.corpus.quarantine(q)
-        print_quarantined(bad)
+        items, bad = read_quarantining(store, file)
         if not items:
             raise fail(f"{file} holds no triplet the gate can judge")
         llm = open_llm(store, spec, prices, log_calls)
@@ -127,7 +118,40 @@ def gate_cmd(
         store.runs.finish_run(run.run_id, {**run.record(), **summary})
     write_rows(rows, out)
     _report(summary, health, as_json)
-    if run.outcome.errors or run.outcome.stopped:
+    exit_if_unfinished(summary["errors"], summary["stopped"] or "", summary["pending"])
+
+
+def gate_specs(opts: dict) -> tuple:
+    """(construction config, backend spec asking for its structured output, executor spec) of
+    a command that runs the gate, from its options (`config`, `lang`, `score_rule` and the
+    backend and executor groups); exit 2 on a config that does not load."""
+    from ...construct.config import ConstructConfig
+
+    try:
+        cfg = ConstructConfig.load(opts["config"], lang=opts["lang"], score_rule=opts["score_rule"])
+    except (ValueError, OSError) as e:
+        raise fail(str(e)) from None
+    spec = backend_spec(opts).model_copy(update={"json_schema": cfg.structured_output})
+    return cfg, spec, executor_spec(opts)
+
+
+def read_quarantining(store: Store, file: Path) -> tuple[list, list]:
+    """The gate items of a triplets file; its bad rows quarantined in the store and listed."""
+    from ...construct.gate_job import read_gate_items
+
+    items, bad = read_gate_items(file)
+    for q in bad:
+        store.corpus.quarantine(q)
+    print_quarantined(bad)
+    return items, bad
+
+
+def exit_if_unfinished(errors: dict, stopped: str, pending: int) -> None:
+    """Each failed row with its error, why the run stopped; exit 1 when either happened."""
+    for key, e in errors.items():
+        warn("failed", f"{key}: {e} (rerun to retry)", "red")
+    print_stopped(stopped, pending, "rows")
+    if errors or stopped:
         raise typer.Exit(1)
 
 
@@ -143,9 +167,6 @@ def _report(summary: dict, health: dict, as_json: bool) -> None:
         if summary["accounting"]:
             console.print(accounting_table(summary["accounting"]))
         print_gate_health(health)
-    for key, e in summary["errors"].items():
-        warn("failed", f"{key}: {e} (rerun to retry)", "red")
-    print_stopped(summary["stopped"] or "", summary["pending"], "rows")
 
 
 def _count(values) -> dict[str, int]:
