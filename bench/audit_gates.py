@@ -20,15 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from coig_writer.construct.audit_page import auc_text, counts_text
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "src/coig_writer/data/sample/triplets_zh.jsonl"
-
-
-def auc_cell(block: dict | None) -> str:
-    if not block:
-        return "-"
-    lo, hi = block["ci"]
-    return f"{block['auc']:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def table(rep: dict) -> str:
@@ -39,9 +34,9 @@ def table(rep: dict) -> str:
              "| variant | seen by | caught | by | AUC argmax [95% CI] | AUC expected [95% CI] |",
              "|---|---|---|---|---|---|"]
     for v in rep["variants"]:
-        by = ", ".join(f"{k} {n}" for k, n in list(v["caught_by"].items())[:3]) or "-"
-        lines.append(f"| {v['kind']} | {v['seen_by']} | {v['caught']}/{v['judged']} | {by} | "
-                     f"{auc_cell(v['auc']['argmax'])} | {auc_cell(v['auc']['expected'])} |")
+        lines.append(f"| {v['kind']} | {v['seen_by']} | {v['caught']}/{v['judged']} | "
+                     f"{counts_text(v['caught_by'], 3)} | {auc_text(v['auc']['argmax'])} | "
+                     f"{auc_text(v['auc']['expected'])} |")
     lines += [""] + [f"- {v['verdict']}" for v in rep["variants"]]
     return "\n".join(lines)
 
